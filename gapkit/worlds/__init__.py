@@ -1,0 +1,53 @@
+"""Procedural worlds. ``shapes`` is the embedded default: generated and exported once into the
+cache, then read through the same loaders as real data sets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..cache import cache_root, digest
+from ..errors import GapkitError
+
+log = logging.getLogger("gapkit.worlds")
+
+
+def shapes_world_dir(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
+    """Where the exported shapes world for (seed, sizes) lives in the cache."""
+    from .shapes.spec import WORLD_VERSION
+    from .shapes.world import DEFAULT_SIZES
+
+    ident = {"seed": seed, "sizes": sizes or DEFAULT_SIZES, "version": WORLD_VERSION}
+    return cache_root() / "worlds" / f"shapes-v{WORLD_VERSION}-seed{seed}-{digest(ident)[:10]}"
+
+
+def ensure_shapes_world(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
+    """Generate and export the shapes world unless the cache has it; returns its folder."""
+    from .shapes.export import export_world
+    from .shapes.world import DEFAULT_SIZES, ShapesWorld
+
+    out = shapes_world_dir(seed, sizes)
+    if (out / "gapkit-world.json").is_file():
+        check_world_manifest(out)
+        return out
+    log.info("generating shapes world (seed %d) into %s", seed, out)
+    world = ShapesWorld(seed=seed, sizes=dict(sizes or DEFAULT_SIZES)).generate()
+    return export_world(world, out)
+
+
+def check_world_manifest(folder: Path) -> dict:
+    """The manifest of an exported world; errors if absent, unreadable or another version."""
+    from .shapes.spec import WORLD_VERSION
+
+    path = Path(folder) / "gapkit-world.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise GapkitError(f"{folder} is not an exported gapkit world (no {path.name}).") from None
+    except ValueError as e:
+        raise GapkitError(f"{path} is not valid JSON: {e}") from None
+    if str(manifest.get("version")) != WORLD_VERSION:
+        raise GapkitError(f"{folder} holds shapes world version {manifest.get('version')!r}, but this "
+                          f"gapkit reads version {WORLD_VERSION!r}. Re-export it with `gapkit world export`.")
+    return manifest

@@ -70,5 +70,5 @@ def seeded_model(cfg: TinyClipConfig, seed: int) -> torch.nn.Module:
 
 def preprocess(images: np.ndarray) -> torch.Tensor:
     """(n, H, W, 3) uint8 -> (n, 3, H, W) float32, scaled to about [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float()  # copy: PIL arrays are read-only
     return (x / 255.0 - PIXEL_MEAN) / PIXEL_STD

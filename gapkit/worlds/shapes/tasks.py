@@ -8,6 +8,7 @@ cannot settle which object "the" refers to). The hypothesis text alone cannot gi
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,54 +114,69 @@ class VeItem:
     label: str
 
 
-def _descriptions(rng) -> list[tuple[str, str, callable]]:
-    """(noun phrase, attribute, matcher): which objects "the <phrase>" can refer to."""
-    out = [("shape", "", lambda o: True)]
-    for s in spec.SHAPES:
-        out.append((_pick(rng, SHAPE_WORDS[s]), "shape", lambda o, s=s: o.shape == s))
-    for c in spec.COLOURS:
-        out.append((f"{c} shape", "colour", lambda o, c=c: o.colour == c))
-    for z in spec.SIZES:
-        out.append((f"{_pick(rng, SIZE_WORDS[z])} shape", "size", lambda o, z=z: o.size == z))
-    return out
+# A description or predicate is (attribute, value); attribute "" means "shape" (any object).
+_DESCRIPTIONS = [("", "")] + [("shape", v) for v in spec.SHAPES] + \
+    [("colour", v) for v in spec.COLOURS] + [("size", v) for v in spec.SIZES]
+_PREDICATES = [("colour", v) for v in spec.COLOURS] + [("shape", v) for v in spec.SHAPES] + \
+    [("size", v) for v in spec.SIZES] + [("position", v) for v in spec.POSITIONS]
 
 
-def _predicates(rng) -> list[tuple[str, str, callable]]:
-    """(predicate text, attribute, test)."""
-    out = [(c, "colour", lambda o, c=c: o.colour == c) for c in spec.COLOURS]
-    out += [(f"a {_pick(rng, SHAPE_WORDS[s])}", "shape", lambda o, s=s: o.shape == s) for s in spec.SHAPES]
-    out += [(_pick(rng, SIZE_WORDS[z]), "size", lambda o, z=z: o.size == z) for z in spec.SIZES]
-    out += [(_pick(rng, POSITION_PHRASES[p]), "position", lambda o, p=p: o.position == p)
-            for p in spec.POSITIONS]
-    return out
+_PREDICATE_ATTRS = ("colour", "shape", "size", "position")
 
 
-def _label(referents: list[Obj], predicate) -> str:
-    hits = sum(bool(predicate(o)) for o in referents)
-    if hits == len(referents):
+def _has(obj: Obj, attr: str, value: str) -> bool:
+    return attr == "" or getattr(obj, attr) == value
+
+
+def _description_text(attr: str, value: str, rng) -> str:
+    if attr == "shape":
+        return _pick(rng, SHAPE_WORDS[value])
+    if attr == "size":
+        return f"{_pick(rng, SIZE_WORDS[value])} shape"
+    return f"{value} shape" if attr == "colour" else "shape"
+
+
+def _predicate_text(attr: str, value: str, rng) -> str:
+    table = {"shape": lambda: f"a {_pick(rng, SHAPE_WORDS[value])}",
+             "size": lambda: _pick(rng, SIZE_WORDS[value]),
+             "position": lambda: _pick(rng, POSITION_PHRASES[value]),
+             "colour": lambda: value}
+    return table[attr]()
+
+
+def _label(hits: int, n: int) -> str:
+    if hits == n:
         return "entailment"
     return "contradiction" if hits == 0 else "neutral"
 
 
 def ve_items(scene: Scene, rng: np.random.Generator, n: int = 3) -> list[VeItem]:
     """``n`` hypotheses about ``scene``, aiming for one per label (a single-object scene has no
-    neutral; a count hypothesis stands in)."""
-    buckets: dict[str, list[str]] = {lab: [] for lab in VE_LABELS}
-    for phrase, attr, match in _descriptions(rng):
-        referents = [o for o in scene.objects if match(o)]
+    neutral; a contradiction stands in)."""
+    buckets: dict[str, list[tuple]] = {lab: [] for lab in VE_LABELS}
+    for d_attr, d_val in _DESCRIPTIONS:
+        referents = [o for o in scene.objects if _has(o, d_attr, d_val)]
         if not referents:
             continue  # presupposition failure: not a well-formed item
-        for pred_text, pred_attr, pred in _predicates(rng):
-            if pred_attr == attr:
-                continue  # "the red shape is red" is trivial
-            buckets[_label(referents, pred)].append(f"the {phrase} is {pred_text}")
+        # How many referents have each (attribute, value): one pass instead of one per predicate.
+        counts = Counter((a, getattr(o, a)) for o in referents for a in _PREDICATE_ATTRS)
+        for p_attr, p_val in _PREDICATES:
+            if p_attr != d_attr:  # "the red shape is red" is trivial
+                label = _label(counts[(p_attr, p_val)], len(referents))
+                buckets[label].append((d_attr, d_val, p_attr, p_val))
     k = int(rng.integers(1, 4))
-    claim = COUNT_WORDS[k]
-    count_label = "entailment" if k == scene.count else "contradiction"
-    buckets[count_label].append(f"there are {claim} shapes" if k > 1 else "there is one shape")
+    buckets["entailment" if k == scene.count else "contradiction"].append(("count", k))
     items = []
     for label in rng.permutation(VE_LABELS)[:n]:
-        pool = buckets[label] or buckets["contradiction"]
-        label = label if buckets[label] else "contradiction"
-        items.append(VeItem(pool[rng.integers(len(pool))], str(label)))
+        label = str(label) if buckets[label] else "contradiction"
+        choice = buckets[label][rng.integers(len(buckets[label]))]
+        items.append(VeItem(_hypothesis_text(choice, rng), label))
     return items
+
+
+def _hypothesis_text(choice: tuple, rng) -> str:
+    if choice[0] == "count":
+        k = choice[1]
+        return f"there are {COUNT_WORDS[k]} shapes" if k > 1 else "there is one shape"
+    d_attr, d_val, p_attr, p_val = choice
+    return f"the {_description_text(d_attr, d_val, rng)} is {_predicate_text(p_attr, p_val, rng)}"

@@ -87,6 +87,7 @@ class Trainer:
         )
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.step = 0
+        self.train_seconds = 0.0  # summed over resumed segments
         self.scale_at_ramp: float | None = None
         self.history: list[dict] = []
 
@@ -96,6 +97,7 @@ class Trainer:
             "model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
             "rng": self.rng.bit_generator.state, "scale_at_ramp": self.scale_at_ramp,
             "history": self.history, "config": dataclasses.asdict(self.cfg),
+            "train_seconds": self.train_seconds,
         }
 
     def save(self) -> None:
@@ -109,6 +111,7 @@ class Trainer:
         self.opt.load_state_dict(st["opt"])
         self.step, self.scale_at_ramp, self.history = st["step"], st["scale_at_ramp"], st["history"]
         self.rng.bit_generator.state = st["rng"]
+        self.train_seconds = st.get("train_seconds", 0.0)
 
     # --- encoding helpers used by evaluation -------------------------------------------------
     @torch.no_grad()
@@ -178,7 +181,9 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
     t0, seen = time.time(), 0
     bar = progress(total=cfg.steps, initial=tr.step, desc="train-clip", unit="step")
     while tr.step < cfg.steps:
+        t_step = time.time()
         stats = tr.train_step()
+        tr.train_seconds += time.time() - t_step
         seen += cfg.batch_size
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", scale=f"{stats['logit_scale']:.1f}",
@@ -193,3 +198,27 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
             tr.save()
     bar.close()
     return tr
+
+
+def export_weights(trainer: Trainer, folder: Path) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` (architecture, training config, time)."""
+    from ...io import atomic_file, write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()}
+    with atomic_file(folder / "model.safetensors", "wb") as f:
+        f.write(_safetensors_bytes(state))
+    cfg = dataclasses.asdict(trainer.cfg)
+    write_json(folder / "config.json", {
+        "model": cfg.pop("model"), "training": cfg, "steps_done": trainer.step,
+        "train_seconds": round(trainer.train_seconds, 1), "torch_threads": torch.get_num_threads(),
+        "final_eval": trainer.history[-1] if trainer.history else None,
+    })
+    return folder
+
+
+def _safetensors_bytes(state: dict) -> bytes:
+    from safetensors.torch import save
+
+    return save(state)

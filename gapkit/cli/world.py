@@ -1,0 +1,109 @@
+"""``gapkit world``: generate/export the shapes world, train the tiny CLIP, write its model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..errors import GapkitError
+from ._common import parse_sets
+
+log = logging.getLogger("gapkit.cli")
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="the embedded shapes world and its tiny CLIP",
+                       description="Generate and export the shapes world; train its tiny CLIP.")
+    wsub = p.add_subparsers(dest="world_cmd", metavar="CMD", required=True)
+
+    e = wsub.add_parser("export", help="write the world in the official data formats",
+                        epilog="Example:\n  gapkit world export --out shapes-world --seed 0")
+    e.add_argument("--out", required=True, help="folder to create (must not exist)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--sizes", nargs="*", default=None, metavar="SPLIT=N",
+                   help="scenes per split, e.g. train=10000 test=1000")
+    e.set_defaults(func=run_export)
+
+    t = wsub.add_parser("train-clip", help="train the tiny CLIP from scratch (InfoNCE)",
+                        epilog="Examples:\n  gapkit world train-clip --out runs/shapes-clip\n"
+                               "  gapkit world train-clip --out runs/shapes-clip --resume\n"
+                               "  gapkit world train-clip --out runs/x --set steps=200 --set ramp_to=30")
+    t.add_argument("--out", required=True, help="run folder (checkpoints, history, final weights)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training config field")
+    t.add_argument("--config", default=None, help="YAML/JSON file with training config fields")
+    t.set_defaults(func=run_train_clip)
+
+    c = wsub.add_parser("card", help="evaluate tiny CLIP weights and write their model card",
+                        epilog="Example:\n  gapkit world card --weights gapkit/assets/shapes-clip")
+    c.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=run_card)
+
+
+def _sizes(items) -> dict | None:
+    if not items:
+        return None
+    out = {}
+    for it in items:
+        split, _, n = it.partition("=")
+        if not n.isdigit():
+            raise GapkitError(f"--sizes takes SPLIT=N, got {it!r}")
+        out[split] = int(n)
+    return out
+
+
+def run_export(args) -> int:
+    from ..worlds.shapes.export import export_world
+    from ..worlds.shapes.world import DEFAULT_SIZES, ShapesWorld
+
+    out = Path(args.out)
+    if out.exists():
+        raise GapkitError(f"{out} exists; choose a new folder.")
+    sizes = _sizes(args.sizes) or dict(DEFAULT_SIZES)
+    bad = set(sizes) - set(DEFAULT_SIZES)
+    if bad:
+        raise GapkitError(f"Unknown split {sorted(bad)[0]!r}; splits: {', '.join(DEFAULT_SIZES)}")
+    world = ShapesWorld(seed=args.seed, sizes=sizes).generate()
+    export_world(world, out)
+    log.info("exported %d scenes to %s", len(world.records), out)
+    return 0
+
+
+def _train_config(args):
+    import yaml
+
+    from ..worlds.shapes.train_clip import TrainClipConfig
+
+    base: dict = {}
+    if args.config:
+        base = yaml.safe_load(Path(args.config).read_text()) or {}
+    base.update(parse_sets(args.set))
+    try:
+        return TrainClipConfig.from_dict(base)
+    except TypeError as e:
+        raise GapkitError(f"Bad tiny CLIP training config: {e}") from None
+
+
+def run_train_clip(args) -> int:
+    from ..worlds.shapes.train_clip import export_weights, train_tiny_clip
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise GapkitError(f"{out} exists; pass --resume to continue it or choose a new folder.")
+    cfg = _train_config(args)
+    trainer = train_tiny_clip(cfg, out, resume=args.resume, log=log.info)
+    export_weights(trainer, out / "final")
+    log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", out / "final")
+    return 0
+
+
+def run_card(args) -> int:
+    from ..encoders.shapes import ASSET_DIR
+    from ..worlds.shapes.card import write_model_card
+
+    folder = Path(args.weights) if args.weights else ASSET_DIR
+    metrics = write_model_card(folder, seed=args.seed)
+    print(json.dumps(metrics, indent=1))
+    return 0

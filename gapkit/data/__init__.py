@@ -1,0 +1,72 @@
+"""Data set loaders for official formats, behind one registry.
+
+Every loader returns a ``PairedData``: images (ids, paths) and captions, with ``caption_image``
+mapping each caption to its image (1 image : k captions is the norm, as in COCO)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .._registry import Registry
+
+DATASETS: Registry = Registry("dataset", ls_hint="datasets")
+
+
+@dataclass
+class PairedData:
+    name: str
+    split: str
+    image_ids: list[str]
+    image_paths: list[Path]
+    captions: list[str]
+    caption_image: np.ndarray  # (n_captions,) int64, index into image_ids
+    fingerprint: str  # identifies the annotation source (file sha256, world identity)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def n_captions(self) -> int:
+        return len(self.captions)
+
+    def identity(self) -> dict:
+        return {"dataset": self.name, "split": self.split, "fingerprint": self.fingerprint}
+
+    def first_caption_per_image(self) -> np.ndarray:
+        """(n_images,) index of each image's first caption."""
+        first = np.full(self.n_images, -1, dtype=np.int64)
+        for j in range(self.n_captions - 1, -1, -1):
+            first[self.caption_image[j]] = j
+        return first
+
+    def subset(self, n_images: int) -> "PairedData":
+        """The first ``n_images`` images and their captions."""
+        keep = self.caption_image < n_images
+        return PairedData(self.name, self.split, self.image_ids[:n_images], self.image_paths[:n_images],
+                          [c for c, k in zip(self.captions, keep) if k], self.caption_image[keep],
+                          f"{self.fingerprint}:first{n_images}", dict(self.extra))
+
+
+def file_fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_dataset(name: str, path: str | Path | None = None, split: str = "test",
+                 image_root: str | Path | None = None) -> PairedData:
+    """Load a paired image-caption data set by registry name (see ``gapkit ls datasets``)."""
+    from . import coco, pairs, shapes  # noqa: F401  (registration)
+
+    return DATASETS.get(name)(path=path, split=split, image_root=image_root)
+
+
+__all__ = ["DATASETS", "PairedData", "load_dataset"]

@@ -1,0 +1,77 @@
+"""COCO Karpathy (``dataset_coco.json``), Flickr30k Karpathy (``dataset_flickr30k.json``) and COCO
+captions (``captions_{train,val}{2014,2017}.json``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GapkitError
+from . import DATASETS, PairedData, file_fingerprint
+from ._json import read_json, require
+
+KARPATHY_SPLITS = ("train", "restval", "val", "test")
+
+
+def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> PairedData:
+    if path is None:
+        raise GapkitError(f"Data set {name!r} needs --data-path (the Karpathy json file).")
+    path = Path(path)
+    data = read_json(path, "Karpathy split")
+    images = require(data, "images", "the top level", path)
+    splits = split.split("+")  # "train+restval" as in the Karpathy convention
+    bad = [s for s in splits if s not in KARPATHY_SPLITS]
+    if bad:
+        raise GapkitError(f"Unknown split {bad[0]!r} for {name}; known: {', '.join(KARPATHY_SPLITS)}.")
+    root = Path(image_root) if image_root else path.parent
+    ids, paths, caps, owner = [], [], [], []
+    for k, img in enumerate(images):
+        if require(img, "split", f"images[{k}]", path) not in splits:
+            continue
+        rel = Path(img.get("filepath", default_dir)) / require(img, "filename", f"images[{k}]", path)
+        for s in require(img, "sentences", f"images[{k}]", path):
+            caps.append(require(s, "raw", f"images[{k}].sentences", path).strip())
+            owner.append(len(ids))
+        ids.append(str(img.get("cocoid", img.get("imgid", k))))
+        paths.append(root / rel)
+    if not ids:
+        raise GapkitError(f"{path} has no images in split {split!r}.")
+    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_fingerprint(path))
+
+
+@DATASETS.register("coco-karpathy")
+def coco_karpathy(path=None, split="test", image_root=None) -> PairedData:
+    """COCO Karpathy split (dataset_coco.json; images under IMAGE_ROOT/filepath/filename)."""
+    return _karpathy("coco-karpathy", path, split, image_root, default_dir="")
+
+
+@DATASETS.register("flickr30k-karpathy")
+def flickr30k_karpathy(path=None, split="test", image_root=None) -> PairedData:
+    """Flickr30k Karpathy split (dataset_flickr30k.json; images under IMAGE_ROOT/filename)."""
+    return _karpathy("flickr30k-karpathy", path, split, image_root, default_dir="")
+
+
+@DATASETS.register("coco-captions")
+def coco_captions(path=None, split="val", image_root=None) -> PairedData:
+    """Official COCO captions json (captions_val2017.json etc.); ``split`` is only a label."""
+    if path is None:
+        raise GapkitError("Data set 'coco-captions' needs --data-path (a captions_*.json file).")
+    path = Path(path)
+    data = read_json(path, "COCO captions")
+    root = Path(image_root) if image_root else path.parent
+    index, ids, paths = {}, [], []
+    for k, img in enumerate(require(data, "images", "the top level", path)):
+        index[require(img, "id", f"images[{k}]", path)] = len(ids)
+        ids.append(str(img["id"]))
+        paths.append(root / require(img, "file_name", f"images[{k}]", path))
+    caps, owner = [], []
+    for k, ann in enumerate(require(data, "annotations", "the top level", path)):
+        image_id = require(ann, "image_id", f"annotations[{k}]", path)
+        if image_id not in index:
+            raise GapkitError(f"Malformed {path}: annotations[{k}] refers to unknown image_id {image_id}.")
+        caps.append(require(ann, "caption", f"annotations[{k}]", path).strip())
+        owner.append(index[image_id])
+    # Keep images in id order with their captions grouped (annotation order is arbitrary).
+    return PairedData("coco-captions", split, ids, paths, caps, np.asarray(owner, np.int64),
+                      file_fingerprint(path))

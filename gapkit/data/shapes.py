@@ -1,0 +1,20 @@
+"""The embedded shapes world through the COCO Karpathy loader (one code path with real data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..worlds import check_world_manifest, ensure_shapes_world
+from . import DATASETS, PairedData
+from .coco import coco_karpathy
+
+
+@DATASETS.register("shapes")
+def shapes(path=None, split="test", image_root=None) -> PairedData:
+    """The procedural shapes world (default: generated into the cache on first use)."""
+    folder = Path(path) if path else ensure_shapes_world()
+    manifest = check_world_manifest(folder)
+    data = coco_karpathy(folder / manifest["files"]["karpathy"], split, image_root or folder)
+    data.name = "shapes"
+    data.extra["world"] = {k: manifest[k] for k in ("world", "version", "seed", "sizes")}
+    return data

@@ -1,0 +1,105 @@
+"""``gapkit-shapes``: the tiny CLIP trained by gapkit on its shapes world, shipped in the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import GapkitError
+from ..worlds.shapes.clip import TinyClipConfig, preprocess, seeded_model
+from ..worlds.shapes.vocab import WordTokenizer
+from . import ENCODERS
+from .base import Encoder, file_sha256
+
+ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "shapes-clip"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+RANDOM_INIT_SEED = 0
+
+
+class ShapesTransform:
+    """PIL image -> (3, H, W) float tensor, exactly the training preprocessing."""
+
+    def __init__(self, image_size: int) -> None:
+        self.image_size = image_size
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        if image.size != (self.image_size, self.image_size):
+            image = image.resize((self.image_size, self.image_size), Image.Resampling.BOX)
+        return preprocess(np.asarray(image.convert("RGB"))[None])[0]
+
+    def __repr__(self) -> str:
+        return f"ShapesTransform(size={self.image_size}, box-resize, (x/255-0.5)/0.5)"
+
+
+def load_weights_dir(path: Path) -> tuple[TinyClipConfig, dict, Path]:
+    """(config, metadata, weights file) of a saved tiny CLIP folder or weights file."""
+    path = Path(path)
+    weights = path / WEIGHTS if path.is_dir() else path
+    cfg_file = weights.parent / CONFIG
+    if not weights.is_file():
+        raise GapkitError(f"Tiny CLIP weights not found: looked for {weights}. "
+                          "Retrain with `gapkit world train-clip` or reinstall gapkit.")
+    if not cfg_file.is_file():
+        raise GapkitError(f"Tiny CLIP config not found beside its weights: looked for {cfg_file}.")
+    meta = json.loads(cfg_file.read_text())
+    return TinyClipConfig.from_dict(meta["model"]), meta, weights
+
+
+@ENCODERS.register("gapkit-shapes")
+class ShapesClipEncoder(Encoder):
+    """The shapes world's tiny CLIP (open_clip CLIP classes, word-level tokenizer)."""
+
+    backend = "gapkit-shapes"
+
+    @staticmethod
+    def claims(spec: str) -> bool:
+        return spec == "gapkit-shapes" or spec.startswith("gapkit-shapes:")
+
+    def __init__(self, spec: str, device: str | None = None) -> None:
+        super().__init__(spec, device)
+        tag = spec.split(":", 1)[1] if ":" in spec else ""
+        if tag == "random-init":
+            self.config, self.meta, self._sha = TinyClipConfig(), {}, f"random-init:seed={RANDOM_INIT_SEED}"
+            self.model = seeded_model(self.config, RANDOM_INIT_SEED)
+        else:
+            self.config, self.meta, weights = load_weights_dir(Path(tag) if tag else ASSET_DIR)
+            self.model = seeded_model(self.config, RANDOM_INIT_SEED)
+            from safetensors.torch import load_file
+
+            missing, unexpected = self.model.load_state_dict(load_file(str(weights)), strict=False)
+            if missing or unexpected:
+                raise GapkitError(f"{weights} does not match the tiny CLIP config beside it "
+                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+            self._sha = file_sha256(weights)
+        self.model.eval().to(self.device)
+        self.tokenizer = WordTokenizer(self.config.words, self.config.context_length)
+        self._transform = ShapesTransform(self.config.image_size)
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def weights_sha256(self) -> str:
+        return self._sha
+
+    @property
+    def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        return self._transform
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp())
+
+    def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_image(pixels)
+
+    def _text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        ids = torch.from_numpy(self.tokenizer.encode(list(texts))).to(self.device)
+        return self.model.encode_text(ids)

@@ -1,0 +1,168 @@
+"""Write a generated shapes world to disk in the official formats gapkit's real loaders read:
+COCO Karpathy ``dataset_coco.json``, COCO captions json, SNLI-VE jsonl, VQA v2 questions and
+annotations, VQA-E json, plus stylistic captions and counterfactual minimal pairs. A manifest
+(``gapkit-world.json``) records the world identity and where each file is.
+
+The folder is written under a temporary name and renamed when complete, so a crash never leaves
+a half-written world behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ...io import atomic_dir
+from .render import render
+from .vocab import tokenize
+from .world import SPLIT_ORDER, ShapesWorld
+
+MANIFEST = "gapkit-world.json"
+# Official SNLI-VE file names use "dev" for validation; VQA v2 has no public test answers, but
+# the world has them, so it writes a "test" subtype as well.
+VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
+IMAGE_DIR = "images"
+
+
+def _image_name(image_id: int) -> str:
+    return f"{image_id:06d}.png"
+
+
+def _karpathy(world: ShapesWorld) -> dict:
+    images, sentid = [], 0
+    for r in world.records:
+        sents = []
+        for cap in r.captions:
+            sents.append({"tokens": tokenize(cap), "raw": cap, "imgid": r.image_id, "sentid": sentid})
+            sentid += 1
+        images.append({
+            "filepath": IMAGE_DIR, "filename": _image_name(r.image_id), "imgid": r.image_id,
+            "cocoid": r.image_id, "split": r.split, "sentences": sents,
+            "sentids": [s["sentid"] for s in sents],
+        })
+    return {"images": images, "dataset": "coco"}
+
+
+def _coco_captions(world: ShapesWorld, split: str) -> dict:
+    recs = world.split(split)
+    anns, k = [], 0
+    for r in recs:
+        for cap in r.captions:
+            anns.append({"image_id": r.image_id, "id": k, "caption": cap})
+            k += 1
+    return {
+        "info": {"description": f"gapkit shapes world v{world.version} {split}"},
+        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": 32, "height": 32}
+                   for r in recs],
+        "annotations": anns,
+    }
+
+
+def _snli_ve(world: ShapesWorld, split: str) -> list[dict]:
+    rows = []
+    for r in world.split(split):
+        for j, item in enumerate(r.ve):
+            rows.append({
+                "Flickr30K_ID": f"{r.image_id:06d}", "pairID": f"{r.image_id:06d}#{j}",
+                "captionID": f"{r.image_id:06d}#0", "gold_label": item.label,
+                "sentence1": r.captions[0], "sentence2": item.hypothesis,
+            })
+    return rows
+
+
+def _vqa(world: ShapesWorld, split: str) -> tuple[dict, dict]:
+    questions, annotations = [], []
+    for r in world.split(split):
+        for j, q in enumerate(r.vqa):
+            qid = r.image_id * 10 + j
+            questions.append({"image_id": r.image_id, "question": q.question, "question_id": qid})
+            answers = [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1}
+                       for k, a in enumerate(q.answers)]
+            top = max(set(q.answers), key=q.answers.count)
+            annotations.append({
+                "question_type": q.question_type, "multiple_choice_answer": top, "answers": answers,
+                "image_id": r.image_id, "answer_type": q.answer_type, "question_id": qid,
+            })
+    head = {"info": {"description": f"gapkit shapes world v{world.version}"}, "data_subtype": split}
+    return ({**head, "task_type": "Open-Ended", "data_type": "shapes", "questions": questions},
+            {**head, "annotations": annotations})
+
+
+def _vqa_e(world: ShapesWorld, split: str) -> list[dict]:
+    """VQA-E style: the explanation is a reference caption that names the answered object."""
+    out = []
+    for r in world.split(split):
+        for q in r.vqa:
+            top = max(set(q.answers), key=q.answers.count)
+            expl = next((c for c in r.captions if top in tokenize(c)), r.captions[0])
+            out.append({"img_id": r.image_id, "question": q.question, "answers": list(q.answers),
+                        "multiple_choice_answer": top, "question_type": q.question_type,
+                        "explanation": [expl, 1.0]})
+    return out
+
+
+def _styles(world: ShapesWorld) -> dict:
+    styles = sorted(world.records[0].styled) if world.records else []
+    return {s: [{"image_id": r.image_id, "split": r.split, "caption": r.styled[s]} for r in world.records]
+            for s in styles}
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, separators=(",", ":")))
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def export_world(world: ShapesWorld, out: Path) -> Path:
+    """Render and write ``world`` to ``out`` (which must not exist). Returns ``out``."""
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        (tmp / IMAGE_DIR).mkdir()
+        for r in world.records:
+            render(r.scene).save(tmp / IMAGE_DIR / _image_name(r.image_id))
+        files = {"karpathy": "dataset_coco.json", "styles": "styles.json",
+                 "minimal_pairs": "minimal_pairs.jsonl"}
+        _write_json(tmp / files["karpathy"], _karpathy(world))
+        for split in SPLIT_ORDER:
+            if not world.split(split):
+                continue
+            _write_json(tmp / f"captions_{split}.json", _coco_captions(world, split))
+            files[f"coco_captions_{split}"] = f"captions_{split}.json"
+            q, a = _vqa(world, split)
+            files[f"vqa_questions_{split}"] = f"v2_OpenEnded_mscoco_{split}_questions.json"
+            files[f"vqa_annotations_{split}"] = f"v2_mscoco_{split}_annotations.json"
+            _write_json(tmp / files[f"vqa_questions_{split}"], q)
+            _write_json(tmp / files[f"vqa_annotations_{split}"], a)
+            files[f"vqa_e_{split}"] = f"VQA-E_{split}_set.json"
+            _write_json(tmp / files[f"vqa_e_{split}"], _vqa_e(world, split))
+            if split in VE_SPLIT:
+                files[f"snli_ve_{split}"] = f"snli_ve_{VE_SPLIT[split]}.jsonl"
+                _write_jsonl(tmp / files[f"snli_ve_{split}"], _snli_ve(world, split))
+        _write_json(tmp / files["styles"], _styles(world))
+        _write_minimal_pairs(world, tmp, files["minimal_pairs"])
+        manifest = {**world.identity(), "files": files, "image_dir": IMAGE_DIR,
+                    "patterns": {"snli_ve": IMAGE_DIR + "/{id}.png",
+                                 "vqa": IMAGE_DIR + "/{image_id:06d}.png",
+                                 "vqa_e": IMAGE_DIR + "/{image_id:06d}.png"}}
+        _write_json(tmp / MANIFEST, manifest)
+    return out
+
+
+def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
+    pair_dir = tmp / "pairs"
+    pair_dir.mkdir()
+    rows = []
+    for k, p in enumerate(world.minimal_pairs):
+        a, b = f"pairs/{k:05d}_a.png", f"pairs/{k:05d}_b.png"
+        render(p.scene_a).save(tmp / a)
+        render(p.scene_b).save(tmp / b)
+        rows.append({"attribute": p.attribute, "image_a": a, "image_b": b,
+                     "caption_a": p.caption_a, "caption_b": p.caption_b})
+    _write_jsonl(tmp / name, rows)
+
+
+def remove_world(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
