@@ -21,7 +21,9 @@ import torch.nn.functional as F
 from ...progress import progress
 from .clip import TinyClipConfig, preprocess, seeded_model
 from .evaluate import model_card_metrics
+from . import spec
 from .render import render_array
+from .scene import sample_in_split
 from .sampling import training_batch
 from .vocab import WordTokenizer
 
@@ -47,6 +49,9 @@ class TrainClipConfig:
     ramp_start: float = 0.3
     ramp_end: float = 0.6
     ramp_to: float = 50.0
+    # Optional supervised warm start of the image tower (per-position shape/colour/size heads,
+    # discarded afterwards), counted inside ``steps``. 0 = pure contrastive training.
+    pretrain_steps: int = 0
     eval_every: int = 500
     checkpoint_every: int = 100
     threads: int = 2
@@ -56,6 +61,32 @@ class TrainClipConfig:
         d = dict(d)
         d["model"] = TinyClipConfig.from_dict(d.get("model", {}))
         return cls(**d)
+
+
+class AttributeHeads(torch.nn.Module):
+    """Linear heads predicting, for each anchor position, the shape (or empty), colour and size."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.sizes = (len(spec.SHAPES) + 1, len(spec.COLOURS) + 1, len(spec.SIZES) + 1)
+        self.linear = torch.nn.Linear(dim, len(spec.POSITIONS) * sum(self.sizes))
+
+    def targets(self, scenes) -> torch.Tensor:
+        """(B, positions, 3) class ids; 0 = no object there."""
+        t = np.zeros((len(scenes), len(spec.POSITIONS), 3), dtype=np.int64)
+        for b, s in enumerate(scenes):
+            for o in s.objects:
+                p = spec.POSITIONS.index(o.position)
+                t[b, p] = (spec.SHAPES.index(o.shape) + 1, spec.COLOURS.index(o.colour) + 1,
+                           spec.SIZES.index(o.size) + 1)
+        return torch.from_numpy(t)
+
+    def loss(self, feats: torch.Tensor, scenes) -> torch.Tensor:
+        logits = self.linear(feats).view(len(scenes), len(spec.POSITIONS), -1)  # (B, P, sum sizes)
+        t = self.targets(scenes)
+        parts = torch.split(logits, self.sizes, dim=-1)
+        return sum(F.cross_entropy(part.reshape(-1, part.shape[-1]), t[..., k].reshape(-1))
+                   for k, part in enumerate(parts)) / len(parts)
 
 
 def _lr(cfg: TrainClipConfig, step: int) -> float:
@@ -85,6 +116,9 @@ class Trainer:
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
             lr=cfg.lr,
         )
+        self.heads = AttributeHeads(cfg.model.embed_dim)
+        if cfg.pretrain_steps:
+            self.opt.add_param_group({"params": list(self.heads.parameters()), "weight_decay": 0.0})
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.step = 0
         self.train_seconds = 0.0  # summed over resumed segments
@@ -94,7 +128,8 @@ class Trainer:
     # --- checkpointing ---------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "model": self.model.state_dict(), "opt": self.opt.state_dict(), "step": self.step,
+            "model": self.model.state_dict(), "heads": self.heads.state_dict(),
+            "opt": self.opt.state_dict(), "step": self.step,
             "rng": self.rng.bit_generator.state, "scale_at_ramp": self.scale_at_ramp,
             "history": self.history, "config": dataclasses.asdict(self.cfg),
             "train_seconds": self.train_seconds,
@@ -108,6 +143,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         st = torch.load(path, map_location="cpu", weights_only=False)
         self.model.load_state_dict(st["model"])
+        self.heads.load_state_dict(st["heads"])
         self.opt.load_state_dict(st["opt"])
         self.step, self.scale_at_ramp, self.history = st["step"], st["scale_at_ramp"], st["history"]
         self.rng.bit_generator.state = st["rng"]
@@ -129,8 +165,25 @@ class Trainer:
                           for i in range(0, len(ids), 512)]).numpy()
 
     # --- one optimisation step ---------------------------------------------------------------
+    def pretrain_step(self) -> dict:
+        """Supervised warm start: image tower -> per-position attribute logits."""
+        scenes = [sample_in_split(self.rng, "train") for _ in range(self.cfg.batch_size)]
+        images = preprocess(render_array(scenes))
+        for g in self.opt.param_groups:
+            g["lr"] = _lr(self.cfg, self.step)
+        self.model.train()
+        loss = self.heads.loss(self.model.encode_image(images), scenes)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.exp()),
+                "lr": _lr(self.cfg, self.step - 1)}
+
     def train_step(self) -> dict:
         cfg = self.cfg
+        if self.step < cfg.pretrain_steps:
+            return self.pretrain_step()
         hard = cfg.hard_fraction if self.step >= cfg.hard_start else 0.0
         scenes, texts = training_batch(self.rng, cfg.batch_size, hard, cfg.attribute_weights)
         images = preprocess(render_array(scenes))  # (B, 3, H, W)

@@ -1,0 +1,77 @@
+"""Precomputed embeddings: ``.npy`` shaped (2, n, d), two ``.npy`` files, ``.npz`` or
+``.safetensors`` holding ``image_emb`` and ``text_emb`` (and optionally ``caption_image``).
+Large ``.npy`` files are memory-mapped, so statistics stream from disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GapkitError
+from . import file_fingerprint
+
+
+@dataclass
+class EmbeddingFiles:
+    image_emb: np.ndarray
+    text_emb: np.ndarray
+    caption_image: np.ndarray | None
+    source: dict
+
+
+def _npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise GapkitError(f"Cannot read {path} as a .npy array: {e}") from None
+
+
+def _from_mapping(m, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    missing = [k for k in ("image_emb", "text_emb") if k not in m]
+    if missing:
+        raise GapkitError(f"{path} lacks {', '.join(missing)} (has: {', '.join(sorted(m.keys())) or 'nothing'}).")
+    ci = np.asarray(m["caption_image"]) if "caption_image" in m else None
+    return np.asarray(m["image_emb"]), np.asarray(m["text_emb"]), ci
+
+
+def load_embedding_files(paths: list[str | Path]) -> EmbeddingFiles:
+    """One file (.npy (2, n, d), .npz, .safetensors) or two .npy files (images, texts)."""
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.is_file():
+            raise GapkitError(f"Embedding file not found: {p}")
+    if len(paths) == 2:
+        img, txt, ci = _npy(paths[0]), _npy(paths[1]), None
+    elif len(paths) == 1:
+        p = paths[0]
+        suffix = p.suffix.lower()
+        if suffix == ".npy":
+            a = _npy(p)
+            if a.ndim != 3 or a.shape[0] != 2:
+                raise GapkitError(f"{p} has shape {a.shape}; a single .npy must be (2, n, d): "
+                                  "[0] image embeddings, [1] text embeddings.")
+            img, txt, ci = a[0], a[1], None
+        elif suffix == ".npz":
+            try:
+                with np.load(p, allow_pickle=False) as z:
+                    img, txt, ci = _from_mapping({k: z[k] for k in z.files}, p)
+            except (ValueError, OSError) as e:
+                raise GapkitError(f"Cannot read {p} as .npz: {e}") from None
+        elif suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            try:
+                img, txt, ci = _from_mapping(load_file(str(p)), p)
+            except Exception as e:  # safetensors raises its own error types
+                if isinstance(e, GapkitError):
+                    raise
+                raise GapkitError(f"Cannot read {p} as safetensors: {e}") from None
+        else:
+            raise GapkitError(f"{p}: embeddings must be .npy, .npz or .safetensors.")
+    else:
+        raise GapkitError(f"Pass one embeddings file or two .npy files, got {len(paths)}.")
+    source = {"embeddings": [str(p) for p in paths],
+              "sha256": [file_fingerprint(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
+    return EmbeddingFiles(img, txt, ci, source)

@@ -1,0 +1,6 @@
+"""Streaming modality-gap statistics (numpy/scipy/sklearn only: no torch import)."""
+
+from .report import GapReport, Stat, measure
+from .shift import Shift, random_direction, standard_shifts
+
+__all__ = ["GapReport", "Shift", "Stat", "measure", "random_direction", "standard_shifts"]

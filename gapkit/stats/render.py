@@ -1,0 +1,70 @@
+"""Plain-text rendering of a GapReport (stdout table) and flat rows for CSV."""
+
+from __future__ import annotations
+
+# (stat name, label) in display order; names absent from a report are skipped.
+ROWS = [
+    ("paired_cosine", "mean paired image-text cosine"),
+    ("paired_cosine_sd", "  sd of paired cosine"),
+    ("unpaired_cosine", "mean unpaired image-text cosine"),
+    ("image_image_cosine", "mean image-image cosine (cone)"),
+    ("text_text_cosine", "mean text-text cosine (cone)"),
+    ("l2m", "centroid distance |mu_I - mu_T| (L2M)"),
+    ("l2m_sq_image_term", "  L2M^2 = |mu_I|^2"),
+    ("l2m_sq_text_term", "          + |mu_T|^2"),
+    ("l2m_sq_cross_term", "          - 2 mu_I.mu_T"),
+    ("centroid_cosine", "cos(mu_I, mu_T)"),
+    ("l2i", "mean paired distance |x - y| (L2I)"),
+    ("rmg", "RMG (Schrodi et al. reference form)"),
+    ("separability", "modality linear separability"),
+    ("paired_cosine_after_gap_shift", "paired cosine after text + (mu_I - mu_T)"),
+    ("i2t_r1", "R@1 image->text"), ("i2t_r5", "R@5 image->text"), ("i2t_r10", "R@10 image->text"),
+    ("t2i_r1", "R@1 text->image"), ("t2i_r5", "R@5 text->image"), ("t2i_r10", "R@10 text->image"),
+    ("diff_cov_trace", "trace Cov(x - y)"),
+    ("diff_effective_rank", "effective rank Cov(x - y)"),
+    ("diff_dims_99", "dims for 99% of Cov(x - y)"),
+    ("diff_top_eigenvalue_share", "top eigenvalue share Cov(x - y)"),
+]
+
+
+def render_table(report) -> str:
+    info = report.info
+    lines = [f"n = {info['n_images']} images, {info['n_captions']} captions, d = {info['d']}; "
+             f"{info['normalization']}",
+             f"95% intervals: seeded bootstrap (seed {info['seed']}, {info['bootstrap']} replicates, "
+             f"resampling images)", ""]
+    width = max(len(label) for _, label in ROWS) + 2
+    lines.append(f"{'statistic':<{width}}{'value':>9}  {'95% interval':<20}")
+    top = [k for k in report.stats if k.startswith("top") and k.endswith("_share")]
+    for name, label in ROWS + [(k, f"share of |gap|^2 in top {k[3:].split('_')[0]} dims") for k in top]:
+        if name not in report.stats:
+            continue
+        s = report.stats[name]
+        lines.append(f"{label:<{width}}{s.value:>9.4f}  [{s.lo:.4f}, {s.hi:.4f}]")
+    dims = ", ".join(f"{t['dim']} ({t['abs_gap']:.3f})" for t in report.top_dims[:5])
+    lines += ["", f"largest per-dimension gaps |mu_I,d - mu_T,d|: {dims}"]
+    if report.shifts:
+        lines += ["", "text shifted by b (CLOSE Table 3): MG = mean cos(x, n(y + b)), "
+                      "Delta = mean cos(y, n(y + b))",
+                  f"{'bias':<8}{'mag.':>6}{'seed':>6}{'MG':>9}{'Delta':>9}"]
+        for sh in report.shifts:
+            seed = "" if sh["seed"] is None else str(sh["seed"])
+            lines.append(f"{sh['bias']:<8}{sh['magnitude']:>6.2f}{seed:>6}{sh['mg']['value']:>9.3f}"
+                         f"{sh['delta']['value']:>9.3f}")
+    for key in ("retrieval",):
+        if key in info:
+            lines.append(f"{key}: {info[key]}")
+    return "\n".join(lines)
+
+
+def flat_rows(report) -> list[dict]:
+    """One row per statistic (CSV)."""
+    rows = [{"statistic": k, "value": s.value, "ci_low": s.lo, "ci_high": s.hi, "n": s.n}
+            for k, s in report.stats.items()]
+    for sh in report.shifts:
+        tag = f"{sh['bias']}@{sh['magnitude']:.3g}" + (f"#{sh['seed']}" if sh["seed"] is not None else "")
+        for m in ("mg", "delta"):
+            s = sh[m]
+            rows.append({"statistic": f"shift_{m}[{tag}]", "value": s["value"], "ci_low": s["lo"],
+                         "ci_high": s["hi"], "n": s["n"]})
+    return rows

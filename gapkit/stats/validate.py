@@ -1,0 +1,76 @@
+"""Input contract for the statistics: finite, non-zero, matching shapes, L2-normalised.
+
+gapkit normalises by default and says so in every report (with the input norm range); with
+``normalize=False`` inputs must already be unit-norm (within ``UNIT_TOL``) or it is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GapkitError
+
+UNIT_TOL = 1e-3
+CHUNK = 16384
+
+
+@dataclass
+class NormInfo:
+    min_norm: float
+    max_norm: float
+    normalized_by_gapkit: bool
+
+    def describe(self) -> str:
+        how = "L2-normalised by gapkit" if self.normalized_by_gapkit else "used as given (unit-norm)"
+        return f"input norms in [{self.min_norm:.4g}, {self.max_norm:.4g}]; {how}"
+
+
+def _check_rows(x: np.ndarray, name: str) -> tuple[float, float]:
+    """Scan ``x`` in chunks (it may be memory-mapped); returns (min, max) row norm."""
+    lo, hi = np.inf, 0.0
+    for s in range(0, len(x), CHUNK):
+        c = np.asarray(x[s:s + CHUNK], dtype=np.float32)
+        bad = ~np.isfinite(c).all(axis=1)
+        if bad.any():
+            raise GapkitError(f"{name} row {s + int(np.argmax(bad))} holds NaN or Inf "
+                              f"({int(bad.sum())} such rows in rows {s}..{s + len(c) - 1}).")
+        norms = np.linalg.norm(c, axis=1)
+        if (norms == 0).any():
+            raise GapkitError(f"{name} row {s + int(np.argmax(norms == 0))} is a zero vector.")
+        lo, hi = min(lo, float(norms.min())), max(hi, float(norms.max()))
+    return lo, hi
+
+
+def check_inputs(image_emb, text_emb, caption_image, normalize: bool) -> NormInfo:
+    for name, a in (("image_emb", image_emb), ("text_emb", text_emb)):
+        if getattr(a, "ndim", None) != 2:
+            raise GapkitError(f"{name} must be a 2-D (n, d) array, got shape {getattr(a, 'shape', None)}.")
+    if image_emb.shape[1] != text_emb.shape[1]:
+        raise GapkitError(f"image_emb has d={image_emb.shape[1]} but text_emb has d={text_emb.shape[1]}.")
+    if caption_image is None and len(image_emb) != len(text_emb):
+        raise GapkitError(f"image_emb has {len(image_emb)} rows but text_emb has {len(text_emb)}; "
+                          "pass caption_image (each caption's image index) for 1 image : k captions.")
+    if caption_image is not None:
+        ci = np.asarray(caption_image)
+        if ci.shape != (len(text_emb),):
+            raise GapkitError(f"caption_image must have one entry per caption ({len(text_emb)}), got {ci.shape}.")
+        if len(ci) and (ci.min() < 0 or ci.max() >= len(image_emb)):
+            raise GapkitError(f"caption_image refers to images outside 0..{len(image_emb) - 1}.")
+    if len(text_emb) < 2 or len(image_emb) < 2:
+        raise GapkitError(f"Need at least 2 pairs, got {len(image_emb)} images and {len(text_emb)} captions.")
+    lo_i, hi_i = _check_rows(image_emb, "image_emb")
+    lo_t, hi_t = _check_rows(text_emb, "text_emb")
+    lo, hi = min(lo_i, lo_t), max(hi_i, hi_t)
+    if not normalize and (abs(lo - 1) > UNIT_TOL or abs(hi - 1) > UNIT_TOL):
+        raise GapkitError(f"Inputs are not unit-norm (norms in [{lo:.4g}, {hi:.4g}]) and normalisation is "
+                          "off; the gap statistics are defined on L2-normalised embeddings. Drop "
+                          "--no-normalize (normalize=False) to let gapkit normalise them.")
+    return NormInfo(lo, hi, normalize)
+
+
+def unit_rows(c: np.ndarray, normalize: bool) -> np.ndarray:
+    """A chunk as float32, L2-normalised when ``normalize`` (sums across chunks are float64)."""
+    c = np.asarray(c, dtype=np.float32)
+    return c / np.linalg.norm(c, axis=1, keepdims=True) if normalize else c
