@@ -28,10 +28,15 @@ def load_embeddings_from_args(args):
     from ..embed import embed_paired
     from ..encoders import create_encoder
 
+    from ..data import DATASETS, _register
+
+    # Cheap checks first: a bad name must not wait for a world to be generated.
+    _register()
+    DATASETS.get(args.dataset)
+    encoder = create_encoder(args.encoder, device=args.device)
     data = load_dataset(args.dataset, args.data_path, args.split, args.image_root)
     if args.limit:
         data = data.subset(args.limit)
-    encoder = create_encoder(args.encoder, device=args.device)
     cache = EmbeddingCache(enabled=not args.no_cache)
     return embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers), encoder
 

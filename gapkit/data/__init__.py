@@ -64,9 +64,12 @@ def file_fingerprint(path: Path) -> str:
 def load_dataset(name: str, path: str | Path | None = None, split: str = "test",
                  image_root: str | Path | None = None) -> PairedData:
     """Load a paired image-caption data set by registry name (see ``gapkit ls datasets``)."""
-    from . import coco, pairs, shapes  # noqa: F401  (registration)
-
+    _register()
     return DATASETS.get(name)(path=path, split=split, image_root=image_root)
+
+
+def _register() -> None:
+    from . import coco, pairs, shapes  # noqa: F401  (registration)
 
 
 __all__ = ["DATASETS", "PairedData", "load_dataset"]

@@ -32,6 +32,8 @@ def diff_covariance(image_emb, text_emb, caption_image, normalize: bool, rows: n
 
 def spectrum_statistics(cov: np.ndarray, top: int = 5) -> dict[str, np.ndarray]:
     ev = np.clip(np.linalg.eigvalsh(cov)[::-1], 0, None)
+    if ev.sum() <= 0:  # every pair difference identical: no spread to describe
+        return {"eigenvalues": ev[:top], "effective_rank": 0.0, "dims_99": 0, "top_eigenvalue_share": 0.0}
     p = ev / ev.sum()
     nz = p[p > 0]
     cum = np.cumsum(p)
