@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+
+from gapkit.adapters import ADAPTERS, create_adapter
+from gapkit.errors import GapkitError, UnknownNameError
+
+D = 16
+
+
+def _paired(rng, n=400):
+    img = rng.standard_normal((n, D)) + 2.0
+    txt = img + rng.standard_normal((n, D)) * 0.5 - 2.0
+    return img, txt
+
+
+def _unit(x):
+    x = torch.as_tensor(x, dtype=torch.float32)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+PARAMS = {"none": {}, "noise": {"noise": 0.1}, "mean-shift": {"noise": 0.1}, "random-shift": {"noise": 0.1},
+          "linear": {"noise": 0.1}, "cov": {"noise": 0.1}}
+
+
+@pytest.mark.parametrize("name", ADAPTERS.names())
+def test_contract(name, rng):
+    img, txt = _paired(rng)
+    t = _unit(txt[:32])
+    make = lambda: create_adapter(name, seed=7, **PARAMS[name]).fit(img, txt)
+    a, b = make(), make()
+    a.train(), b.train()
+    out_a, out_b = a(t), b(t)
+    assert out_a.shape == t.shape
+    assert torch.allclose(out_a.norm(dim=1), torch.ones(32), atol=1e-5)
+    assert torch.equal(out_a, out_b)  # same seed, same noise
+    a.eval()
+    assert torch.equal(a(t), t)  # eval mode is the identity
+
+
+def test_noise_is_drawn_fresh_each_call_and_differs_by_seed(rng):
+    t = _unit(rng.standard_normal((8, D)))
+    a = create_adapter("noise", noise=0.2, seed=0).train()
+    first, second = a(t), a(t)
+    assert not torch.equal(first, second)
+    c = create_adapter("noise", noise=0.2, seed=1).train()
+    assert not torch.equal(create_adapter("noise", noise=0.2, seed=0).train()(t), c(t))
+
+
+def test_noise_magnitude_matches_expectation():
+    # cos(t, n(t + w eps)) ~ 1 / sqrt(1 + w^2 d) for large d
+    d, w = 768, 0.08
+    t = torch.nn.functional.normalize(torch.randn(2000, d, generator=torch.Generator().manual_seed(123)), dim=1)
+    a = create_adapter("noise", noise=w).train()
+    cos = (a(t) * t).sum(1).mean().item()
+    assert cos == pytest.approx(1 / np.sqrt(1 + w * w * d), abs=0.01)
+    assert a.noise_norm(d) == pytest.approx(w * np.sqrt(d))
+
+
+def test_mean_shift_moves_text_towards_images(rng):
+    img, txt = _paired(rng)
+    a = create_adapter("mean-shift", scale=1.0).fit(img, txt).train()
+    x, y = _unit(img), _unit(txt)
+    before = (x * y).sum(1).mean()
+    after = (x * a(y)).sum(1).mean()
+    away = (x * create_adapter("mean-shift", scale=-1.0).fit(img, txt).train()(y)).sum(1).mean()
+    assert after > before > away
+
+
+def test_random_shift_direction_is_seeded_and_has_the_magnitude(rng):
+    a = create_adapter("random-shift", magnitude=0.5, direction_seed=3, dim=D)
+    b = create_adapter("random-shift", magnitude=0.5, direction_seed=3, dim=D)
+    c = create_adapter("random-shift", magnitude=0.5, direction_seed=4, dim=D)
+    assert torch.equal(a.shift, b.shift) and not torch.equal(a.shift, c.shift)
+    assert a.shift.norm().item() == pytest.approx(0.5, abs=1e-6)
+
+
+def test_linear_and_cov_fit_and_save(rng, tmp_path):
+    img, txt = _paired(rng)
+    lin = create_adapter("linear").fit(img, txt).train()
+    x, y = _unit(img), _unit(txt)
+    assert (x * lin(y)).sum(1).mean() > 0.9
+    lin.save(tmp_path / "lin.pt")
+    again = create_adapter("linear").load(tmp_path / "lin.pt").train()
+    assert torch.equal(again(y), lin(y))
+    cov = create_adapter("cov", noise=0.0, seed=1).fit(img, txt)
+    sigma = cov.chol @ cov.chol.T
+    delta = _unit(img).numpy() - _unit(txt).numpy()
+    assert np.allclose(sigma.numpy(), np.cov(delta.T, bias=True), atol=1e-4)
+
+
+def test_unfitted_paired_adapter_refuses(rng):
+    with pytest.raises(RuntimeError, match="before fit"):
+        create_adapter("linear").train()(_unit(rng.standard_normal((2, D))))
+
+
+def test_bad_names_and_params():
+    with pytest.raises(UnknownNameError, match="Unknown adapter 'nosie'. Did you mean: noise"):
+        create_adapter("nosie")
+    with pytest.raises(GapkitError, match="Bad parameters for adapter 'noise'"):
+        create_adapter("noise", scale=2)
+    with pytest.raises(ValueError, match="noise must be"):
+        create_adapter("noise", noise=-1)
