@@ -1,0 +1,73 @@
+"""Where CLOSE's data files are: an exported world's manifest, or a real data root with the
+official file names. Both give the same ``DataSource``: ``file(kind, split)`` and
+``image_path(kind, id)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..cache import digest
+from ..errors import GapkitError
+
+# Official names, relative to the data root, for real COCO / SNLI-VE / VQA v2 / VQA-E downloads.
+REAL_FILES = {
+    "karpathy": "coco/dataset_coco.json",
+    "snli_ve_train": "SNLI_VE/snli_ve_train.jsonl", "snli_ve_val": "SNLI_VE/snli_ve_dev.jsonl",
+    "snli_ve_test": "SNLI_VE/snli_ve_test.jsonl",
+    "vqa_questions_train": "vqa/v2_OpenEnded_mscoco_train2014_questions.json",
+    "vqa_annotations_train": "vqa/v2_mscoco_train2014_annotations.json",
+    "vqa_questions_val": "vqa/v2_OpenEnded_mscoco_val2014_questions.json",
+    "vqa_annotations_val": "vqa/v2_mscoco_val2014_annotations.json",
+    "vqa_e_train": "vqa-e/VQA-E_train_set.json", "vqa_e_val": "vqa-e/VQA-E_val_set.json",
+    "styles": "styles.json",
+}
+REAL_PATTERNS = {
+    "karpathy": "coco/{filepath}/{filename}",
+    "snli_ve": "SNLI_VE/Flickr30K/flickr30k_images/{id}.jpg",
+    "vqa": "coco/{subset}2014/COCO_{subset}2014_{image_id:012d}.jpg",
+    "vqa_e": "coco/{subset}2014/COCO_{subset}2014_{image_id:012d}.jpg",
+}
+
+
+@dataclass
+class DataSource:
+    root: Path
+    files: dict[str, str]
+    patterns: dict[str, str]
+    identity: dict = field(default_factory=dict)
+
+    @classmethod
+    def shapes_world(cls, folder: str | Path | None = None) -> "DataSource":
+        from ..worlds import check_world_manifest, ensure_shapes_world
+
+        folder = Path(folder) if folder else ensure_shapes_world()
+        m = check_world_manifest(folder)
+        patterns = {"karpathy": "{filepath}/{filename}", **m["patterns"]}
+        ident = {"world": m["world"], "version": m["version"], "seed": m["seed"], "sizes": m["sizes"]}
+        return cls(folder, dict(m["files"]), patterns, ident)
+
+    @classmethod
+    def real(cls, root: str | Path, files: dict | None = None, patterns: dict | None = None) -> "DataSource":
+        root = Path(root)
+        if not root.is_dir():
+            raise GapkitError(f"Data root not found: {root}")
+        files = {**REAL_FILES, **(files or {})}
+        return cls(root, files, {**REAL_PATTERNS, **(patterns or {})}, {"root": str(root.resolve()),
+                                                                        "files": files})
+
+    def file(self, kind: str, split: str | None = None) -> Path:
+        key = f"{kind}_{split}" if split else kind
+        if key not in self.files:
+            known = ", ".join(sorted(self.files))
+            raise GapkitError(f"No {kind} file for split {split!r} in {self.root}; known files: {known}.")
+        path = self.root / self.files[key]
+        if not path.is_file():
+            raise GapkitError(f"Data file not found: {path}")
+        return path
+
+    def image_path(self, kind: str, **fields) -> Path:
+        return self.root / self.patterns[kind].format(**fields)
+
+    def fingerprint(self) -> str:
+        return digest(self.identity)[:16]

@@ -1,0 +1,89 @@
+"""The T5 decoder and its tokenizer: ``shapes-t5`` (a small randomly initialised T5 with a
+word-level tokenizer over the shapes world's vocabulary) or a T5 from a local folder / the
+Hugging Face cache (``t5-small``, ``t5-base``, ``t5-large``, any path). Never a dummy tokenizer:
+a tokenizer that is missing, tiny, or maps ordinary words to <unk> is an error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .._registry import Registry
+from ..errors import GapkitError
+
+DECODERS: Registry = Registry("decoder", ls_hint="decoders")
+_CHECK_SENTENCE = "a small red circle in the top left"
+_MIN_VOCAB = 50
+
+
+@dataclass
+class ShapesT5Config:
+    d_model: int = 128
+    d_ff: int = 256
+    num_layers: int = 2
+    num_heads: int = 4
+    dropout_rate: float = 0.1
+
+
+def _check_tokenizer(tok, where: str) -> None:
+    if len(tok) < _MIN_VOCAB:
+        raise GapkitError(f"The tokenizer from {where} has only {len(tok)} entries: not a real vocabulary.")
+    ids = tok(_CHECK_SENTENCE, add_special_tokens=False)["input_ids"]
+    if tok.unk_token_id is not None and ids and all(i == tok.unk_token_id for i in ids):
+        raise GapkitError(f"The tokenizer from {where} maps every word of {_CHECK_SENTENCE!r} to <unk>.")
+
+
+def shapes_tokenizer():
+    """A word-level ``PreTrainedTokenizerFast`` over the shapes world's lexicon (pad 0, eos 1, unk 2)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from ..worlds.shapes.vocab import lexicon
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *lexicon()])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+@DECODERS.register("shapes-t5")
+def shapes_t5(seed: int = 0, **overrides):
+    """A small T5 (2+2 layers, d_model 128) with the shapes world's word-level tokenizer."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    tok = shapes_tokenizer()
+    c = ShapesT5Config(**overrides)
+    cfg = T5Config(vocab_size=len(tok), d_model=c.d_model, d_kv=c.d_model // c.num_heads, d_ff=c.d_ff,
+                   num_layers=c.num_layers, num_decoder_layers=c.num_layers, num_heads=c.num_heads,
+                   dropout_rate=c.dropout_rate, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = T5ForConditionalGeneration(cfg)
+    return model, tok
+
+
+def pretrained_t5(name: str, seed: int = 0, **_):
+    """A pretrained T5 from a local folder or the local Hugging Face cache (never downloaded)."""
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    try:
+        tok = AutoTokenizer.from_pretrained(name, local_files_only=True)
+        model = T5ForConditionalGeneration.from_pretrained(name, local_files_only=True)
+    except (OSError, ValueError) as e:
+        from ..encoders.weights import hf_cache_dir
+
+        raise GapkitError(f"Decoder {name!r} is not available locally (looked in {name} as a folder and in "
+                          f"{hf_cache_dir()}/models--{name.replace('/', '--')}): {str(e)[:200]}") from None
+    _check_tokenizer(tok, name)
+    return model, tok
+
+
+def create_decoder(name: str, seed: int = 0, **options):
+    """(T5ForConditionalGeneration, tokenizer) for ``name``: a registered decoder, else a T5
+    name or folder loaded from local files."""
+    if name in DECODERS:
+        return DECODERS.get(name)(seed=seed, **options)
+    return pretrained_t5(name, seed=seed)

@@ -1,0 +1,184 @@
+"""CLOSE tasks behind one registry: each turns official-format files into ``Example``s.
+
+Training examples carry the *texts* whose CLIP embeddings stand in for the image; evaluation
+examples carry the image (and, for text-to-text checks and gap logging, the texts too)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._registry import Registry
+from ..data._json import read_json, read_jsonl, require
+from ..errors import GapkitError
+from .data import DataSource
+
+TASKS: Registry = Registry("task", ls_hint="tasks")
+
+
+@dataclass
+class Example:
+    input_texts: list[str]  # texts whose (averaged) CLIP embedding is the input when training on text
+    image_id: str  # the image that replaces them at test time
+    image_path: Path
+    extra: str | None  # question / hypothesis, fed to T5 as ordinary tokens
+    targets: list[str]  # training targets (each a separate decoder sequence)
+    refs: list[str] = field(default_factory=list)  # evaluation references
+
+
+def vqa_targets(answers: list[str]) -> list[str]:
+    """CLOSE's rule: the most common answer plus every answer whose count equals the top count
+    or is at least 3."""
+    counts = Counter(a.lower() for a in answers)
+    top = max(counts.values())
+    return sorted(a for a, c in counts.items() if c == top or c >= 3)
+
+
+class Task:
+    name = ""
+    metric = ""  # headline metric
+    max_len = 32  # decode length (CLOSE: captions 32, VQA 16, VE 8)
+
+    def examples(self, src: DataSource, split: str, train: bool) -> list[Example]:
+        raise NotImplementedError
+
+
+def _karpathy_images(src: DataSource, split: str):
+    path = src.file("karpathy")
+    data = read_json(path, "Karpathy split")
+    for k, img in enumerate(require(data, "images", "the top level", path)):
+        if require(img, "split", f"images[{k}]", path) != split:
+            continue
+        caps = [require(s, "raw", f"images[{k}].sentences", path).strip().lower()
+                for s in require(img, "sentences", f"images[{k}]", path)]
+        image_id = str(img.get("cocoid", img.get("imgid", k)))
+        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=img["filename"]), caps
+
+
+@TASKS.register("caption-single")
+class CaptionSingle(Task):
+    """Captioning, single-caption mode: each caption is trained to reproduce itself."""
+
+    name, metric, max_len = "caption-single", "cider", 32
+
+    def examples(self, src, split, train):
+        out = []
+        for image_id, path, caps in _karpathy_images(src, split):
+            if train:
+                out += [Example([c], image_id, path, None, [c], caps) for c in caps]
+            else:
+                out.append(Example([caps[0]], image_id, path, None, caps, caps))
+        return out
+
+
+@TASKS.register("caption-multi")
+class CaptionMulti(Task):
+    """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
+
+    name, metric, max_len = "caption-multi", "cider", 32
+
+    def examples(self, src, split, train):
+        out = []
+        for image_id, path, caps in _karpathy_images(src, split):
+            if train:
+                out += [Example([c], image_id, path, None, caps[:i] + caps[i + 1:] or [c], caps)
+                        for i, c in enumerate(caps)]
+            else:
+                out.append(Example([caps[0]], image_id, path, None, caps, caps))
+        return out
+
+
+@TASKS.register("caption-style")
+class CaptionStyle(Task):
+    """Stylistic captioning: trained only on one style's text (``style`` option), applied to images."""
+
+    name, metric, max_len = "caption-style", "cider", 32
+
+    def __init__(self, style: str = "first-person") -> None:
+        self.style = style
+
+    def examples(self, src, split, train):
+        styles = read_json(src.file("styles"), "styles")
+        if self.style not in styles:
+            raise GapkitError(f"Unknown caption style {self.style!r}; known: {', '.join(sorted(styles))}.")
+        by_id = {str(r["image_id"]): r["caption"].lower() for r in styles[self.style] if r["split"] == split}
+        out = []
+        for image_id, path, _ in _karpathy_images(src, split):
+            cap = by_id.get(image_id)
+            if cap is not None:
+                out.append(Example([cap], image_id, path, None, [cap], [cap]))
+        return out
+
+
+@TASKS.register("ve")
+class VisualEntailment(Task):
+    """Visual entailment (SNLI-VE): premise text (train) or image (test) + hypothesis -> label."""
+
+    name, metric, max_len = "ve", "accuracy", 8
+
+    def examples(self, src, split, train):
+        path = src.file("snli_ve", split)
+        out = []
+        for k, row in enumerate(read_jsonl(path, "SNLI-VE")):
+            label = require(row, "gold_label", f"line {k + 1}", path)
+            if label not in ("entailment", "neutral", "contradiction"):
+                continue  # SNLI's "-" (no consensus) rows are not used
+            image_id = str(require(row, "Flickr30K_ID", f"line {k + 1}", path))
+            out.append(Example([require(row, "sentence1", f"line {k + 1}", path).lower()], image_id,
+                               src.image_path("snli_ve", id=image_id), row["sentence2"].lower(), [label], [label]))
+        return out
+
+
+@TASKS.register("vqa")
+class Vqa(Task):
+    """VQA v2: the averaged CLIP embedding of the image's captions (train) or the image (test) +
+    question -> answer."""
+
+    name, metric, max_len = "vqa", "vqa_accuracy", 16
+
+    def examples(self, src, split, train):
+        q_path, a_path = src.file("vqa_questions", split), src.file("vqa_annotations", split)
+        questions = {q["question_id"]: q for q in require(read_json(q_path, "VQA questions"), "questions", "the top level", q_path)}
+        captions = {image_id: caps for image_id, _, caps in _karpathy_images(src, split)} if train else {}
+        subset = read_json(q_path, "VQA questions").get("data_subtype", split).replace("2014", "")
+        out = []
+        for k, ann in enumerate(require(read_json(a_path, "VQA annotations"), "annotations", "the top level", a_path)):
+            q = questions.get(require(ann, "question_id", f"annotations[{k}]", a_path))
+            if q is None:
+                raise GapkitError(f"{a_path}: annotations[{k}] has no question in {q_path}.")
+            answers = [a["answer"].lower() for a in ann["answers"]]
+            image_id = str(ann["image_id"])
+            texts = captions.get(image_id, []) if train else []
+            if train and not texts:
+                continue  # no captions for this image: nothing to train on
+            out.append(Example(texts, image_id, src.image_path("vqa", image_id=int(ann["image_id"]), subset=subset),
+                               q["question"].lower(), vqa_targets(answers), answers))
+        return out
+
+
+@TASKS.register("vqa-e")
+class VqaE(Task):
+    """VQA-E: the explanation caption (train) or image (test) + question -> answer."""
+
+    name, metric, max_len = "vqa-e", "vqa_accuracy", 16
+
+    def examples(self, src, split, train):
+        path = src.file("vqa_e", split)
+        out = []
+        for k, row in enumerate(read_json(path, "VQA-E")):
+            answers = [a.lower() for a in require(row, "answers", f"item {k}", path)]
+            expl = require(row, "explanation", f"item {k}", path)
+            image_id = int(require(row, "img_id", f"item {k}", path))
+            out.append(Example([str(expl[0]).lower()], str(image_id),
+                               src.image_path("vqa_e", image_id=image_id, subset=split),
+                               row["question"].lower(), vqa_targets(answers), answers))
+        return out
+
+
+def create_task(name: str, **options) -> Task:
+    cls = TASKS.get(name)
+    try:
+        return cls(**options)
+    except TypeError as e:
+        raise GapkitError(f"Bad options for task {name!r}: {e}") from None

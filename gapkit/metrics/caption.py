@@ -1,0 +1,97 @@
+"""Caption metrics with pycocoevalcap's scorers called one by one (``COCOEvalCap.evaluate``
+always builds SPICE, which downloads CoreNLP and fails offline).
+
+- Tokenisation: Stanford PTBTokenizer (the jar shipped in pycocoevalcap, lower-cased, punctuation
+  tokens removed) when Java is available, run from a temporary folder so a read-only install
+  works; otherwise a regex tokenizer, and the result says which was used.
+- CIDEr is pycocoevalcap's ``Cider`` (CIDEr-D: n = 4, sigma = 6, clipping, x10), IDF from the
+  references being scored. Scores are reported x100, as papers do.
+- METEOR when Java is available and asked for; SPICE is reported as unavailable, never as 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+# Tokens the PTB tokenizer emits for punctuation, dropped before scoring (as pycocoevalcap does).
+_PTB_PUNCT = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+
+
+@functools.lru_cache(maxsize=1)
+def java_available() -> bool:
+    if shutil.which("java") is None:
+        return False
+    try:
+        return subprocess.run(["java", "-version"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _jar(sub: str, name: str) -> str:
+    import pycocoevalcap  # a namespace package: no __file__
+
+    return os.path.join(list(pycocoevalcap.__path__)[0], sub, name)
+
+
+def ptb_tokenize(texts: list[str]) -> list[str]:
+    """Stanford PTB tokenisation, one line per text."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sentences.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(t.replace("\n", " ") for t in texts))
+        out = subprocess.run(["java", "-cp", _jar("tokenizer", "stanford-corenlp-3.4.1.jar"),
+                              "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase", path],
+                             capture_output=True, text=True, check=True, timeout=600).stdout
+    lines = out.split("\n")[: len(texts)]
+    return [" ".join(w for w in line.rstrip().split(" ") if w not in _PTB_PUNCT) for line in lines]
+
+
+def simple_tokenize(texts: list[str]) -> list[str]:
+    return [" ".join(re.findall(r"[a-z0-9]+", t.lower())) for t in texts]
+
+
+def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bool = False,
+                   tokenizer: str = "auto") -> dict:
+    """BLEU-1..4, ROUGE-L, CIDEr(-D) (and METEOR) x100 for ``preds[id]`` against ``refs[id]``."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    ids = sorted(preds)
+    missing = [i for i in ids if not refs.get(i)]
+    if missing:
+        raise ValueError(f"{len(missing)} predictions have no references, e.g. {missing[:3]}")
+    use_ptb = tokenizer == "ptb" or (tokenizer == "auto" and java_available())
+    tok = ptb_tokenize if use_ptb else simple_tokenize
+    flat = [preds[i] for i in ids] + [r for i in ids for r in refs[i]]
+    toks = tok(flat)
+    res = {i: [toks[k]] for k, i in enumerate(ids)}
+    gts, k = {}, len(ids)
+    for i in ids:
+        gts[i] = toks[k:k + len(refs[i])]
+        k += len(refs[i])
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    out = {f"bleu{n + 1}": 100 * b for n, b in enumerate(bleu)}
+    out["rouge_l"] = 100 * Rouge().compute_score(gts, res)[0]
+    out["cider"] = 100 * Cider().compute_score(gts, res)[0]
+    if meteor:
+        out["meteor"] = 100 * _meteor(gts, res) if java_available() else "unavailable (Java not found)"
+    out["spice"] = "unavailable (needs Stanford CoreNLP models, downloaded at run time)"
+    out["tokenizer"] = "ptb" if use_ptb else "regex (Java not found)" if tokenizer == "auto" else tokenizer
+    out["n"] = len(ids)
+    return out
+
+
+def _meteor(gts, res) -> float:
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    scorer = Meteor()
+    try:
+        return float(scorer.compute_score(gts, res)[0])
+    finally:
+        scorer.close() if hasattr(scorer, "close") else None
