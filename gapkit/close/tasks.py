@@ -140,7 +140,7 @@ class Vqa(Task):
     def examples(self, src, split, train):
         q_path, a_path = src.file("vqa_questions", split), src.file("vqa_annotations", split)
         questions = {q["question_id"]: q for q in require(read_json(q_path, "VQA questions"), "questions", "the top level", q_path)}
-        captions = {image_id: caps for image_id, _, caps in _karpathy_images(src, split)} if train else {}
+        captions = {image_id: caps for image_id, _, caps in _karpathy_images(src, split)}
         subset = read_json(q_path, "VQA questions").get("data_subtype", split).replace("2014", "")
         out = []
         for k, ann in enumerate(require(read_json(a_path, "VQA annotations"), "annotations", "the top level", a_path)):
@@ -149,7 +149,7 @@ class Vqa(Task):
                 raise GapkitError(f"{a_path}: annotations[{k}] has no question in {q_path}.")
             answers = [a["answer"].lower() for a in ann["answers"]]
             image_id = str(ann["image_id"])
-            texts = captions.get(image_id, []) if train else []
+            texts = captions.get(image_id, [])
             if train and not texts:
                 continue  # no captions for this image: nothing to train on
             out.append(Example(texts, image_id, src.image_path("vqa", image_id=int(ann["image_id"]), subset=subset),

@@ -1,0 +1,27 @@
+"""``gapkit eval RUN``: evaluate a trained CLOSE run on a split (images by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="evaluate a trained CLOSE run", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Examples:\n  gapkit eval runs/cap --split test\n"
+                              "  gapkit eval runs/cap --split val --inputs text   # text-to-text check")
+    p.add_argument("run", help="run folder written by `gapkit train`")
+    p.add_argument("--split", default="test")
+    p.add_argument("--inputs", choices=("image", "text"), default="image",
+                   help="decode from image vectors (default) or unadapted text vectors")
+    p.add_argument("--max-examples", type=int, default=None)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..close.run import eval_run
+
+    record = eval_run(args.run, args.split, args.inputs, args.max_examples, command=sys.argv)
+    print(json.dumps({"run": args.run, "split": args.split, "inputs": args.inputs, **record["metrics"]}, indent=1))
+    return 0

@@ -1,0 +1,55 @@
+"""``gapkit train``: train a CLOSE model (text-only by default) and evaluate it on images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._common import parse_sets
+
+EXAMPLES = """Examples:
+  gapkit train --task caption-single --out runs/cap
+  gapkit train --task ve --adapter noise --noise 0.2 --out runs/ve-noise
+  gapkit train --task vqa --train-on image --out runs/vqa-images
+  gapkit train --config runs/cap/config.yaml --out runs/cap-again
+  gapkit train --task caption-single --adapter mean-shift --set adapter_options.scale=-1 --out runs/away
+"""
+
+# flag -> config key, for the flags that mirror config fields one to one
+FLAGS = {"task": str, "encoder": str, "decoder": str, "adapter": str, "noise": float, "noise_norm": float,
+         "train_on": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "world": str,
+         "data_root": str, "max_train_examples": int, "max_eval_examples": int, "eval_split": str, "device": str}
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="train a CLOSE model on text, test on images", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--config", default=None, help="YAML config (e.g. a run's config.yaml)")
+    for flag, typ in FLAGS.items():
+        p.add_argument(f"--{flag.replace('_', '-')}", type=typ, default=None, dest=flag)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args):
+    from ..close.config import CloseConfig
+
+    overrides = {k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None}
+    overrides.update(parse_sets(args.set))
+    if args.config:
+        return CloseConfig.load(args.config, overrides)
+    return CloseConfig.from_dict(overrides, "command line")
+
+
+def run(args) -> int:
+    from ..close.run import train_run
+
+    cfg = config_from_args(args)
+    record = train_run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, command=sys.argv)
+    print(json.dumps({"run": args.out, "task": record["task"], "split": record["split"], **record["metrics"]},
+                     indent=1))
+    return 0

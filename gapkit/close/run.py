@@ -1,0 +1,125 @@
+"""A CLOSE run folder: ``config.yaml`` (feed it back to rerun), ``log.txt``, ``checkpoint.pt``,
+``adapter.pt``, ``metrics.json`` and ``predictions.json``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import torch
+
+from ..errors import GapkitError
+from ..io import write_json
+from ..results import provenance
+from .config import CloseConfig
+from .evaluate import evaluate_split
+from .prepare import prepare
+from .train import CHECKPOINT, CloseTrainer
+
+log = logging.getLogger("gapkit.close")
+
+
+@contextlib.contextmanager
+def _log_to(path: Path):
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s"))
+    root = logging.getLogger("gapkit")
+    root.addHandler(handler)
+    old = root.level
+    root.setLevel(min(old or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+        handler.close()
+
+
+def _check_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
+    if resume and overwrite:
+        raise GapkitError("Pass --resume or --overwrite, not both.")
+    if run.exists() and any(run.iterdir()):
+        if overwrite:
+            shutil.rmtree(run)
+        elif not resume:
+            raise GapkitError(f"Run folder {run} exists; pass --resume to continue it or --overwrite to replace it.")
+    elif resume:
+        raise GapkitError(f"Nothing to resume: {run} holds no run.")
+
+
+def train_run(cfg: CloseConfig, run: str | Path, resume: bool = False, overwrite: bool = False,
+              command: list[str] | None = None) -> dict:
+    """Train (or resume) and evaluate on ``cfg.eval_split``; returns the metrics record."""
+    run = Path(run)
+    _check_run_dir(run, resume, overwrite)
+    if resume:
+        saved = CloseConfig.load(run / "config.yaml")
+        if saved.to_dict() != cfg.to_dict():
+            raise GapkitError(f"--resume: the config differs from {run / 'config.yaml'}; rerun with that config.")
+    run.mkdir(parents=True, exist_ok=True)
+    try:
+        with _log_to(run / "log.txt"):
+            return _train(cfg, run, resume, command)
+    except BaseException:
+        if not resume and not (run / CHECKPOINT).exists():
+            shutil.rmtree(run, ignore_errors=True)  # nothing worth keeping: leave no half-written run
+        raise
+
+
+def _train(cfg: CloseConfig, run: Path, resume: bool, command) -> dict:
+    cfg.save(run / "config.yaml")
+    prep = prepare(cfg)
+    trainer = CloseTrainer(prep, run)
+    if resume and (run / CHECKPOINT).exists():
+        trainer.load()
+        log.info("resumed %s after epoch %d", run, trainer.epoch)
+    prep.adapter.save(run / "adapter.pt")
+    log.info("%s: %d training examples (%s), adapter %s, noise w=%.4g (w*sqrt(d)=%.3g, d=%d)", cfg.task,
+             len(prep.train.examples), cfg.train_on, cfg.adapter, prep.adapter.noise,
+             prep.adapter.noise_norm(prep.dim), prep.dim)
+    history = trainer.fit()
+    metrics, predictions = evaluate_split(prep, cfg.eval_split, trainer.max_len)
+    record = {"task": cfg.task, "split": cfg.eval_split, "metrics": metrics, "history": history,
+              "noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
+              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(),
+              "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
+                                       seed=cfg.seed, config=cfg.to_dict())}
+    write_json(run / "predictions.json", predictions)
+    write_json(run / "metrics.json", _finite(record))
+    log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
+    return record
+
+
+def _finite(obj):
+    """JSON has no NaN: write null instead."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def eval_run(run: str | Path, split: str = "test", on: str = "image", max_examples: int | None = None,
+             command: list[str] | None = None) -> dict:
+    """Evaluate a finished run on ``split``: writes metrics-<split>.json and predictions-<split>.json."""
+    run = Path(run)
+    if not (run / "config.yaml").is_file() or not (run / CHECKPOINT).is_file():
+        raise GapkitError(f"{run} is not a finished run (needs config.yaml and {CHECKPOINT}).")
+    cfg = CloseConfig.load(run / "config.yaml")
+    if max_examples is not None:
+        cfg.max_eval_examples = max_examples
+    prep = prepare(cfg, eval_splits=(split,), with_train=False)
+    state = torch.load(run / CHECKPOINT, map_location=prep.device, weights_only=False)
+    prep.model.load_state_dict(state["model"])
+    metrics, predictions = evaluate_split(prep, split, cfg.max_len or prep.task.max_len, on=on)
+    suffix = split if on == "image" else f"{split}-text"
+    record = {"task": cfg.task, "split": split, "inputs": on, "metrics": metrics,
+              "provenance": provenance(command, encoder=prep.encoder_identity, seed=cfg.seed)}
+    write_json(run / f"predictions-{suffix}.json", predictions)
+    write_json(run / f"metrics-{suffix}.json", _finite(record))
+    return record
