@@ -38,6 +38,6 @@ class ClipPrefixT5(nn.Module):
     def generate(self, clip, extra_ids, extra_mask, max_len: int, beams: int = 5) -> torch.Tensor:
         """Beam search, plain sum of log-probabilities (no length penalty), as CLOSE decodes."""
         embeds, mask = self.encoder_inputs(clip, extra_ids, extra_mask)
+        beam_args = {"length_penalty": 0.0, "early_stopping": True} if beams > 1 else {}
         return self.t5.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=beams,
-                                max_new_tokens=max_len, length_penalty=0.0, early_stopping=True,
-                                do_sample=False)
+                                max_new_tokens=max_len, do_sample=False, **beam_args)

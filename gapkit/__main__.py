@@ -1,0 +1,3 @@
+from gapkit.cli.main import entry
+
+entry()

@@ -1,0 +1,121 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from gapkit.cli.main import main
+from gapkit.close.config import CloseConfig
+from gapkit.close.run import eval_run, train_run
+from gapkit.close.tasks import vqa_targets
+from gapkit.errors import GapkitError
+from gapkit.worlds.shapes.export import export_world
+from gapkit.worlds.shapes.world import ShapesWorld
+
+TINY = {"train": 60, "restval": 20, "val": 12, "test": 12}
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    w = ShapesWorld(seed=4, sizes=TINY, n_minimal_pairs=1).generate()
+    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
+
+
+def _cfg(world_dir, **kw):
+    base = dict(world=world_dir, encoder="gapkit-shapes:random-init", epochs=2, batch_size=32, beams=2,
+                max_train_examples=120, decoder_options={"d_model": 32, "d_ff": 64, "num_heads": 2})
+    base.update(kw)
+    return CloseConfig.from_dict(base)
+
+
+@pytest.mark.parametrize("task", ["caption-single", "caption-multi", "ve", "vqa", "vqa-e", "caption-style"])
+def test_every_task_trains_and_evaluates(world_dir, tmp_path, task):
+    rec = train_run(_cfg(world_dir, task=task, epochs=1), tmp_path / "run")
+    assert rec["n_train"] > 0 and rec["history"][0]["loss"] > 0
+    assert {"mg", "centroid_distance", "samples_per_s"} <= set(rec["history"][0])
+    for f in ("config.yaml", "metrics.json", "predictions.json", "log.txt", "checkpoint.pt", "adapter.pt"):
+        assert (tmp_path / "run" / f).is_file(), f
+    test = eval_run(tmp_path / "run", "test")
+    assert test["metrics"]["n"] > 0
+
+
+@pytest.mark.parametrize("adapter, options", [("none", {}), ("mean-shift", {"scale": -1.0}),
+                                              ("random-shift", {"magnitude": 0.5}), ("linear", {}), ("cov", {})])
+def test_every_adapter_trains(world_dir, tmp_path, adapter, options):
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, adapter=adapter, adapter_options=options), tmp_path / "r")
+    assert rec["adapter"]["adapter"] == adapter
+
+
+def test_train_on_images_upper_bound(world_dir, tmp_path):
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, train_on="image"), tmp_path / "r")
+    assert rec["adapter"]["adapter"] == "none" and rec["history"][0]["mg"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_config_round_trip_and_rerun(world_dir, tmp_path):
+    a = train_run(_cfg(world_dir, task="ve", epochs=1), tmp_path / "a")
+    assert main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--out", str(tmp_path / "b")]) == 0
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a["metrics"] == b["metrics"] and a["history"][0]["loss"] == b["history"][0]["loss"]
+
+
+def test_resume_after_kill_equals_uninterrupted(world_dir, tmp_path):
+    args = ["--world", world_dir, "--encoder", "gapkit-shapes:random-init", "--task", "caption-single",
+            "--epochs", "3", "--batch-size", "16", "--max-train-examples", "300", "--max-eval-examples", "6",
+            "--set", "beams=1", "--set", "decoder_options={d_model: 32, d_ff: 64, num_heads: 2}"]
+    full = tmp_path / "full"
+    assert main(["train", *args, "--out", str(full)]) == 0
+    part = tmp_path / "part"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gapkit.cli.main", "train", *args, "--out", str(part)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (part / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (part / "metrics.json").exists():
+        pytest.skip("the run finished before it could be killed")
+    assert (part / "checkpoint.pt").exists()
+    assert main(["train", *args, "--out", str(part), "--resume"]) == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (full, part))
+    assert a["metrics"] == b["metrics"]
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+
+
+def test_vqa_target_rule():
+    assert vqa_targets(["2"] * 7 + ["two"] * 3) == ["2", "two"]
+    assert vqa_targets(["red"] * 5 + ["blue"] * 5) == ["blue", "red"]
+    assert vqa_targets(["a", "a", "b", "c"]) == ["a"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "captoin-single"], "Unknown task 'captoin-single'. Did you mean: caption-single"),
+    (["--adapter", "nosie"], "Unknown adapter 'nosie'. Did you mean: noise"),
+    (["--decoder", "t5-nonexistent"], "Decoder 't5-nonexistent' is not available locally"),
+    (["--set", "epoch=3"], "unknown key 'epoch'. Did you mean: epochs"),
+    (["--set", "epochs=0"], "epochs must be a positive integer"),
+])
+def test_bad_config_exits_2_and_leaves_nothing(world_dir, tmp_path, capsys, argv, message):
+    out = tmp_path / "run"
+    rc = main(["train", "--world", world_dir, "--encoder", "gapkit-shapes:random-init", *argv, "--out", str(out)])
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_existing_run_folder_needs_resume_or_overwrite(world_dir, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "x").write_text("")
+    assert main(["train", "--world", world_dir, "--out", str(tmp_path / "run")]) == 2
+    assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
+
+
+def test_noise_default_is_close_norm():
+    cfg = CloseConfig(task="ve")
+    assert cfg.resolved_noise(768) == pytest.approx(0.08)
+    assert cfg.resolved_noise(128) == pytest.approx(0.08 * (768 / 128) ** 0.5)
+    assert CloseConfig(task="ve", noise=0.3).resolved_noise(128) == 0.3
+    with pytest.raises(GapkitError, match="noise must be a number"):
+        CloseConfig.from_dict({"noise": -1})
