@@ -44,6 +44,10 @@ class Adapter(nn.Module):
     def load_fitted_state(self, state: dict) -> None:
         pass
 
+    def deterministic(self, t: torch.Tensor) -> torch.Tensor:
+        """The adapter without its noise, (B, d) unit -> (B, d) unit: what MG and Delta describe."""
+        return unit(self.transform(t))
+
     # -- shared -------------------------------------------------------------------------------
     def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal noise from the adapter's own generator (CPU, so runs are reproducible

@@ -165,6 +165,11 @@ class CovarianceNoise(Adapter):
         self.chol = torch.as_tensor(root, dtype=torch.float32)  # Sigma = root @ root.T
         return self
 
+    def deterministic(self, t):
+        if self.mean.numel() == 0:
+            raise RuntimeError("cov adapter used before fit()")
+        return unit(t + self.mean.to(t.device))
+
     def forward(self, t):
         if not self.training:
             return t

@@ -71,19 +71,27 @@ def run_export(args) -> int:
     return 0
 
 
-def _train_config(args):
+def _stage_configs(args) -> list:
+    """One config per stage: a YAML mapping is one stage, a YAML list several (each later stage
+    starts from the previous stage's final weights). ``--set`` applies to every stage."""
     import yaml
 
     from ..worlds.shapes.train_clip import TrainClipConfig
 
-    base: dict = {}
+    stages: list = [{}]
     if args.config:
-        base = yaml.safe_load(Path(args.config).read_text()) or {}
-    base.update(parse_sets(args.set))
-    try:
-        return TrainClipConfig.from_dict(base)
-    except TypeError as e:
-        raise GapkitError(f"Bad tiny CLIP training config: {e}") from None
+        try:
+            loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise GapkitError(f"Cannot read training config {args.config}: {e}") from None
+        stages = loaded if isinstance(loaded, list) else [loaded]
+    out = []
+    for k, stage in enumerate(stages):
+        try:
+            out.append(TrainClipConfig.from_dict({**stage, **parse_sets(args.set)}))
+        except TypeError as e:
+            raise GapkitError(f"Bad tiny CLIP training config (stage {k + 1}): {e}") from None
+    return out
 
 
 def run_train_clip(args) -> int:
@@ -92,10 +100,18 @@ def run_train_clip(args) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise GapkitError(f"{out} exists; pass --resume to continue it or choose a new folder.")
-    cfg = _train_config(args)
-    trainer = train_tiny_clip(cfg, out, resume=args.resume, log=log.info)
-    export_weights(trainer, out / "final")
-    log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", out / "final")
+    stages = _stage_configs(args)
+    seconds, steps = 0.0, 0
+    for k, cfg in enumerate(stages):
+        folder = out if len(stages) == 1 else out / f"stage{k + 1}"
+        if k:
+            cfg.init_from = str(out / f"stage{k}" / "final")
+        trainer = train_tiny_clip(cfg, folder, resume=args.resume, log=log.info)
+        seconds, steps = seconds + trainer.train_seconds, steps + trainer.step
+        export_weights(trainer, folder / "final", total_steps=steps, total_seconds=seconds,
+                       recipe=[s.__dict__ | {"model": "..."} for s in stages])
+    final = (out if len(stages) == 1 else out / f"stage{len(stages)}") / "final"
+    log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", final)
     return 0
 
 

@@ -71,6 +71,19 @@ def _fit_adapter(cfg, adapter, encoder, src, cache, identity) -> None:
     log.info("fitted %s adapter on %d %s pairs", cfg.adapter, len(pairs), cfg.adapter_fit_split)
 
 
+def build_adapter(cfg: CloseConfig, encoder, src: DataSource, cache: EmbeddingCache, identity: dict) -> Adapter:
+    """The run's adapter, fitted on paired data when it needs it."""
+    if cfg.train_on == "image":
+        return create_adapter("none", seed=cfg.seed)  # images are never adapted
+    params = {"noise": cfg.resolved_noise(encoder.embed_dim), "seed": cfg.seed, **cfg.adapter_options}
+    if cfg.adapter == "none":
+        params.pop("noise")
+    adapter = create_adapter(cfg.adapter, **params)
+    if adapter.needs_fit or cfg.adapter == "random-shift":
+        _fit_adapter(cfg, adapter, encoder, src, cache, identity)
+    return adapter
+
+
 def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_train: bool = True) -> Prepared:
     device = resolve_device(cfg.device)
     task = create_task(cfg.task, **cfg.task_options)
@@ -94,15 +107,7 @@ def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_t
         has_text = all(e.input_texts for e in ex)  # VQA on real data may lack captions for an image
         txt = text_vectors(encoder, ex, cfg.template, cache, identity) if has_text else None
         evals[split] = Split(ex, img, txt, img)
-    params = {"noise": cfg.resolved_noise(dim), "seed": cfg.seed, **cfg.adapter_options}
-    if cfg.adapter == "none":
-        params.pop("noise")
-    if cfg.train_on == "image":
-        adapter = create_adapter("none", seed=cfg.seed)  # images are never adapted
-    else:
-        adapter = create_adapter(cfg.adapter, **params)
-        if adapter.needs_fit or cfg.adapter == "random-shift":
-            _fit_adapter(cfg, adapter, encoder, src, cache, identity)
+    adapter = build_adapter(cfg, encoder, src, cache, identity)
     t5, tok = create_decoder(cfg.decoder, seed=cfg.seed, **cfg.decoder_options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -52,6 +52,9 @@ class TrainClipConfig:
     # Optional supervised warm start of the image tower (per-position shape/colour/size heads,
     # discarded afterwards), counted inside ``steps``. 0 = pure contrastive training.
     pretrain_steps: int = 0
+    # Start from earlier weights (a checkpoint.pt or a folder with model.safetensors): a later
+    # stage of a multi-stage recipe. The architecture must match.
+    init_from: str | None = None
     eval_every: int = 500
     checkpoint_every: int = 100
     threads: int = 2
@@ -61,6 +64,16 @@ class TrainClipConfig:
         d = dict(d)
         d["model"] = TinyClipConfig.from_dict(d.get("model", {}))
         return cls(**d)
+
+
+def _load_weights(path: Path) -> dict:
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
 class AttributeHeads(torch.nn.Module):
@@ -110,6 +123,8 @@ class Trainer:
         self.cfg, self.out = cfg, Path(out_dir)
         self.tokenizer = WordTokenizer(cfg.model.words, cfg.model.context_length)
         self.model = seeded_model(cfg.model, cfg.seed)
+        if cfg.init_from:
+            self.model.load_state_dict(_load_weights(Path(cfg.init_from)))
         decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "logit" not in n]
         rest = [p for n, p in self.model.named_parameters() if p.ndim < 2 or "logit" in n]
         self.opt = torch.optim.AdamW(
@@ -253,7 +268,8 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
     return tr
 
 
-def export_weights(trainer: Trainer, folder: Path) -> Path:
+def export_weights(trainer: Trainer, folder: Path, total_steps: int | None = None,
+                   total_seconds: float | None = None, recipe: list | None = None) -> Path:
     """Write ``model.safetensors`` + ``config.json`` (architecture, training config, time)."""
     from ...io import atomic_file, write_json
 
@@ -264,8 +280,10 @@ def export_weights(trainer: Trainer, folder: Path) -> Path:
         f.write(_safetensors_bytes(state))
     cfg = dataclasses.asdict(trainer.cfg)
     write_json(folder / "config.json", {
-        "model": cfg.pop("model"), "training": cfg, "steps_done": trainer.step,
-        "train_seconds": round(trainer.train_seconds, 1), "torch_threads": torch.get_num_threads(),
+        "model": cfg.pop("model"), "training": cfg,
+        "steps_done": total_steps if total_steps is not None else trainer.step,
+        "train_seconds": round(total_seconds if total_seconds is not None else trainer.train_seconds, 1),
+        "torch_threads": torch.get_num_threads(), "recipe": recipe,
         "final_eval": trainer.history[-1] if trainer.history else None,
     })
     return folder

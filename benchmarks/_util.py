@@ -1,0 +1,63 @@
+"""Shared helpers for the benchmark scripts: repeated timing and peak memory sampling."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+
+def rss_anon_mb() -> float:
+    """Anonymous resident memory of this process in MB (excludes page-cache pages of memory maps)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class PeakMemory:
+    """Samples RssAnon every few ms while the block runs; ``peak`` is the max above the start."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak, self._stop = interval, 0.0, threading.Event()
+
+    def __enter__(self):
+        self.start = rss_anon_mb()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_anon_mb() - self.start)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss_anon_mb() - self.start)
+
+
+def timed(fn, repeats: int = 3) -> dict:
+    """Median / min / max seconds of ``fn()`` over ``repeats`` runs, and the peak extra memory."""
+    times, peak, result = [], 0.0, None
+    for _ in range(repeats):
+        with PeakMemory() as pm:
+            t0 = time.perf_counter()
+            result = fn()
+            times.append(time.perf_counter() - t0)
+        peak = max(peak, pm.peak)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "peak_mb": peak,
+            "result": result}
+
+
+def fmt_row(cells, widths) -> str:
+    return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    out = [fmt_row(cells[0], widths), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    return "\n".join(out + [fmt_row(r, widths) for r in cells[1:]])

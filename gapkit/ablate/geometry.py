@@ -1,0 +1,57 @@
+"""MG / Delta / magnitude of each row's adapter, on the evaluation split's caption pairs.
+
+MG = mean cos(image, a(text)) and Delta = mean cos(text, a(text)), with a the adapter's
+deterministic part (no noise), as CLOSE Table 3 defines them; Mag. = the norm of the translation
+for the shift adapters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from ..cache import EmbeddingCache
+from ..close.inputs import image_vectors, text_vectors
+from ..close.prepare import build_adapter, data_source
+from ..close.tasks import CaptionSingle
+from ..encoders import create_encoder
+
+
+def _pairs(cfg, encoder, cache):
+    src = data_source(cfg)
+    identity = {"close-data": src.identity}
+    ex = CaptionSingle().examples(src, cfg.eval_split, train=True)  # one example per caption
+    return src, identity, image_vectors(encoder, ex, cache, identity), text_vectors(encoder, ex, cfg.template,
+                                                                                   cache, identity)
+
+
+def adapter_geometry(spec) -> dict:
+    """row label -> {"mg": [...], "delta": [...], "magnitude": [...]} over the row's repeats."""
+    out: dict = defaultdict(lambda: defaultdict(list))
+    cache = EmbeddingCache()
+    encoders, pairs = {}, {}
+    seen = set()
+    for cell in spec.cells():
+        cfg = cell.config
+        ident = (cell.row, str(cell.params))
+        if ident in seen or cfg.train_on == "image":
+            continue  # one geometry per row repeat (tasks share it); images are not adapted
+        seen.add(ident)
+        enc = encoders.setdefault(cfg.encoder, create_encoder(cfg.encoder, device=cfg.device))
+        key = (cfg.encoder, cfg.world, cfg.data_root, cfg.eval_split, cfg.template)
+        if key not in pairs:
+            pairs[key] = _pairs(cfg, enc, cache)
+        src, identity, img, txt = pairs[key]
+        adapter = build_adapter(cfg, enc, src, cache, identity)
+        with torch.no_grad():
+            moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
+        out[cell.row]["mg"].append(float((img * moved).sum(1).mean()))
+        out[cell.row]["delta"].append(float((txt * moved).sum(1).mean()))
+        shift = getattr(adapter, "shift", None)
+        if shift is not None and shift.numel():
+            scale = getattr(adapter, "scale", 1.0)
+            out[cell.row]["magnitude"].append(float(abs(scale) * shift.norm()))
+        elif cfg.adapter in ("none", "noise"):
+            out[cell.row]["magnitude"].append(0.0)
+    return {k: dict(v) for k, v in out.items()}

@@ -1,0 +1,63 @@
+"""Write a spec's table (Markdown, CSV, LaTeX) and figure, each saying how it was made."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+from ..io import atomic_file, write_json
+from ..results import provenance
+from .geometry import adapter_geometry
+from .tables import TABLES, _mean_sd, group_metrics, row_order
+
+FIGURES = Path(__file__).resolve().parent.parent.parent / "figures"
+
+
+def _cell_seconds(results: dict) -> float:
+    return sum(h.get("seconds", 0.0) for r in results.values() for h in r.get("history", []))
+
+
+def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | None = None) -> dict:
+    out = Path(outcome["out"])
+    geometry = adapter_geometry(spec)
+    table = TABLES.get(spec.table)(spec, outcome["results"], geometry)
+    prov = provenance(command)
+    head = [f"# {spec.name}: {spec.description}".rstrip(": "), "",
+            f"Regenerate: `{' '.join(command)}` (spec `{spec.path}`); cells resume, so a rerun only renders.",
+            f"{len(outcome['results'])} cells; training time summed over cells: {_cell_seconds(outcome['results']):.0f} s "
+            f"on {platform.processor() or platform.machine()} ({prov['environment'].get('device', 'cpu')}); "
+            f"gapkit {prov['git']}.", ""]
+    paths = {"md": out / "table.md", "csv": out / "table.csv", "tex": out / "table.tex"}
+    with atomic_file(paths["md"]) as f:
+        f.write("\n".join(head) + table.markdown() + "\n")
+    with atomic_file(paths["csv"]) as f:
+        f.write(table.csv())
+    with atomic_file(paths["tex"]) as f:
+        f.write(table.latex())
+    write_json(out / "geometry.json", geometry)
+    paths["figure"] = _figure(spec, outcome["results"], geometry, figures_dir or FIGURES)
+    return paths
+
+
+def _figure(spec, results, geometry, figures_dir: Path):
+    from ..plots.ablation import bias_figure, noise_figure
+
+    metrics = group_metrics(spec, results)
+    rows = []
+    for label in row_order(spec):
+        g = geometry.get(label, {})
+        cell = next(c for c in spec.cells() if c.row == label)
+        rows.append({
+            "label": label, "magnitude": _mean_sd(g.get("magnitude", []))[0], "mg": _mean_sd(g.get("mg", []))[0],
+            "delta": _mean_sd(g.get("delta", []))[0],
+            "noise_norm": _mean_sd([r["noise_norm"] for r in results.values()
+                                    if r["label"].split("/")[0] == label])[0],
+            "kind": "images" if cell.config.train_on == "image" else
+                    "noise" if cell.config.adapter in ("noise", "none") else "adapter",
+            "scores": {t: _mean_sd(metrics[(label, t)]) for t in spec.tasks}})
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    path = figures_dir / f"ablation-{spec.name}"
+    fig = bias_figure if spec.table == "bias" else noise_figure
+    return [str(p) for p in fig(rows, spec.tasks, path)]
+
+

@@ -1,0 +1,47 @@
+"""``gapkit ablate SPEC``: run an ablation grid (resuming finished cells) and render its table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("gapkit.cli")
+EXAMPLES = """Examples:
+  gapkit ablate analyses/bias.yaml
+  gapkit ablate analyses/noise.yaml --jobs 2
+  gapkit ablate analyses/bias.yaml --executor ray --address ray://head:10001
+  gapkit ablate analyses/bias.yaml --render-only
+"""
+
+
+def add_parser(sub, name: str) -> None:
+    p = sub.add_parser(name, help="run an ablation grid and render its table", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", help="YAML spec (see analyses/)")
+    p.add_argument("--out", default=None, help="results folder (default: analyses/results/<name>)")
+    p.add_argument("--executor", default="local", help="local or ray (see `gapkit ls executors`)")
+    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel")
+    p.add_argument("--retries", type=int, default=1, help="extra attempts for a failed cell")
+    p.add_argument("--address", default=None, help="Ray cluster address (ray executor)")
+    p.add_argument("--render-only", action="store_true", help="only assemble the table from finished cells")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..ablate.executors import EXECUTORS
+    from ..ablate.render import render_outputs
+    from ..ablate.runner import require_complete, run_grid
+    from ..ablate.spec import load_spec
+
+    spec = load_spec(args.spec)  # every cell validated before anything runs
+    EXECUTORS.get(args.executor)
+    outcome = run_grid(spec, args.out, args.executor, args.jobs, args.retries, args.address, args.render_only)
+    require_complete(spec, outcome)
+    paths = render_outputs(spec, outcome, command=["gapkit", *sys.argv[1:]])
+    print(Path(paths["md"]).read_text())
+    if outcome["failed"]:
+        log.warning("%d cells failed even after retries", len(outcome["failed"]))
+        return 1
+    return 0

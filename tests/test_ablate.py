@@ -1,0 +1,134 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from gapkit.ablate.runner import run_grid
+from gapkit.ablate.spec import load_spec
+from gapkit.cli.main import main
+from gapkit.errors import GapkitError
+from gapkit.worlds.shapes.export import export_world
+from gapkit.worlds.shapes.world import ShapesWorld
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    w = ShapesWorld(seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1).generate()
+    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
+
+
+def smoke_spec(world_dir, path, table="bias", rows=None, tasks=None):
+    spec = {
+        "name": "smoke", "description": "smoke-sized grid", "table": table, "tasks": tasks or ["ve"],
+        "base": {"world": world_dir, "encoder": "gapkit-shapes:random-init", "epochs": 1, "batch_size": 32,
+                 "beams": 1, "max_train_examples": 60, "max_eval_examples": 6,
+                 "decoder_options": {"d_model": 32, "d_ff": 64, "num_heads": 2}},
+        "rows": rows or [
+            {"label": "none", "set": {"adapter": "noise"}},
+            {"label": "-mean", "set": {"adapter": "mean-shift", "adapter_options": {"scale": -1.0}}},
+            {"label": "RNG", "set": {"adapter": "random-shift"}, "grid": {"adapter_options.magnitude": [0.5, 2.0]},
+             "repeat": {"adapter_options.direction_seed": [0, 1]}},
+        ],
+        "reference": {"source": "CLOSE Table 3", "setting": "ViT-L/14 + T5-base", "columns": ["Bias", "MG"],
+                      "rows": [["none", 0.26]]},
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_grid_runs_renders_and_skips_finished_cells(world_dir, tmp_path, capsys):
+    spec_path = smoke_spec(world_dir, tmp_path / "smoke.yaml")
+    figs = tmp_path / "figs"
+    from gapkit.ablate import render
+
+    render.FIGURES = figs
+    assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| Bias | Mag. | MG | Δ | VE acc. |" in md and "RNG" in md and "±" in md
+    assert "the paper's published numbers" in md
+    assert (tmp_path / "res" / "table.csv").is_file() and (tmp_path / "res" / "table.tex").is_file()
+    assert (figs / "ablation-smoke.png").is_file()
+    cells = sorted((tmp_path / "res" / "cells").glob("*.json"))
+    assert len(cells) == 2 + 4
+    before = {p.name: p.read_text() for p in cells}
+    outcome = run_grid(load_spec(spec_path), tmp_path / "res")
+    assert outcome["failed"] == {} and not outcome["missing"]
+    assert {p.name: p.read_text() for p in cells} == before  # nothing reran
+    geometry = json.loads((tmp_path / "res" / "geometry.json").read_text())
+    assert geometry["RNG@2.0"]["magnitude"] == pytest.approx([2.0, 2.0])
+    assert geometry["-mean"]["mg"][0] < geometry["none"]["mg"][0]
+
+
+def test_killed_grid_resumes_with_identical_finished_cells(world_dir, tmp_path):
+    spec_path = smoke_spec(world_dir, tmp_path / "smoke.yaml")
+    out = tmp_path / "res"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gapkit", "ablate", str(spec_path), "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while len(list((out / "cells").glob("*.json"))) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: p.read_text() for p in (out / "cells").glob("*.json")}
+    if len(finished) == 6:
+        pytest.skip("the grid finished before it could be killed")
+    assert finished, "no cell finished before the kill"
+    for text in finished.values():
+        json.loads(text)  # no corrupt result file
+    outcome = run_grid(load_spec(spec_path), out)
+    assert not outcome["missing"]
+    for name, text in finished.items():
+        assert (out / "cells" / name).read_text() == text
+
+
+def test_failed_cell_is_reported_and_the_rest_completes(world_dir, tmp_path):
+    rows = [{"label": "ok", "set": {"adapter": "noise"}},
+            {"label": "broken", "set": {"adapter": "noise", "data_files": {}, "eval_split": "nosuchsplit"}}]
+    spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows))
+    outcome = run_grid(spec, tmp_path / "res", retries=1)
+    assert len(outcome["failed"]) == 1 and len(outcome["results"]) == 1
+    assert any("nosuchsplit" in e for e in outcome["failed"].values())
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_executor_on_a_local_instance(world_dir, tmp_path):
+    pytest.importorskip("ray")
+    import ray
+
+    rows = [{"label": "none", "set": {"adapter": "noise"}}]
+    spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows))
+    try:
+        outcome = run_grid(spec, tmp_path / "res", executor="ray", jobs=1)
+    finally:
+        ray.shutdown()
+    assert outcome["failed"] == {} and len(outcome["results"]) == 1
+    local = run_grid(spec, tmp_path / "res-local")
+    assert {k: v["metrics"] for k, v in local["results"].items()} == \
+        {k: v["metrics"] for k, v in outcome["results"].items()}
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s.update(colums=1), "unknown key 'colums'"),
+    (lambda s: s.update(rows=[]), "empty grid"),
+    (lambda s: s["rows"].append({"label": "x", "set": {"adapter": "nosie"}}), "Unknown adapter 'nosie'"),
+    (lambda s: s["rows"].append({"label": "x", "grid": {"adapter_options.magnitude": ["big"]}}), "must be numbers"),
+    (lambda s: s.update(table="tabel"), "Unknown table 'tabel'"),
+    (lambda s: s["base"].update(epoch=2), "unknown key 'epoch'. Did you mean: epochs"),
+])
+def test_invalid_specs_fail_before_any_run(world_dir, tmp_path, capsys, mutate, message):
+    path = smoke_spec(world_dir, tmp_path / "bad.yaml")
+    spec = yaml.safe_load(path.read_text())
+    mutate(spec)
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(GapkitError, match=message):
+        load_spec(path)
+    assert main(["ablate", str(path), "--out", str(tmp_path / "res")]) == 2
+    assert str(path) in capsys.readouterr().err
+    assert not (tmp_path / "res").exists()
