@@ -39,6 +39,7 @@ def add_parser(sub, name: str) -> None:
                         epilog="Example:\n  gapkit world card --weights gapkit/assets/shapes-clip")
     c.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--history", nargs="*", default=None, help="history.json of each training stage, in order")
     c.set_defaults(func=run_card)
 
 
@@ -120,6 +121,6 @@ def run_card(args) -> int:
     from ..worlds.shapes.card import write_model_card
 
     folder = Path(args.weights) if args.weights else ASSET_DIR
-    metrics = write_model_card(folder, seed=args.seed)
+    metrics = write_model_card(folder, seed=args.seed, histories=args.history)
     print(json.dumps(metrics, indent=1))
     return 0

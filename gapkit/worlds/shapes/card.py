@@ -9,6 +9,7 @@ from pathlib import Path
 from ...io import atomic_file, write_json
 from .evaluate import TARGETS, model_card_metrics
 
+_TOWERS = {"resnet": "ModifiedResNet (CLIP's RN tower, attention pooling)", "vit": "ViT"}
 _ROWS = [
     ("probe_colour", "linear probe: colour (6 classes)"),
     ("probe_shape", "linear probe: shape (5 classes)"),
@@ -37,19 +38,20 @@ def passes(metrics: dict) -> dict[str, bool]:
     return {k: ops[op](metrics[k], v) for k, (op, v) in TARGETS.items()}
 
 
-def render_card(meta: dict, metrics: dict) -> str:
+def render_card(meta: dict, metrics: dict, history: list[dict] | None = None, notes: str = "") -> str:
     ok = passes(metrics)
     lines = [
         "# gapkit-shapes: the tiny CLIP of the shapes world", "",
-        "An open_clip `CLIP` (ViT image tower, transformer text tower, word-level tokenizer over the",
-        "world's vocabulary) trained from scratch by gapkit with symmetric InfoNCE on streamed shapes-world",
-        "pairs. It exists to be a small, honest model organism of CLIP's modality gap.", "",
-        "Regenerate (weights) : `gapkit world train-clip --out runs/shapes-clip` then copy",
-        "`runs/shapes-clip/final/*` here; regenerate this card: `gapkit world card`.", "",
+        f"An open_clip `CLIP` ({_TOWERS.get(meta['model'].get('vision'), 'custom')} image tower, transformer text",
+        "tower, word-level tokenizer over the world's vocabulary) trained from scratch by gapkit with",
+        "symmetric InfoNCE on streamed shapes-world pairs: a small model organism of CLIP's modality gap.", "",
+        "Retrain: `gapkit world train-clip --config analyses/shapes-clip-recipe.yaml --out runs/shapes-clip`,",
+        "then copy the last stage's `final/model.safetensors` and `final/config.json` here. Rewrite this card:",
+        "`gapkit world card --history runs/shapes-clip/stage*/history.json`.", "",
         "## Training", "",
-        f"- steps: {meta.get('steps_done')}, training time: {meta.get('train_seconds')} s on "
-        f"{meta.get('torch_threads')} CPU threads",
-        f"- config: `{json.dumps(meta.get('training', {}), sort_keys=True)}`",
+        f"- steps: {meta.get('steps_done')} over {len(meta.get('recipe') or [1])} stage(s), training time: "
+        f"{meta.get('train_seconds')} s on {meta.get('torch_threads')} CPU threads",
+        f"- last stage config: `{json.dumps(meta.get('training', {}), sort_keys=True)}`",
         f"- architecture: `{json.dumps({k: v for k, v in meta.get('model', {}).items() if k != 'words'})}`",
         f"- final logit scale: {metrics['logit_scale']:.1f}", "",
         "## Held-out metrics (test-split scenes never seen in training)", "",
@@ -60,17 +62,36 @@ def render_card(meta: dict, metrics: dict) -> str:
         target = f"{op} {val}" if val is not None else ""
         met = ("yes" if ok[key] else "**no**") if key in ok else ""
         lines.append(f"| {label} | {metrics[key]:.3f} | {target} | {met} |")
+    if history:
+        lines += ["", "## Trajectory: the gap against the temperature", "",
+                  "Held-out evaluations during training (stage boundaries reset the step count).", "",
+                  "| stage | step | logit scale | paired cos | centroid dist | separability | shape probe | i->t R@1 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for h in history:
+            lines.append(f"| {h['stage']} | {h['step']} | {h['logit_scale']:.1f} | {h['paired_cosine']:.3f} | "
+                         f"{h['centroid_distance']:.3f} | {h['separability']:.3f} | {h['probe_shape']:.3f} | "
+                         f"{h['i2t_r1']:.3f} |")
     lines += ["", "Real CLIP on COCO for comparison: paired cosine 0.26-0.31, centroid distance 0.82-0.85.",
               "Probes: logistic regression on standardised image embeddings, 2000 train-split / 1000",
               "test-split scenes; colour/shape/size/position on single-object scenes, count on 1-3 objects.", ""]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
     return "\n".join(lines)
 
 
-def write_model_card(folder: Path, seed: int = 0) -> dict:
+def write_model_card(folder: Path, seed: int = 0, histories: list[Path] | None = None) -> dict:
+    """Evaluate the weights in ``folder``; write metrics.json and MODEL_CARD.md there. Training
+    histories (history.json of each stage) are merged into ``history.json`` beside the weights;
+    ``notes.md`` there, if present, is appended to the card."""
     folder = Path(folder)
     meta = json.loads((folder / "config.json").read_text())
     metrics = evaluate_weights(folder, seed)
+    if histories:
+        merged = [{**h, "stage": k + 1} for k, p in enumerate(histories) for h in json.loads(Path(p).read_text())]
+        write_json(folder / "history.json", merged)
+    history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").is_file() else None
+    notes = (folder / "notes.md").read_text() if (folder / "notes.md").is_file() else ""
     write_json(folder / "metrics.json", metrics)
     with atomic_file(folder / "MODEL_CARD.md") as f:
-        f.write(render_card(meta, metrics))
+        f.write(render_card(meta, metrics, history, notes))
     return metrics

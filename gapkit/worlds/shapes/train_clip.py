@@ -192,7 +192,7 @@ class Trainer:
         loss.backward()
         self.opt.step()
         self.step += 1
-        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.exp()),
+        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.detach().exp()),
                 "lr": _lr(self.cfg, self.step - 1)}
 
     def train_step(self) -> dict:
@@ -226,13 +226,13 @@ class Trainer:
 
     def _scale_at_ramp(self) -> float:
         if self.scale_at_ramp is None and self.step >= self.cfg.ramp_start * self.cfg.steps:
-            self.scale_at_ramp = float(self.model.logit_scale.exp())
+            self.scale_at_ramp = float(self.model.logit_scale.detach().exp())
         return self.scale_at_ramp or 0.0
 
     def evaluate(self) -> dict:
         m = model_card_metrics(self.encode_images, self.encode_texts, seed=self.cfg.seed)
         m["step"] = self.step
-        m["logit_scale"] = float(self.model.logit_scale.exp())
+        m["logit_scale"] = float(self.model.logit_scale.detach().exp())
         return m
 
 
