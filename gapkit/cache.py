@@ -87,7 +87,7 @@ class EmbeddingCache:
         key = digest({**fields, "cache_version": CACHE_VERSION})
         d = self._dir(key)
         if d.exists():
-            shutil.rmtree(d)
+            shutil.rmtree(d, ignore_errors=True)
         with atomic_dir(d) as tmp:
             np.save(tmp / "emb.npy", arr, allow_pickle=False)
             meta = {"fields": fields, "cache_version": CACHE_VERSION, "shape": list(arr.shape),

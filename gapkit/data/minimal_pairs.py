@@ -1,0 +1,46 @@
+"""Counterfactual minimal pairs: (image_a, image_b, caption_a, caption_b, attribute), one pair per
+row of a JSONL or CSV file; image paths relative to the file's folder (or ``image_root``). The
+shapes world writes ``minimal_pairs.jsonl``; real users write the same columns."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import GapkitError
+from . import file_fingerprint
+from ._json import read_jsonl
+
+COLUMNS = ("image_a", "image_b", "caption_a", "caption_b", "attribute")
+
+
+@dataclass
+class MinimalPairs:
+    image_a: list[Path]
+    image_b: list[Path]
+    caption_a: list[str]
+    caption_b: list[str]
+    attribute: list[str]
+    fingerprint: str
+
+
+def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -> MinimalPairs:
+    path = Path(path)
+    if not path.is_file():
+        raise GapkitError(f"Minimal pairs file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    else:
+        rows = read_jsonl(path, "minimal pairs")
+    if not rows:
+        raise GapkitError(f"{path} holds no minimal pairs.")
+    for k, r in enumerate(rows, 1):
+        missing = [c for c in COLUMNS if not r.get(c)]
+        if missing:
+            raise GapkitError(f"{path}, row {k}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)}).")
+    root = Path(image_root) if image_root else path.parent
+    col = lambda c: [r[c] for r in rows]
+    return MinimalPairs([root / p for p in col("image_a")], [root / p for p in col("image_b")],
+                        col("caption_a"), col("caption_b"), col("attribute"), file_fingerprint(path))

@@ -1,0 +1,46 @@
+"""Adapter panels for the t-SNE figure: text vectors moved by each adapter (noise drawn once,
+seeded), images unchanged. Panel names: an adapter name, optionally ``+noise``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..adapters import create_adapter
+
+DEFAULT_PANELS = ("none", "noise", "mean-shift", "mean-shift+noise", "linear", "cov")
+
+
+def adapt_panels(image: np.ndarray, text: np.ndarray, fit_image: np.ndarray, fit_text: np.ndarray,
+                 panels=DEFAULT_PANELS, noise_norm: float = 2.217, seed: int = 0) -> dict[str, np.ndarray]:
+    """name -> (n, d) adapted unit text vectors. Shift/linear/cov adapters are fitted on
+    (fit_image, fit_text) pairs; ``+noise`` adds Gaussian noise of norm ``noise_norm``."""
+    d = text.shape[1]
+    w = noise_norm / math.sqrt(d)
+    out = {}
+    t = torch.from_numpy(np.ascontiguousarray(text, dtype=np.float32))
+    for name in panels:
+        base, _, extra = name.partition("+")
+        noisy = base == "noise" or extra == "noise"
+        kind = "noise" if base == "noise" else base
+        params = {"seed": seed} if kind == "none" else {"seed": seed, "noise": w if noisy else 0.0}
+        adapter = create_adapter(kind, **params)
+        if adapter.needs_fit:
+            adapter.fit(fit_image, fit_text)
+        sampled = noisy or kind == "cov"  # the covariance adapter's structured noise is the point
+        with torch.no_grad():
+            out[name] = adapter.train()(t).numpy() if sampled else adapter.deterministic(t).numpy()
+    return out
+
+
+def mixing(coords: np.ndarray, n_img: int) -> float:
+    """Share of points whose nearest 2-D neighbour is of the other modality (0: two separate
+    clouds; about 0.5: fully mixed). The number behind the t-SNE panels."""
+    from sklearn.neighbors import NearestNeighbors
+
+    labels = np.r_[np.zeros(n_img), np.ones(len(coords) - n_img)]
+    nn = NearestNeighbors(n_neighbors=2).fit(coords)
+    idx = nn.kneighbors(coords, return_distance=False)[:, 1]
+    return float(np.mean(labels[idx] != labels))
