@@ -1,0 +1,90 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gapkit.cli.main import main
+from gapkit.stats.sensitivity import dimension_ablation, direction_consistency, sensitivity
+from gapkit.worlds.shapes.export import export_world
+from gapkit.worlds.shapes.world import ShapesWorld
+
+from .conftest import REAL_CLIP, clouds
+
+
+def test_direction_consistency_closed_forms(rng):
+    same = np.tile(rng.standard_normal(16), (20, 1))
+    assert direction_consistency(same) == pytest.approx(1.0)
+    random = rng.standard_normal((4000, 64))
+    assert abs(direction_consistency(random)) < 0.01
+
+
+def test_sensitivity_finds_the_moved_dimension(rng):
+    n, d = 50, 12
+    img_a, txt_a = rng.standard_normal((2, n, d))
+    txt_b = txt_a.copy()
+    txt_b[:, 3] += 5.0  # text changes along one dimension, consistently
+    img_b = img_a + rng.standard_normal((n, d))  # images change erratically
+    s = sensitivity(img_a, img_b, txt_a, txt_b, ["colour"] * n, top_k=1)["colour"]
+    assert s["text_top_dims"] == [3]
+    assert s["text_direction_consistency"] > 0.5 > 0.2 > s["image_direction_consistency"]
+
+
+def test_dimension_ablation_removes_gap_dimensions_first(rng):
+    img, txt = clouds(rng, 200, 16, shift_scale=3.0)
+    rows = dimension_ablation(img, txt, max_k=3)
+    assert rows[0]["k"] == 0 and rows[1]["removed_dim"] == 0  # clouds are pushed apart along dim 0
+    assert rows[1]["centroid_distance"] < rows[0]["centroid_distance"]
+    assert rows[1]["paired_cosine"] > rows[0]["paired_cosine"]
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    w = ShapesWorld(seed=8, sizes={"train": 30, "restval": 30, "test": 40}, n_minimal_pairs=6).generate()
+    return export_world(w, tmp_path_factory.mktemp("w") / "world")
+
+
+def test_tsne_cli_writes_figures_and_numbers(world_dir, tmp_path):
+    out = tmp_path / "tsne"
+    assert main(["tsne", "--encoder", "gapkit-shapes:random-init", "--data-path", str(world_dir), "--n", "30",
+                 "--panels", "none", "noise", "mean-shift", "--workers", "0", "--out", str(out)]) == 0
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert set(numbers["panels"]) == {"none", "noise", "mean-shift"} and numbers["n"] == 30
+    p = numbers["panels"]
+    assert p["mean-shift"]["centroid_distance"] < p["none"]["centroid_distance"]
+    assert out.with_suffix(".png").stat().st_size > 1000 and out.with_suffix(".pdf").is_file()
+
+
+def test_sensitivity_cli(world_dir, tmp_path, capsys):
+    out = tmp_path / "sens"
+    assert main(["sensitivity", "--pairs", str(world_dir / "minimal_pairs.jsonl"), "--encoder",
+                 "gapkit-shapes:random-init", "--workers", "0", "--out", str(out)]) == 0
+    sens = json.loads(out.with_suffix(".json").read_text())
+    assert set(sens) == {"shape", "colour", "size", "position", "count"} and sens["shape"]["n"] == 6
+    assert "| attribute |" in capsys.readouterr().out and out.with_suffix(".png").is_file()
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(REAL_CLIP, "features_clip.npy")), reason="fixture absent")
+def test_tsne_on_real_clip_fixture_shows_the_gap(tmp_path):
+    out = tmp_path / "real"
+    assert main(["tsne", "--embeddings", os.path.join(REAL_CLIP, "features_clip.npy"), "--method", "pca",
+                 "--n", "200", "--out", str(out)]) == 0
+    p = json.loads(out.with_suffix(".json").read_text())["panels"]
+    assert p["none"]["mixing_2d"] < 0.1  # two separate clouds
+    assert p["mean-shift+noise"]["mixing_2d"] > p["none"]["mixing_2d"]
+    assert p["none"]["paired_cosine"] == pytest.approx(0.31, abs=0.02)
+
+
+def test_plots_leave_matplotlib_global_state_alone():
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    import gapkit.plots.geometry  # noqa: F401
+    import gapkit.plots.tsne  # noqa: F401
+
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_unknown_projection(tmp_path, capsys):
+    assert main(["tsne", "--method", "umapp", "--out", str(tmp_path / "x")]) == 2
+    assert "Unknown projection 'umapp'" in capsys.readouterr().err
