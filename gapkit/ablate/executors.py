@@ -5,6 +5,7 @@ retried, reported, and the rest of the grid still completes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import traceback
@@ -30,6 +31,32 @@ class CellJob:
     threads: int = 1
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to end this worker when the grid process
+    dies (a killed grid must not leave workers writing into its run folders)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@contextlib.contextmanager
+def _cell_lock(run: Path):
+    """An exclusive lock per cell: two grids started on the same folder never run one cell twice."""
+    import fcntl
+
+    run.parent.mkdir(parents=True, exist_ok=True)
+    with open(run.parent / f"{run.name}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GapkitError(f"cell {run.name} is being run by another process") from None
+        yield
+
+
 def run_cell(job: CellJob) -> dict:
     """Train + evaluate one cell (resuming its run folder if a checkpoint exists) and write its
     result file. Runs in a worker process or a Ray task."""
@@ -42,12 +69,13 @@ def run_cell(job: CellJob) -> dict:
     torch.set_num_threads(max(1, job.threads))
     cfg = CloseConfig.from_dict(job.config)
     run = Path(job.run_dir)
-    resume = (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
-    record = train_run(cfg, run, resume=resume, overwrite=run.exists() and not resume)
-    result = {"key": job.key, "label": job.label, "config": job.config, "metrics": record["metrics"],
-              "history": record["history"], "noise": record["noise"], "noise_norm": record["noise_norm"],
-              "dim": record["dim"], "n_train": record["n_train"], "provenance": record["provenance"]}
-    write_json(Path(job.result_path), result)
+    with _cell_lock(run):
+        resume = (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
+        record = train_run(cfg, run, resume=resume, overwrite=run.exists() and not resume)
+        result = {"key": job.key, "label": job.label, "config": job.config, "metrics": record["metrics"],
+                  "history": record["history"], "noise": record["noise"], "noise_norm": record["noise_norm"],
+                  "dim": record["dim"], "n_train": record["n_train"], "provenance": record["provenance"]}
+        write_json(Path(job.result_path), result)
     return result
 
 
@@ -100,7 +128,8 @@ class LocalExecutor(Executor):
                 if progress:
                     progress(key, err)
             return errors
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
+                                 initializer=_die_with_parent) as pool:
             futures = [pool.submit(_attempt, j) for j in jobs]
             for f in as_completed(futures):
                 try:

@@ -60,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname).1s %(name)s: %(message)s"))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)  # run logs (log.txt) still get INFO
     root = logging.getLogger("gapkit")
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.setLevel(logging.INFO)
     root.propagate = False
 
 

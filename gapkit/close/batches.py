@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import GapkitError
+
 from .tasks import Example
 
 
@@ -20,6 +22,11 @@ class Tokenized:
         self.extra = tokenizer(extras, add_special_tokens=True)["input_ids"] if self.has_extra else None
         flat = [t for ex in examples for t in ex.targets]
         ids = tokenizer(flat, add_special_tokens=True, truncation=True, max_length=max_len + 1)["input_ids"]
+        unk = tokenizer.unk_token_id
+        bad = [t for t, seq in zip(flat, ids) if unk is not None and unk in seq]
+        if bad:
+            raise GapkitError(f"{len(bad)} target texts hold words outside the decoder's vocabulary, "
+                              f"e.g. {bad[0]!r}: the model could never produce them.")
         self.targets, k = [], 0
         for ex in examples:
             self.targets.append(ids[k:k + len(ex.targets)])

@@ -14,6 +14,8 @@ from ..errors import GapkitError
 
 DECODERS: Registry = Registry("decoder", ls_hint="decoders")
 _CHECK_SENTENCE = "a small red circle in the top left"
+# Target words of the tasks that the world's caption vocabulary does not contain.
+TASK_WORDS = ("entailment", "neutral", "contradiction")
 _MIN_VOCAB = 50
 
 
@@ -41,7 +43,8 @@ def shapes_tokenizer():
 
     from ..worlds.shapes.vocab import lexicon
 
-    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *lexicon()])}
+    words = sorted(set(lexicon()) | set(TASK_WORDS))
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", *words])}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
