@@ -32,23 +32,26 @@ def epoch(prep, data, vectors_fn, batch: int) -> float:
     for s in range(0, n, batch):
         idx = np.arange(s, min(n, s + batch))
         clip = prep.adapter(vectors_fn(idx))
-        c, e, m, lab = data.train_batch(idx, clip)
+        c, e, m, lab = (None if t is None else t.to(prep.device) for t in data.train_batch(idx, clip))
         loss = prep.model(c, e, m, lab)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if prep.device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
-def run(encoder: str, n: int, batch: int, repeats: int) -> list:
+def run(encoder: str, n: int, batch: int, repeats: int, device: str = "cpu") -> list:
     from gapkit.encoders import create_encoder
 
-    cfg = CloseConfig(task="caption-single", encoder=encoder, max_train_examples=n, max_eval_examples=8)
+    cfg = CloseConfig(task="caption-single", encoder=encoder, max_train_examples=n, max_eval_examples=8,
+                      device=device)
     t0 = time.perf_counter()
     prep = prepare(cfg)  # fills (or reads) the embedding cache once
     setup = time.perf_counter() - t0
     data = Tokenized(prep.tokenizer, prep.train.examples, 32)
-    enc = create_encoder(encoder, device="cpu")
+    enc = create_encoder(encoder, device=device)
     texts = [ex.input_texts[0] for ex in prep.train.examples]
     cached = torch.from_numpy(prep.train.vectors)
 
@@ -74,9 +77,10 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    rows = [run(e, args.examples, args.batch, args.repeats) for e in args.encoder]
+    rows = [run(e, args.examples, args.batch, args.repeats, args.device) for e in args.encoder]
     report = table(["encoder", "examples", "encode once s", "epoch, cached s (min-max)",
                     "epoch, encode per step s (min-max)", "ratio", "cached samples/s", "setup s"], rows)
     print(report)
