@@ -69,7 +69,6 @@ def part_one(n: int, d: int, repeats: int) -> str:
         shifts = standard_shifts(np.zeros(d) + 1e-3)
         shift = timed(lambda: shift_values(a[0], a[1], None, shifts, True), 1)
         size_gb = a.nbytes / 1e9
-        del a
     rows = [["plain read (float16 -> memory)", f"{read['median']:.2f}", f"{read['min']:.2f}-{read['max']:.2f}",
              "1.00", f"{read['peak_mb']:.0f}"],
             ["streaming pass: all scalar statistics", f"{stream['median']:.2f}",

@@ -78,9 +78,8 @@ def test_open_clip_local_dir_and_hf_cache(tiny_arch, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_open_clip_pretrained_tag_from_hf_cache(tmp_path, monkeypatch):
     """ViT-B-32:openai resolved from a local Hugging Face cache, with the tag's preprocessing."""
-    from safetensors.torch import save_file
-
     import huggingface_hub.constants as c
+    from safetensors.torch import save_file
 
     rand = create_encoder("ViT-B-32:random-init")
     snap = tmp_path / "models--timm--vit_base_patch32_clip_224.openai" / "snapshots" / "0"

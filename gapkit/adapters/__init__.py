@@ -13,8 +13,8 @@ from .._registry import Registry
 
 ADAPTERS: Registry = Registry("adapter", ls_hint="adapters")
 
-from .base import Adapter  # noqa: E402
 from . import library  # noqa: E402,F401  (registration)
+from .base import Adapter  # noqa: E402
 
 
 def create_adapter(name: str, **params) -> Adapter:

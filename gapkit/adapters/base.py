@@ -35,7 +35,7 @@ class Adapter(nn.Module):
     def transform(self, t: torch.Tensor) -> torch.Tensor:
         return t
 
-    def fit(self, image_emb: np.ndarray, text_emb: np.ndarray) -> "Adapter":
+    def fit(self, image_emb: np.ndarray, text_emb: np.ndarray) -> Adapter:
         return self
 
     def fitted_state(self) -> dict:
@@ -79,6 +79,6 @@ class Adapter(nn.Module):
     def save(self, path) -> None:
         torch.save({"describe": self.describe(), "fitted": self.fitted_state()}, path)
 
-    def load(self, path) -> "Adapter":
+    def load(self, path) -> Adapter:
         self.load_fitted_state(torch.load(path, map_location="cpu", weights_only=False)["fitted"])
         return self

@@ -47,7 +47,7 @@ class MeanShift(Adapter):
         self.scale = float(scale)
         self.register_buffer("shift", torch.zeros(0))
 
-    def fit(self, image_emb, text_emb) -> "MeanShift":
+    def fit(self, image_emb, text_emb) -> MeanShift:
         mu = _as_unit(image_emb).mean(0) - _as_unit(text_emb).mean(0)
         self.shift = torch.as_tensor(mu, dtype=torch.float32)
         return self
@@ -86,7 +86,7 @@ class RandomShift(Adapter):
         self.dim = d
         self.shift = torch.as_tensor(random_direction(d, self.magnitude, self.direction_seed), dtype=torch.float32)
 
-    def fit(self, image_emb, text_emb) -> "RandomShift":
+    def fit(self, image_emb, text_emb) -> RandomShift:
         self._draw_direction(np.asarray(text_emb).shape[1])
         return self
 
@@ -117,7 +117,7 @@ class Linear(Adapter):
         self.register_buffer("weight", torch.zeros(0))
         self.register_buffer("bias", torch.zeros(0))
 
-    def fit(self, image_emb, text_emb) -> "Linear":
+    def fit(self, image_emb, text_emb) -> Linear:
         x, y = _as_unit(text_emb), _as_unit(image_emb)
         xm, ym = x.mean(0), y.mean(0)
         xc, yc = x - xm, y - ym
@@ -155,7 +155,7 @@ class CovarianceNoise(Adapter):
         self.register_buffer("mean", torch.zeros(0))
         self.register_buffer("chol", torch.zeros(0))
 
-    def fit(self, image_emb, text_emb) -> "CovarianceNoise":
+    def fit(self, image_emb, text_emb) -> CovarianceNoise:
         delta = _as_unit(image_emb) - _as_unit(text_emb)
         cov = np.cov(delta.T, bias=True)
         # Eigen-decomposition gives a square root even when Sigma is singular (d > n pairs).

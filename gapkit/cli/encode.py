@@ -24,11 +24,9 @@ def add_parser(sub, name: str) -> None:
 
 def load_embeddings_from_args(args):
     from ..cache import EmbeddingCache
-    from ..data import load_dataset
+    from ..data import DATASETS, _register, load_dataset
     from ..embed import embed_paired
     from ..encoders import create_encoder
-
-    from ..data import DATASETS, _register
 
     # Cheap checks first: a bad name must not wait for a world to be generated.
     _register()

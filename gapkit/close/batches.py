@@ -7,7 +7,6 @@ import numpy as np
 import torch
 
 from ..errors import GapkitError
-
 from .tasks import Example
 
 

@@ -75,7 +75,7 @@ class CloseConfig:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "CloseConfig":
+    def from_dict(cls, d: dict, source: str = "config") -> CloseConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -89,7 +89,7 @@ class CloseConfig:
         return cfg
 
     @classmethod
-    def load(cls, path: str | Path, overrides: dict | None = None) -> "CloseConfig":
+    def load(cls, path: str | Path, overrides: dict | None = None) -> CloseConfig:
         path = Path(path)
         if not path.is_file():
             raise GapkitError(f"Config file not found: {path}")

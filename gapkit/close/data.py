@@ -38,7 +38,7 @@ class DataSource:
     identity: dict = field(default_factory=dict)
 
     @classmethod
-    def shapes_world(cls, folder: str | Path | None = None) -> "DataSource":
+    def shapes_world(cls, folder: str | Path | None = None) -> DataSource:
         from ..worlds import check_world_manifest, ensure_shapes_world
 
         folder = Path(folder) if folder else ensure_shapes_world()
@@ -48,7 +48,7 @@ class DataSource:
         return cls(folder, dict(m["files"]), patterns, ident)
 
     @classmethod
-    def real(cls, root: str | Path, files: dict | None = None, patterns: dict | None = None) -> "DataSource":
+    def real(cls, root: str | Path, files: dict | None = None, patterns: dict | None = None) -> DataSource:
         root = Path(root)
         if not root.is_dir():
             raise GapkitError(f"Data root not found: {root}")

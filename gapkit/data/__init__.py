@@ -45,7 +45,7 @@ class PairedData:
             first[self.caption_image[j]] = j
         return first
 
-    def subset(self, n_images: int) -> "PairedData":
+    def subset(self, n_images: int) -> PairedData:
         """The first ``n_images`` images and their captions."""
         keep = self.caption_image < n_images
         return PairedData(self.name, self.split, self.image_ids[:n_images], self.image_paths[:n_images],

@@ -2,7 +2,7 @@
 numpy-only apart from pycocoevalcap; Java is needed for PTB tokenisation and METEOR."""
 
 from .caption import caption_scores, java_available
-from .vqa import normalize_answer, vqa_accuracy
 from .ve import ve_accuracy
+from .vqa import normalize_answer, vqa_accuracy
 
 __all__ = ["caption_scores", "java_available", "normalize_answer", "vqa_accuracy", "ve_accuracy"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import COLUMN_WIDTH, paper_style, palette, save
+from .style import COLUMN_WIDTH, palette, paper_style, save
 
 
 def bias_figure(rows: list[dict], tasks: list[str], path):

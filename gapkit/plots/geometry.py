@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .style import COLUMN_WIDTH, paper_style, palette, save
+from .style import COLUMN_WIDTH, palette, paper_style, save
 
 
 def cosine_samples(image_emb, text_emb, caption_image=None, n: int = 5000, seed: int = 0) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._registry import Registry
-from .style import COLUMN_WIDTH, paper_style, palette, save
+from .style import COLUMN_WIDTH, palette, paper_style, save
 
 PROJECTIONS: Registry = Registry("projection", ls_hint="projections")
 

@@ -47,7 +47,7 @@ class Sums:
     dd: np.ndarray  # sum w |x - y|^2
 
     @classmethod
-    def zeros(cls, reps: int, d: int) -> "Sums":
+    def zeros(cls, reps: int, d: int) -> Sums:
         r = 1 + reps
         vec = {"sx", "sy", "sxp"}
         return cls(**{f.name: np.zeros((r, d)) if f.name in vec else np.zeros(r) for f in fields(cls)})

@@ -42,7 +42,7 @@ class TinyClipConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TinyClipConfig":
+    def from_dict(cls, d: dict) -> TinyClipConfig:
         return cls(**d)
 
 

@@ -3,7 +3,7 @@ embeddings and CLIP-like gap statistics, all on test-split scenes."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

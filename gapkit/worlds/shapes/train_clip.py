@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 
 from ...progress import progress
+from . import spec
 from .clip import TinyClipConfig, preprocess, seeded_model
 from .evaluate import model_card_metrics
-from . import spec
 from .render import render_array
-from .scene import sample_in_split
 from .sampling import training_batch
+from .scene import sample_in_split
 from .vocab import WordTokenizer
 
 
@@ -60,7 +60,7 @@ class TrainClipConfig:
     threads: int = 2
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainClipConfig":
+    def from_dict(cls, d: dict) -> TrainClipConfig:
         d = dict(d)
         d["model"] = TinyClipConfig.from_dict(d.get("model", {}))
         return cls(**d)

@@ -79,5 +79,5 @@ class WordTokenizer:
         return {"words": self.itos[3:-1], "context_length": self.context_length}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WordTokenizer":
+    def from_dict(cls, d: dict) -> WordTokenizer:
         return cls(list(d["words"]), int(d["context_length"]))

@@ -59,7 +59,7 @@ class ShapesWorld:
     def split(self, name: str) -> list[SceneRecord]:
         return [r for r in self.records if r.split == name]
 
-    def generate(self) -> "ShapesWorld":
+    def generate(self) -> ShapesWorld:
         self.records, next_id = [], 0
         for k, split in enumerate(SPLIT_ORDER):
             rng = np.random.default_rng([self.seed, k])
