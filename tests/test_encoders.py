@@ -162,3 +162,29 @@ def test_device_choice():
         with pytest.raises(GapkitError, match="CUDA is not available"):
             resolve_device("cuda")
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+def test_encode_cli_with_a_local_open_clip_checkpoint_hits_the_cache(tiny_arch, tmp_path, capsys):
+    from gapkit.cli.main import main
+    from gapkit.worlds.shapes.export import export_world
+    from gapkit.worlds.shapes.world import ShapesWorld
+
+    world = export_world(ShapesWorld(seed=1, sizes={"test": 6}, n_minimal_pairs=1).generate(), tmp_path / "w")
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(create_encoder(f"{tiny_arch}:random-init").model.state_dict(), ckpt)
+    args = ["encode", "--encoder", f"{tiny_arch}:{ckpt}", "--data-path", str(world), "--workers", "0",
+            "--out", str(tmp_path / "e.npz")]
+    assert main(args) == 0
+    assert "cache miss" in capsys.readouterr().err
+    assert main(args) == 0
+    assert capsys.readouterr().err.count("cache hit") == 2
+    z = np.load(tmp_path / "e.npz")
+    assert z["image_emb"].shape == (6, 32) and z["text_emb"].shape == (30, 32)
+
+
+@pytest.mark.parametrize("bad", ["gapkit-shapes:/nonexistent", "nosuch:tag"])
+def test_encode_cli_bad_encoder_exits_2(bad, capsys):
+    from gapkit.cli.main import main
+
+    assert main(["encode", "--encoder", bad]) == 2
+    assert capsys.readouterr().err.startswith("gapkit: error: ")
