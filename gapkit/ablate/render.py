@@ -10,7 +10,8 @@ from ..results import provenance
 from .geometry import adapter_geometry
 from .tables import TABLES, _mean_sd, group_metrics, row_order
 
-FIGURES = Path(__file__).resolve().parent.parent.parent / "figures"
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIGURES = ROOT / "figures"  # the committed figures: only for the specs under analyses/
 
 
 def _cell_seconds(results: dict) -> float:
@@ -35,7 +36,8 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
     with atomic_file(paths["tex"]) as f:
         f.write(table.latex())
     write_json(out / "geometry.json", geometry)
-    paths["figure"] = _figure(spec, outcome["results"], geometry, figures_dir or FIGURES)
+    in_repo = spec.path.resolve().parent == (ROOT / "analyses").resolve()
+    paths["figure"] = _figure(spec, outcome["results"], geometry, figures_dir or (FIGURES if in_repo else out))
     return paths
 
 
