@@ -12,6 +12,9 @@ TOPICS = {
     "adapters": ("gapkit.adapters", "ADAPTERS", []),
     "tasks": ("gapkit.close.tasks", "TASKS", []),
     "executors": ("gapkit.ablate.executors", "EXECUTORS", []),
+    "tables": ("gapkit.ablate.tables", "TABLES", []),
+    "decoders": ("gapkit.close.decoder", "DECODERS", []),
+    "projections": ("gapkit.plots.tsne", "PROJECTIONS", []),
 }
 
 
