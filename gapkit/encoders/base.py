@@ -46,15 +46,19 @@ class Encoder(ABC):
     @abstractmethod
     def embed_dim(self) -> int: ...
 
-    @property
-    @abstractmethod
-    def weights_sha256(self) -> str:
-        """sha256 of the weights file, or a description of a seeded random init."""
+    # Backends set these two in __init__.
+    _sha: str = ""
+    _transform: Callable[[Image.Image], torch.Tensor] | None = None
 
     @property
-    @abstractmethod
+    def weights_sha256(self) -> str:
+        """sha256 of the weights file, or a description of a seeded random init."""
+        return self._sha
+
+    @property
     def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
         """PIL image -> (3, H, W) float tensor; picklable, so DataLoader workers can run it."""
+        return self._transform
 
     @abstractmethod
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:

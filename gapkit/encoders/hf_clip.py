@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,14 +80,6 @@ class HFClipEncoder(Encoder):
     @property
     def embed_dim(self) -> int:
         return int(self.model.config.projection_dim)
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
-
-    @property
-    def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        return self._transform
 
     @staticmethod
     def _pooled(out) -> torch.Tensor:

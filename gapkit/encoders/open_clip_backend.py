@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from ..errors import GapkitError
 from . import ENCODERS
@@ -103,7 +102,7 @@ class OpenClipEncoder(Encoder):
 
         self._open_clip = open_clip
         self._dim: int | None = None
-        self.model, self.preprocess, self._sha, self._tok_name = self._load(spec)
+        self.model, self._transform, self._sha, self._tok_name = self._load(spec)
         self.model.eval().to(self.device)
         try:
             self.tokenizer = open_clip.get_tokenizer(self._tok_name)
@@ -157,14 +156,6 @@ class OpenClipEncoder(Encoder):
         if self._dim is None:  # architectures differ in where they keep it: ask the model
             self._dim = int(self.text_features(["a"]).shape[1])
         return self._dim
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
-
-    @property
-    def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        return self.preprocess
 
     def _image_features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixels)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,14 +84,6 @@ class ShapesClipEncoder(Encoder):
     @property
     def embed_dim(self) -> int:
         return self.config.embed_dim
-
-    @property
-    def weights_sha256(self) -> str:
-        return self._sha
-
-    @property
-    def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        return self._transform
 
     @property
     def logit_scale(self) -> float:
