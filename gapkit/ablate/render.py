@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
 from ..io import atomic_file, write_json
 from ..results import provenance
 from .geometry import adapter_geometry
+from .runner import wall_seconds
 from .tables import TABLES, _mean_sd, group_metrics, row_order
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -23,11 +25,13 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
     geometry = adapter_geometry(spec)
     table = TABLES.get(spec.table)(spec, outcome["results"], geometry)
     prov = provenance(command)
+    wall = wall_seconds(out)
+    wall_text = f"grid wall time {wall / 60:.0f} min (from grid-log.json), " if wall else ""
     head = [f"# {spec.name}: {spec.description}".rstrip(": "), "",
-            f"Regenerate: `{' '.join(command)}` (spec `{spec.path}`); cells resume, so a rerun only renders.",
-            f"{len(outcome['results'])} cells; training time summed over cells: {_cell_seconds(outcome['results']):.0f} s "
-            f"on {platform.processor() or platform.machine()} ({prov['environment'].get('device', 'cpu')}); "
-            f"gapkit {prov['git']}.", ""]
+            f"Regenerate: `gapkit ablate {spec.path}` (finished cells are kept; `--render-only` just re-renders).",
+            f"{len(outcome['results'])} cells; {wall_text}training time summed over cells "
+            f"{_cell_seconds(outcome['results']) / 60:.0f} min; {platform.machine()}, {os.cpu_count()} CPU cores "
+            f"({prov['environment'].get('device', 'cpu')}); rendered by `{' '.join(command)}` at gapkit {prov['git']}.", ""]
     paths = {"md": out / "table.md", "csv": out / "table.csv", "tex": out / "table.tex"}
     with atomic_file(paths["md"]) as f:
         f.write("\n".join(head) + table.markdown() + "\n")

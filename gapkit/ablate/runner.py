@@ -60,11 +60,32 @@ def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs:
 
         failed = create_executor(executor, jobs=jobs, retries=retries, address=address).run(todo, tick)
         bar.close()
+    if todo and not only_render:
+        _log_invocation(out, len(todo), len(failed), time.time() - t0, executor, jobs)
     results = load_results(spec, out)
     missing = [j.label for j in all_jobs if j.key not in results]
     if missing and not only_render:
         log.warning("%d cells did not finish: %s", len(missing), ", ".join(missing[:5]))
     return {"results": results, "failed": failed, "missing": missing, "seconds": time.time() - t0, "out": out}
+
+
+def _log_invocation(out: Path, ran: int, failed: int, seconds: float, executor: str, jobs: int) -> None:
+    """Append this run of the grid to grid-log.json (wall times add up across resumed runs)."""
+    import datetime as dt
+
+    from ..io import write_json
+
+    path = out / "grid-log.json"
+    entries = json.loads(path.read_text()) if path.is_file() else []
+    entries.append({"finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "cells_run": ran, "failed": failed, "seconds": round(seconds, 1), "executor": executor,
+                    "jobs": jobs})
+    write_json(path, entries)
+
+
+def wall_seconds(out: Path) -> float | None:
+    path = Path(out) / "grid-log.json"
+    return sum(e["seconds"] for e in json.loads(path.read_text())) if path.is_file() else None
 
 
 def require_complete(spec: Spec, outcome: dict) -> None:

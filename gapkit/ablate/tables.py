@@ -87,6 +87,14 @@ def row_order(spec) -> list[str]:
     return seen
 
 
+def _span(values: list[float], digits: int) -> str:
+    """One value, or "lo–hi" when the row's tasks use different values (per-task defaults)."""
+    if not values:
+        return "–"
+    lo, hi = min(values), max(values)
+    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+
 @TABLES.register("bias")
 def bias_table(spec, results: dict, shift_stats: dict) -> Table:
     """CLOSE Table 3 analogue: Bias, Mag., MG, Delta, then one headline metric per task."""
@@ -116,10 +124,9 @@ def noise_table(spec, results: dict, shift_stats: dict) -> Table:
     rows = []
     for label in row_order(spec):
         res = by_row.get(label, [])
-        w = _mean_sd([r["noise"] for r in res])
-        wn = _mean_sd([r["noise_norm"] for r in res])
         st = shift_stats.get(label, {})
-        cells = [label, fmt(w[0], None, 3), fmt(wn[0], None, 2), fmt(*_mean_sd(st.get("mg", [])), 3)]
+        cells = [label, _span([r["noise"] for r in res], 3), _span([r["noise_norm"] for r in res], 2),
+                 fmt(*_mean_sd(st.get("mg", [])), 3)]
         cells += [fmt(*_mean_sd(metrics[(label, t)])) for t in spec.tasks]
         rows.append(cells)
     notes = ["w: per-dimension noise std; w·√d: expected noise norm (compare across embedding sizes); "
