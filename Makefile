@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/gapkit measure
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check gapkit tests analyses benchmarks

@@ -59,6 +59,7 @@ def test_cache_key_covers_encoder_data_and_template(tiny_world, tmp_path, caplog
     e1 = embed_paired(enc, data, cache=cache, num_workers=0)
     assert e1.image.shape == (12, enc.embed_dim) and len(e1.text) == len(data.captions)
     assert e1.caption_image.max() == 11
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="gapkit.cache"):
         embed_paired(enc, data, template="a photo of {}", cache=cache, num_workers=0)
     assert caplog.text.count("cache hit") == 1 and caplog.text.count("cache miss") == 1

@@ -68,7 +68,10 @@ def test_resume_after_kill_equals_uninterrupted(world_dir, tmp_path):
     full = tmp_path / "full"
     assert main(["train", *args, "--out", str(full)]) == 0
     part = tmp_path / "part"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    import torch
+
+    # The same thread count as this process: float reductions depend on it.
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-m", "gapkit.cli.main", "train", *args, "--out", str(part)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
