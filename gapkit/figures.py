@@ -65,11 +65,11 @@ def geometry_jobs(image, text, caption_image, out_prefix: Path, title: str = "",
     return numbers
 
 
-def sensitivity_job(img_a, img_b, txt_a, txt_b, attributes, out: Path, top_k: int = 10) -> dict:
+def sensitivity_job(img_a, img_b, txt_a, txt_b, attributes, out: Path, top_k: int = 10, changes=None) -> dict:
     from .plots.geometry import sensitivity_figure
     from .stats.sensitivity import sensitivity
 
-    sens = sensitivity(img_a, img_b, txt_a, txt_b, attributes, top_k)
+    sens = sensitivity(img_a, img_b, txt_a, txt_b, attributes, top_k, changes)
     sensitivity_figure(sens, out)
     write_json(Path(out).with_suffix(".json"), sens)
     return sens

@@ -17,6 +17,11 @@ def test_direction_consistency_closed_forms(rng):
     assert direction_consistency(same) == pytest.approx(1.0)
     random = rng.standard_normal((4000, 64))
     assert abs(direction_consistency(random)) < 0.01
+    # two groups, each internally consistent but opposite: within-group consistency is 1
+    v = rng.standard_normal(16)
+    both = np.r_[np.tile(v, (5, 1)), np.tile(-v, (5, 1))]
+    assert direction_consistency(both) < 0.0
+    assert direction_consistency(both, [0] * 5 + [1] * 5) == pytest.approx(1.0)
 
 
 def test_sensitivity_finds_the_moved_dimension(rng):
@@ -61,6 +66,8 @@ def test_sensitivity_cli(world_dir, tmp_path, capsys):
                  "gapkit-shapes:random-init", "--workers", "0", "--out", str(out)]) == 0
     sens = json.loads(out.with_suffix(".json").read_text())
     assert set(sens) == {"shape", "colour", "size", "position", "count"} and sens["shape"]["n"] == 6
+    pairs = [json.loads(line) for line in (world_dir / "minimal_pairs.jsonl").read_text().splitlines()]
+    assert all("->" in p["change"] for p in pairs)
     assert "| attribute |" in capsys.readouterr().out and out.with_suffix(".png").is_file()
 
 

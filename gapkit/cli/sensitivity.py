@@ -44,6 +44,7 @@ def run(args) -> int:
     txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, {"minimal-pairs": pairs.fingerprint},
                       args.template, cache)
     n = len(pairs.attribute)
-    sens = sensitivity_job(img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, args.out, args.top_k)
+    sens = sensitivity_job(img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, args.out, args.top_k,
+                           pairs.change)
     print(sensitivity_table(sens))
     return 0

@@ -1,5 +1,5 @@
-"""Counterfactual minimal pairs: (image_a, image_b, caption_a, caption_b, attribute), one pair per
-row of a JSONL or CSV file; image paths relative to the file's folder (or ``image_root``). The
+"""Counterfactual minimal pairs: (image_a, image_b, caption_a, caption_b, attribute[, change]), one
+pair per row of a JSONL or CSV file (``change`` names the specific change, e.g. "dog->cat"); image paths relative to the file's folder (or ``image_root``). The
 shapes world writes ``minimal_pairs.jsonl``; real users write the same columns."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class MinimalPairs:
     caption_a: list[str]
     caption_b: list[str]
     attribute: list[str]
+    change: list[str]  # the specific change ("red->blue"); the attribute when the file has none
     fingerprint: str
 
 
@@ -42,5 +43,6 @@ def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -
             raise GapkitError(f"{path}, row {k}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)}).")
     root = Path(image_root) if image_root else path.parent
     col = lambda c: [r[c] for r in rows]
+    change = [r.get("change") or r["attribute"] for r in rows]  # optional column
     return MinimalPairs([root / p for p in col("image_a")], [root / p for p in col("image_b")],
-                        col("caption_a"), col("caption_b"), col("attribute"), file_fingerprint(path))
+                        col("caption_a"), col("caption_b"), col("attribute"), change, file_fingerprint(path))

@@ -60,8 +60,8 @@ def sensitivity_figure(sens: dict, path, top: int = 20):
             dims = np.argsort(-(per_i + per_t))[:top]
             axes[0][k].bar(range(top), per_t[dims], color=c[1])
             axes[1][k].bar(range(top), per_i[dims], color=c[0])
-            axes[0][k].set_title(f"{a}\ndirection consistency\ntext {sens[a]['text_direction_consistency']:.2f}, "
-                                 f"image {sens[a]['image_direction_consistency']:.2f}", fontsize=7)
+            axes[0][k].set_title(f"{a}: same-change direction\nconsistency text {sens[a]['text_direction_consistency']:.2f}"
+                                 f", image {sens[a]['image_direction_consistency']:.2f}", fontsize=7)
             axes[1][k].set_xticks([])
             axes[0][k].set_xticks([])
         axes[0][0].set_ylabel("text |Δ| per dim")

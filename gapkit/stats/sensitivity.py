@@ -19,21 +19,30 @@ def _unit(a) -> np.ndarray:
     return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
-def direction_consistency(delta: np.ndarray) -> float:
-    """Mean cosine between the change vectors of distinct pairs, from |sum of unit deltas|^2."""
-    n = len(delta)
-    if n < 2:
-        return float("nan")
+def direction_consistency(delta: np.ndarray, groups=None) -> float:
+    """Mean cosine between the change vectors of distinct pairs of the same group (the same
+    specific change, e.g. red->blue), from |sum of unit deltas|^2 per group; NaN without a group
+    of two."""
     u = delta / np.maximum(np.linalg.norm(delta, axis=1, keepdims=True), 1e-12)
-    s = u.sum(0)
-    return float((s @ s - n) / (n * (n - 1)))
+    groups = np.zeros(len(u), dtype=int) if groups is None else np.asarray(groups)
+    num = den = 0.0
+    for g in np.unique(groups):
+        ug = u[groups == g]
+        n = len(ug)
+        s = ug.sum(0)
+        num += s @ s - n
+        den += n * (n - 1)
+    return float(num / den) if den else float("nan")
 
 
-def sensitivity(img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 10) -> dict:
+def sensitivity(img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 10,
+                changes: list[str] | None = None) -> dict:
     """Per attribute: mean |change| per dimension for each modality, top-k dimensions, their
-    overlap, the change magnitude and the direction consistency."""
+    overlap, the change magnitude, and the direction consistency within each specific change
+    (``changes``, e.g. "red->blue"; the whole attribute when not given)."""
     di, dt = _unit(img_b) - _unit(img_a), _unit(txt_b) - _unit(txt_a)
     attributes = np.asarray(attributes)
+    changes = np.asarray(changes if changes is not None else attributes)
     out = {}
     for attr in sorted(set(attributes.tolist())):
         m = attributes == attr
@@ -46,8 +55,9 @@ def sensitivity(img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 
             "top_dims_overlap": len(set(top_i) & set(top_t)) / top_k,
             "image_change_norm": float(np.linalg.norm(di[m], axis=1).mean()),
             "text_change_norm": float(np.linalg.norm(dt[m], axis=1).mean()),
-            "image_direction_consistency": direction_consistency(di[m]),
-            "text_direction_consistency": direction_consistency(dt[m]),
+            "image_direction_consistency": direction_consistency(di[m], changes[m]),
+            "text_direction_consistency": direction_consistency(dt[m], changes[m]),
+            "n_changes": int(len(set(changes[m].tolist()))),
             "text_image_change_cosine": float(np.mean(np.sum(_unit(di[m]) * _unit(dt[m]), axis=1))),
         }
     return out

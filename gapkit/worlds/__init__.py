@@ -15,10 +15,13 @@ log = logging.getLogger("gapkit.worlds")
 
 def shapes_world_dir(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
     """Where the exported shapes world for (seed, sizes) lives in the cache."""
+    from .shapes.export import EXPORT_FORMAT
     from .shapes.spec import WORLD_VERSION
     from .shapes.world import DEFAULT_SIZES
 
     ident = {"seed": seed, "sizes": sizes or DEFAULT_SIZES, "version": WORLD_VERSION}
+    if EXPORT_FORMAT > 1:  # format 1 folders keep their names; later formats get new folders
+        ident["export_format"] = EXPORT_FORMAT
     return cache_root() / "worlds" / f"shapes-v{WORLD_VERSION}-seed{seed}-{digest(ident)[:10]}"
 
 

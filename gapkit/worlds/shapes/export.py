@@ -19,6 +19,9 @@ from .vocab import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
 MANIFEST = "gapkit-world.json"
+# Version of the exported file layout (the world itself is versioned by spec.WORLD_VERSION):
+# 2 added "change" to minimal_pairs.jsonl.
+EXPORT_FORMAT = 2
 # Official SNLI-VE file names use "dev" for validation; VQA v2 has no public test answers, but
 # the world has them, so it writes a "test" subtype as well.
 VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
@@ -143,7 +146,7 @@ def export_world(world: ShapesWorld, out: Path) -> Path:
                 _write_jsonl(tmp / files[f"snli_ve_{split}"], _snli_ve(world, split))
         _write_json(tmp / files["styles"], _styles(world))
         _write_minimal_pairs(world, tmp, files["minimal_pairs"])
-        manifest = {**world.identity(), "files": files, "image_dir": IMAGE_DIR,
+        manifest = {**world.identity(), "export_format": EXPORT_FORMAT, "files": files, "image_dir": IMAGE_DIR,
                     "patterns": {"snli_ve": IMAGE_DIR + "/{id}.png",
                                  "vqa": IMAGE_DIR + "/{image_id:06d}.png",
                                  "vqa_e": IMAGE_DIR + "/{image_id:06d}.png"}}
@@ -159,7 +162,7 @@ def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
         a, b = f"pairs/{k:05d}_a.png", f"pairs/{k:05d}_b.png"
         render(p.scene_a).save(tmp / a)
         render(p.scene_b).save(tmp / b)
-        rows.append({"attribute": p.attribute, "image_a": a, "image_b": b,
+        rows.append({"attribute": p.attribute, "change": p.change, "image_a": a, "image_b": b,
                      "caption_a": p.caption_a, "caption_b": p.caption_b})
     _write_jsonl(tmp / name, rows)
 

@@ -143,3 +143,18 @@ def counterfactual(scene: Scene, attribute: str, rng: np.random.Generator) -> Sc
 
 
 ATTRIBUTES = ("shape", "colour", "size", "position", "count")
+
+
+def describe_change(a: Scene, b: Scene, attribute: str) -> str:
+    """The specific change between a scene and its counterfactual, e.g. "red->blue" (the unit in
+    which CLOSE's dog -> cat case study measures direction consistency)."""
+    if attribute == "count":
+        return f"{a.count}->{b.count}"
+    if attribute == "position":
+        gone = [o for o in a.objects if o not in b.objects]
+        new = [o for o in b.objects if o not in a.objects]
+        return f"{gone[0].position}->{new[0].position}"
+    before = [getattr(o, attribute) for o in a.objects]
+    after = [getattr(o, attribute) for o in b.objects]
+    diff = [(x, y) for x, y in zip(before, after) if x != y]
+    return f"{diff[0][0]}->{diff[0][1]}" if diff else "none"

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import spec
 from .captions import STYLES, reference_captions, styled_caption
-from .scene import ATTRIBUTES, Scene, counterfactual, sample_in_split
+from .scene import ATTRIBUTES, Scene, counterfactual, describe_change, sample_in_split
 from .tasks import VeItem, VqaItem, ve_items, vqa_items
 
 DEFAULT_SIZES = {"train": 10000, "restval": 2000, "val": 1000, "test": 1000}
@@ -33,6 +33,7 @@ class SceneRecord:
 @dataclass
 class MinimalPair:
     attribute: str
+    change: str  # e.g. "red->blue"
     scene_a: Scene
     scene_b: Scene
     caption_a: str
@@ -103,6 +104,6 @@ class ShapesWorld:
                 seed = rng.integers(2**31)
                 cap_a = _full(a, np.random.default_rng(seed))
                 cap_b = _full(b, np.random.default_rng(seed))
-                pairs.append(MinimalPair(attr, a, b, cap_a, cap_b))
+                pairs.append(MinimalPair(attr, describe_change(a, b, attr), a, b, cap_a, cap_b))
                 done += 1
         return pairs
