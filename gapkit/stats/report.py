@@ -80,8 +80,8 @@ class _Intervals:
 
 
 def _weighted_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """values (n, k), weights (R, n) -> (R, k)."""
-    return (weights @ values) / weights.sum(1, keepdims=True)
+    """values (n, k), weights (R, n) -> (R, k), accumulated in float64."""
+    return (weights.astype(np.float64) @ values.astype(np.float64)) / weights.sum(1, keepdims=True, dtype=np.float64)
 
 
 def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, seed: int = 0,
@@ -178,13 +178,14 @@ def _add_shifts(report, image_emb, text_emb, caption_image, normalize, owner, we
     mg, delta = shift_values(image_emb, text_emb, caption_image, shift_list, normalize)
     w = weights[:, owner]
     mg_r, de_r = _weighted_means(mg, w), _weighted_means(delta, w)
+    mg_mean, de_mean = mg.mean(0, dtype=np.float64), delta.mean(0, dtype=np.float64)
     for j, sh in enumerate(shift_list):
         report.shifts.append({
             "bias": sh.name, "magnitude": sh.magnitude, "seed": sh.seed,
-            "mg": asdict(iv.stat(float(mg[:, j].mean()), mg_r[:, j], len(mg))),
-            "delta": asdict(iv.stat(float(delta[:, j].mean()), de_r[:, j], len(mg)))})
+            "mg": asdict(iv.stat(float(mg_mean[j]), mg_r[:, j], len(mg))),
+            "delta": asdict(iv.stat(float(de_mean[j]), de_r[:, j], len(mg)))})
         if sh.name == "mean":
-            report.stats["paired_cosine_after_gap_shift"] = iv.stat(float(mg[:, j].mean()), mg_r[:, j], len(mg))
+            report.stats["paired_cosine_after_gap_shift"] = iv.stat(float(mg_mean[j]), mg_r[:, j], len(mg))
 
 
 def _add_spectrum(report, image_emb, text_emb, caption_image, normalize, owner, seed, iv) -> None:
