@@ -106,8 +106,8 @@ def part_two(repeats: int) -> str:
             accumulate(img, txt, None, normalize=True, reps=0, seed=0)).items()}, repeats)
         diff = max(abs(gram["result"][k] - stream["result"][k]) for k in COSINE_KEYS if k in gram["result"])
         rows.append([n, f"{gram['median']:.2f}", f"{stream['median']:.3f}", f"{gram['median'] / stream['median']:.0f}x",
-                     f"{gram['peak_mb']:.0f}", f"{stream['peak_mb']:.0f}",
-                     f"{gram['peak_mb'] / max(stream['peak_mb'], 1):.0f}x", f"{diff:.1e}"])
+                     f"{gram['peak_mb']:.0f}", f"{stream['peak_mb']:.1f}",
+                     f"{gram['peak_mb'] / max(stream['peak_mb'], 0.1):.0f}x", f"{diff:.1e}"])
     return table(["n", "Gram s", "streaming s", "speed-up", "Gram MB", "streaming MB", "memory ratio",
                   "max |difference|"], rows)
 
