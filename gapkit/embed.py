@@ -53,7 +53,14 @@ def check_images_exist(paths: list[Path]) -> None:
         raise GapkitError(f"{len(missing)} of {len(paths)} image files are missing, e.g. {shown}")
 
 
-def default_workers() -> int:
+INLINE_BELOW = 5000  # images: below this, worker start-up and IPC cost more than they save
+
+
+def default_workers(n_images: int) -> int:
+    """Decode in the main process for small sets (benchmarks/results/extraction.md: for 1,000
+    shapes-world images one worker halves throughput); else up to 4 workers, one core left."""
+    if n_images < INLINE_BELOW:
+        return 0
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
@@ -61,7 +68,7 @@ def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int 
                            num_workers: int | None = None) -> np.ndarray:
     """(n, D) raw float32 features; unreadable images raise naming the first few."""
     check_images_exist(paths)
-    workers = default_workers() if num_workers is None else num_workers
+    workers = default_workers(len(paths)) if num_workers is None else num_workers
     loader = torch.utils.data.DataLoader(
         _ImageFiles(paths, encoder.image_transform), batch_size=batch_size, num_workers=workers,
         collate_fn=_collate, pin_memory=encoder.device.type == "cuda",
@@ -81,7 +88,7 @@ def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int 
     return np.concatenate(chunks).astype(np.float32)
 
 
-def extract_text_features(encoder: Encoder, texts: list[str], batch_size: int = 512) -> np.ndarray:
+def extract_text_features(encoder: Encoder, texts: list[str], batch_size: int = 128) -> np.ndarray:
     chunks = []
     with progress(total=len(texts), desc="texts", unit="txt") as bar:
         for i in range(0, len(texts), batch_size):
@@ -118,7 +125,7 @@ def apply_template(texts: list[str], template: str) -> list[str]:
 
 
 def embed_texts(encoder: Encoder, texts: list[str], data_identity: dict, template: str = "{}",
-                cache: EmbeddingCache | None = None, batch_size: int = 512) -> np.ndarray:
+                cache: EmbeddingCache | None = None, batch_size: int = 128) -> np.ndarray:
     """Raw (n, D) text features through the cache (the template is applied first)."""
     cache = cache or EmbeddingCache()
     final = apply_template(texts, template)
