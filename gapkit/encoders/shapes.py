@@ -64,22 +64,29 @@ class ShapesClipEncoder(Encoder):
     def __init__(self, spec: str, device: str | None = None) -> None:
         super().__init__(spec, device)
         tag = spec.split(":", 1)[1] if ":" in spec else ""
+        self._weights: Path | None = None
         if tag == "random-init":
             self.config, self.meta, self._sha = TinyClipConfig(), {}, f"random-init:seed={RANDOM_INIT_SEED}"
-            self.model = seeded_model(self.config, RANDOM_INIT_SEED)
         else:
-            self.config, self.meta, weights = load_weights_dir(Path(tag) if tag else ASSET_DIR)
-            self.model = seeded_model(self.config, RANDOM_INIT_SEED)
-            from safetensors.torch import load_file
-
-            missing, unexpected = self.model.load_state_dict(load_file(str(weights)), strict=False)
-            if missing or unexpected:
-                raise GapkitError(f"{weights} does not match the tiny CLIP config beside it "
-                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
-            self._sha = file_sha256(weights)
-        self.model.eval().to(self.device)
+            self.config, self.meta, self._weights = load_weights_dir(Path(tag) if tag else ASSET_DIR)
+            self._sha = file_sha256(self._weights)
         self.tokenizer = WordTokenizer(self.config.words, self.config.context_length)
         self._transform = ShapesTransform(self.config.image_size)
+        self._model = None  # built on first use: a warm cache never needs it (or open_clip's import)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            model = seeded_model(self.config, RANDOM_INIT_SEED)
+            if self._weights is not None:
+                from safetensors.torch import load_file
+
+                missing, unexpected = model.load_state_dict(load_file(str(self._weights)), strict=False)
+                if missing or unexpected:
+                    raise GapkitError(f"{self._weights} does not match the tiny CLIP config beside it "
+                                      f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+            self._model = model.eval().to(self.device)
+        return self._model
 
     @property
     def embed_dim(self) -> int:
