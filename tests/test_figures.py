@@ -95,3 +95,16 @@ def test_plots_leave_matplotlib_global_state_alone():
 def test_unknown_projection(tmp_path, capsys):
     assert main(["tsne", "--method", "umapp", "--out", str(tmp_path / "x")]) == 2
     assert "Unknown projection 'umapp'" in capsys.readouterr().err
+
+
+def test_sensitivity_on_precomputed_embeddings(tmp_path, rng, capsys):
+    n, d = 12, 8
+    ia, ta = rng.standard_normal((2, n, d))
+    np.savez(tmp_path / "p.npz", image_a=ia, image_b=ia + rng.standard_normal((n, d)), text_a=ta,
+             text_b=ta + 1.0, attribute=np.array(["colour"] * 6 + ["shape"] * 6))
+    assert main(["sensitivity", "--embeddings", str(tmp_path / "p.npz"), "--out", str(tmp_path / "s")]) == 0
+    sens = json.loads((tmp_path / "s.json").read_text())
+    assert sens["colour"]["text_direction_consistency"] > sens["colour"]["image_direction_consistency"]
+    np.savez(tmp_path / "bad.npz", image_a=ia)
+    assert main(["sensitivity", "--embeddings", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "b")]) == 2
+    assert "lacks image_b" in capsys.readouterr().err

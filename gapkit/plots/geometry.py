@@ -58,8 +58,8 @@ def sensitivity_figure(sens: dict, path, top: int = 20):
         for k, a in enumerate(attrs):
             per_i, per_t = np.asarray(sens[a]["image_per_dim"]), np.asarray(sens[a]["text_per_dim"])
             dims = np.argsort(-(per_i + per_t))[:top]
-            axes[0][k].bar(range(top), per_t[dims], color=c[1])
-            axes[1][k].bar(range(top), per_i[dims], color=c[0])
+            axes[0][k].bar(range(len(dims)), per_t[dims], color=c[1])
+            axes[1][k].bar(range(len(dims)), per_i[dims], color=c[0])
             axes[0][k].set_title(f"{a}: same-change direction\nconsistency text {sens[a]['text_direction_consistency']:.2f}"
                                  f", image {sens[a]['image_direction_consistency']:.2f}", fontsize=7)
             axes[1][k].set_xticks([])
