@@ -69,3 +69,13 @@ def table(header: list[str], rows: list[list]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     out = [fmt_row(cells[0], widths), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     return "\n".join(out + [fmt_row(r, widths) for r in cells[1:]])
+
+
+def save_report(out: str | None, script: str, report: str, extra: str = "") -> None:
+    """Write ``report`` to ``out`` headed by the command that made it (when ``out`` is given)."""
+    import sys
+    from pathlib import Path
+
+    if out:
+        head = f"Command: `python benchmarks/{script} {' '.join(sys.argv[1:])}`\n{extra}\n"
+        Path(out).write_text(head + report + "\n")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import table  # noqa: E402
+from _util import save_report, table  # noqa: E402
 
 from gapkit.close.batches import Tokenized  # noqa: E402
 from gapkit.close.config import CloseConfig  # noqa: E402
@@ -84,9 +84,7 @@ def main() -> None:
     report = table(["encoder", "examples", "encode once s", "epoch, cached s (min-max)",
                     "epoch, encode per step s (min-max)", "ratio", "cached samples/s", "setup s"], rows)
     print(report)
-    if args.out:
-        Path(args.out).write_text(f"Command: `python benchmarks/close_bench.py {' '.join(sys.argv[1:])}`\n"
-                                  f"torch threads: {torch.get_num_threads()}\n\n{report}\n")
+    save_report(args.out, "close_bench.py", report, extra=f"torch threads: {torch.get_num_threads()}\n")
 
 
 if __name__ == "__main__":

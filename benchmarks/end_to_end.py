@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import table  # noqa: E402
+from _util import save_report, table  # noqa: E402
 
 
 def timed_cmd(cmd: list[str], env: dict, repeats: int) -> tuple[float, float, float]:
@@ -49,8 +49,7 @@ def main() -> None:
         rows.append(["one bias-table cell (ve, 3 epochs, 8000 examples) incl. rendering", f"{m:.1f}", "-"])
     report = table(["command", "median s", "min-max s"], rows)
     print(report)
-    if args.out:
-        Path(args.out).write_text(f"Command: `python benchmarks/end_to_end.py {' '.join(sys.argv[1:])}`\n\n{report}\n")
+    save_report(args.out, "end_to_end.py", report)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import table  # noqa: E402
+from _util import save_report, table  # noqa: E402
 
 from gapkit.data import load_dataset  # noqa: E402
 from gapkit.embed import _ImageFiles, extract_image_features  # noqa: E402
@@ -114,9 +114,7 @@ def main() -> None:
         table(["encoder", "load only img/s", "encode only img/s", "serial (1/(1/a+1/b))", "pipeline, 0 workers",
                "pipeline, 1 worker"], overlap)])
     print(report)
-    if args.out:
-        Path(args.out).write_text(f"Command: `python benchmarks/extraction_bench.py {' '.join(sys.argv[1:])}`\n\n"
-                                  + report + "\n")
+    save_report(args.out, "extraction_bench.py", report)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import table, timed  # noqa: E402
+from _util import save_report, table, timed  # noqa: E402
 
 from gapkit.stats.core import CHUNK, accumulate, scalar_statistics  # noqa: E402
 from gapkit.stats.reference import gram_statistics  # noqa: E402
@@ -143,8 +143,7 @@ def main() -> None:
             "## Streaming vs the n x n Gram approach (float32, d = 768)", "", part_two(args.repeats), ""]
     report = "\n".join(text)
     print(report)
-    if args.out:
-        Path(args.out).write_text(f"Command: `python benchmarks/stats_bench.py {' '.join(sys.argv[1:])}`\n\n" + report)
+    save_report(args.out, "stats_bench.py", report)
 
 
 if __name__ == "__main__":

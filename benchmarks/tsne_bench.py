@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import table  # noqa: E402
+from _util import save_report, table  # noqa: E402
 
 from gapkit.plots.tsne import PROJECTIONS  # noqa: E402
 
@@ -55,9 +55,7 @@ def main() -> None:
             rows.append([len(x), method, f"{dt:.1f}", f"{trustworthiness(x, y, n_neighbors=10):.3f}"])
     report = table(["points (images + captions)", "method", "seconds", "trustworthiness@10"], rows)
     print(report)
-    if args.out:
-        Path(args.out).write_text(f"Command: `python benchmarks/tsne_bench.py {' '.join(sys.argv[1:])}`\n\n"
-                                  + report + "\n")
+    save_report(args.out, "tsne_bench.py", report)
 
 
 if __name__ == "__main__":
