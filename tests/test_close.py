@@ -122,3 +122,38 @@ def test_noise_default_is_close_norm():
     assert CloseConfig(task="ve", noise=0.3).resolved_noise(128) == 0.3
     with pytest.raises(GapkitError, match="noise must be a number"):
         CloseConfig.from_dict({"noise": -1})
+
+
+def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):
+    """The real-decoder path: a T5 folder (random weights here) with a saved tokenizer."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from gapkit.close.decoder import shapes_tokenizer
+
+    tok = shapes_tokenizer()
+    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "t5")
+    tok.save_pretrained(tmp_path / "t5")
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=str(tmp_path / "t5"), decoder_options={}),
+                    tmp_path / "run")
+    assert rec["metrics"]["n"] > 0
+
+
+def test_real_data_layout(world_dir, tmp_path):
+    """--data-root with official file names: the world's files under the names real data uses."""
+    import shutil
+
+    root = tmp_path / "data"
+    (root / "coco").mkdir(parents=True)
+    (root / "SNLI_VE").mkdir()
+    shutil.copy(f"{world_dir}/dataset_coco.json", root / "coco" / "dataset_coco.json")
+    for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
+        shutil.copy(f"{world_dir}/snli_ve_{name}.jsonl", root / "SNLI_VE" / f"snli_ve_{name}.jsonl")
+    shutil.copytree(f"{world_dir}/images", root / "coco" / "images")
+    patterns = {"karpathy": "coco/{filepath}/{filename}", "snli_ve": "coco/images/{id}.png"}
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, world=None, data_root=str(root),
+                         data_patterns=patterns), tmp_path / "run")
+    assert rec["n_train"] > 0
+    with pytest.raises(GapkitError, match="Data root not found"):
+        train_run(_cfg(world_dir, task="ve", world=None, data_root=str(tmp_path / "nope")), tmp_path / "r2")
