@@ -64,10 +64,6 @@ def write_json(target: Path, obj, indent: int | None = 1) -> None:
         f.write("\n")
 
 
-def save_npy(target: Path, arr: np.ndarray) -> None:
-    with atomic_file(target, "wb") as f:
-        np.save(f, arr)
-
 
 def _json_default(o):
     if isinstance(o, (np.floating, np.integer)):

@@ -9,7 +9,6 @@ with every task is one cell: an independent CLOSE run with its own result file."
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import numbers
 from dataclasses import dataclass, field
@@ -153,6 +152,3 @@ def load_spec(path: str | Path) -> Spec:
     spec.cells()  # validates every cell's config now, before any run starts
     return spec
 
-
-def config_dict(cfg: CloseConfig) -> dict:
-    return dataclasses.asdict(cfg)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_file, write_json
+from ..io import atomic_file
 from ..progress import progress
 from .batches import Tokenized
 from .evaluate import evaluate_split, gap_log
@@ -114,6 +114,3 @@ class CloseTrainer:
             self.save()
         return self.history
 
-
-def write_predictions(path: Path, predictions: list[dict]) -> None:
-    write_json(path, predictions)

@@ -10,7 +10,6 @@ a half-written world behind.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from ...io import atomic_dir
@@ -166,6 +165,3 @@ def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
                      "caption_a": p.caption_a, "caption_b": p.caption_b})
     _write_jsonl(tmp / name, rows)
 
-
-def remove_world(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
