@@ -68,20 +68,25 @@ class _Intervals:
         self.scale, self.debias = scale, debias
 
     def stat(self, point: float, reps: np.ndarray, n: int) -> Stat:
-        if len(reps) < 2:
+        boot = np.asarray(reps[1:], dtype=np.float64)
+        boot = boot[np.isfinite(boot)]
+        if len(boot) < 2:
             return Stat(float(point), math.nan, math.nan, n)
-        q_lo, q_hi = np.percentile(reps[1:], [2.5, 97.5])
+        q_lo, q_hi = np.percentile(boot, [2.5, 97.5])
         # Spectrum statistics are biased under resampling (duplicated rows lower the rank), so
         # their intervals are centred on the replicate mean instead of the sample value.
-        centre = float(np.mean(reps[1:])) if self.debias else reps[0]
+        centre = float(np.mean(boot)) if self.debias else reps[0]
         lo = point + (q_lo - centre) * self.scale
         hi = point + (q_hi - centre) * self.scale
         return Stat(float(point), float(lo), float(hi), n)
 
 
 def _weighted_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """values (n, k), weights (R, n) -> (R, k), accumulated in float64."""
-    return (weights.astype(np.float64) @ values.astype(np.float64)) / weights.sum(1, keepdims=True, dtype=np.float64)
+    """values (n, k), weights (R, n) -> (R, k), accumulated in float64. A replicate that drew no
+    row at all (possible for tiny n) is NaN and left out of the interval."""
+    total = weights.sum(1, keepdims=True, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights.astype(np.float64) @ values.astype(np.float64)) / total
 
 
 def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, seed: int = 0,
