@@ -151,9 +151,18 @@ def test_real_data_layout(world_dir, tmp_path):
     for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
         shutil.copy(f"{world_dir}/snli_ve_{name}.jsonl", root / "SNLI_VE" / f"snli_ve_{name}.jsonl")
     shutil.copytree(f"{world_dir}/images", root / "coco" / "images")
-    patterns = {"karpathy": "coco/{filepath}/{filename}", "snli_ve": "coco/images/{id}.png"}
-    rec = train_run(_cfg(world_dir, task="ve", epochs=1, world=None, data_root=str(root),
-                         data_patterns=patterns), tmp_path / "run")
-    assert rec["n_train"] > 0
+    (root / "coco" / "annotations").mkdir()
+    (root / "vqa").mkdir()
+    for split in ("train", "val"):
+        shutil.copy(f"{world_dir}/captions_{split}.json", root / "coco" / "annotations" / f"captions_{split}2014.json")
+        shutil.copy(f"{world_dir}/v2_OpenEnded_mscoco_{split}_questions.json",
+                    root / "vqa" / f"v2_OpenEnded_mscoco_{split}2014_questions.json")
+        shutil.copy(f"{world_dir}/v2_mscoco_{split}_annotations.json", root / "vqa" / f"v2_mscoco_{split}2014_annotations.json")
+    patterns = {"karpathy": "coco/{filepath}/{filename}", "snli_ve": "coco/images/{id}.png",
+                "vqa": "coco/images/{image_id:06d}.png"}
+    for task in ("ve", "vqa"):
+        rec = train_run(_cfg(world_dir, task=task, epochs=1, world=None, data_root=str(root),
+                             data_patterns=patterns), tmp_path / f"run-{task}")
+        assert rec["n_train"] > 0
     with pytest.raises(GapkitError, match="Data root not found"):
         train_run(_cfg(world_dir, task="ve", world=None, data_root=str(tmp_path / "nope")), tmp_path / "r2")

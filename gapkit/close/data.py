@@ -15,6 +15,8 @@ REAL_FILES = {
     "karpathy": "coco/dataset_coco.json",
     "snli_ve_train": "SNLI_VE/snli_ve_train.jsonl", "snli_ve_val": "SNLI_VE/snli_ve_dev.jsonl",
     "snli_ve_test": "SNLI_VE/snli_ve_test.jsonl",
+    "coco_captions_train": "coco/annotations/captions_train2014.json",
+    "coco_captions_val": "coco/annotations/captions_val2014.json",
     "vqa_questions_train": "vqa/v2_OpenEnded_mscoco_train2014_questions.json",
     "vqa_annotations_train": "vqa/v2_mscoco_train2014_annotations.json",
     "vqa_questions_val": "vqa/v2_OpenEnded_mscoco_val2014_questions.json",

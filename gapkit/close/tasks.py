@@ -56,6 +56,16 @@ def _karpathy_images(src: DataSource, split: str):
         yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=img["filename"]), caps
 
 
+def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]:
+    """image id -> its captions (lower-cased, file order) from a COCO captions json."""
+    path = src.file("coco_captions", split)
+    out: dict[str, list[str]] = {}
+    for k, ann in enumerate(require(read_json(path, "COCO captions"), "annotations", "the top level", path)):
+        image_id = str(require(ann, "image_id", f"annotations[{k}]", path))
+        out.setdefault(image_id, []).append(require(ann, "caption", f"annotations[{k}]", path).strip().lower())
+    return out
+
+
 @TASKS.register("caption-single")
 class CaptionSingle(Task):
     """Captioning, single-caption mode: each caption is trained to reproduce itself."""
@@ -139,9 +149,10 @@ class Vqa(Task):
 
     def examples(self, src, split, train):
         q_path, a_path = src.file("vqa_questions", split), src.file("vqa_annotations", split)
-        questions = {q["question_id"]: q for q in require(read_json(q_path, "VQA questions"), "questions", "the top level", q_path)}
-        captions = {image_id: caps for image_id, _, caps in _karpathy_images(src, split)}
-        subset = read_json(q_path, "VQA questions").get("data_subtype", split).replace("2014", "")
+        q_data = read_json(q_path, "VQA questions")
+        questions = {q["question_id"]: q for q in require(q_data, "questions", "the top level", q_path)}
+        captions = _coco_captions_by_image(src, split)  # CLOSE pairs VQA with the COCO 2014 captions
+        subset = str(q_data.get("data_subtype", split)).replace("2014", "")
         out = []
         for k, ann in enumerate(require(read_json(a_path, "VQA annotations"), "annotations", "the top level", a_path)):
             q = questions.get(require(ann, "question_id", f"annotations[{k}]", a_path))
