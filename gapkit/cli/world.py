@@ -77,7 +77,7 @@ def _stage_configs(args) -> list:
     starts from the previous stage's final weights). ``--set`` applies to every stage."""
     import yaml
 
-    from ..worlds.shapes.train_clip import TrainClipConfig
+    from ..tinyclip.train import TrainClipConfig
 
     stages: list = [{}]
     if args.config:
@@ -96,7 +96,7 @@ def _stage_configs(args) -> list:
 
 
 def run_train_clip(args) -> int:
-    from ..worlds.shapes.train_clip import export_weights, train_tiny_clip
+    from ..tinyclip.train import export_weights, train_tiny_clip
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.resume:
@@ -118,7 +118,7 @@ def run_train_clip(args) -> int:
 
 def run_card(args) -> int:
     from ..encoders.shapes import ASSET_DIR
-    from ..worlds.shapes.card import write_model_card
+    from ..tinyclip.card import write_model_card
 
     folder = Path(args.weights) if args.weights else ASSET_DIR
     metrics = write_model_card(folder, seed=args.seed, histories=args.history)

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from ..worlds.shapes.clip import TinyClipConfig, preprocess, seeded_model
-from ..worlds.shapes.vocab import WordTokenizer
+from ..tinyclip.model import TinyClipConfig, preprocess, seeded_model
+from ..tinyclip.tokenizer import WordTokenizer
 from . import ENCODERS
 from .base import Encoder, file_sha256
 

@@ -1,14 +1,19 @@
-"""Reference captions and stylistic captions for a scene.
+"""Partial captions, as COCO's are: each mentions one or two objects and a few of their factors,
+and at most one scene factor, in one of several phrasings.
 
-Every caption names the shape of each object it mentions (a caption that could skip shape would
-let the contrastive loss ignore it). Synonyms and several templates give each scene >= 5
-different references, as COCO gives 5.
+A caption is two steps: a ``Mention`` (which objects, which of their factors, which scene
+factor: the content) and its wording (template and synonyms: text-only variation that no image
+determines). Every mentioned object is named by its shape, as every COCO caption names its
+objects. ``coverage`` measures the share of a scene's factors that a mention states.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
+from . import spec
 from .scene import Obj, Scene
 
 SHAPE_WORDS = {
@@ -19,18 +24,71 @@ SHAPE_WORDS = {
     "cross": ("cross", "plus"),
 }
 SIZE_WORDS = {"small": ("small", "little"), "large": ("large", "big")}
+FILL_WORDS = {"solid": ("solid", "filled"), "hollow": ("hollow", "outlined")}
 POSITION_PHRASES = {
     "top left": ("in the top left", "at the top left", "in the top left corner"),
+    "top": ("at the top", "in the top middle"),
     "top right": ("in the top right", "at the top right", "in the top right corner"),
-    "bottom left": ("in the bottom left", "at the bottom left", "in the bottom left corner"),
-    "bottom right": ("in the bottom right", "at the bottom right", "in the bottom right corner"),
+    "left": ("on the left", "at the left side"),
     "centre": ("in the centre", "in the middle", "at the center"),
+    "right": ("on the right", "at the right side"),
+    "bottom left": ("in the bottom left", "at the bottom left", "in the bottom left corner"),
+    "bottom": ("at the bottom", "in the bottom middle"),
+    "bottom right": ("in the bottom right", "at the bottom right", "in the bottom right corner"),
 }
-BACKGROUND_PHRASES = ("on a {} background", "against a {} background")
-COUNT_WORDS = {0: "no", 1: "one", 2: "two", 3: "three"}
+COUNT_WORDS = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four"}
+# One phrase table per scene factor: value -> phrasings ("{}" is the value's word).
+SCENE_PHRASES = {
+    "background": {v: ("on a {} background", "against a {} background") for v in spec.BACKGROUNDS},
+    "texture": {
+        "plain": ("on a plain background", "on an unpatterned background"),
+        "striped": ("on a striped background", "with stripes behind"),
+        "checked": ("on a checked background", "on a checkered background"),
+        "dotted": ("on a dotted background", "on a polka dot background"),
+    },
+    "lighting": {
+        "even": ("evenly lit", "in even light"),
+        **{v: ("lit from the " + v, "with light from the " + v) for v in ("left", "right", "top", "bottom")},
+    },
+    "tint": {
+        "neutral": ("in neutral light", "with natural colors"),
+        "warm": ("with a warm tint", "in warm light"),
+        "cool": ("with a cool tint", "in cool light"),
+    },
+    "border": {
+        "none": ("with no border", "without a frame"),
+        **{v: ("with a " + v + " border", "in a " + v + " frame") for v in ("white", "black", "gold")},
+    },
+    "clutter": {
+        "clean": ("on a clean background", "with nothing else around"),
+        "specks": ("with a few specks", "with some specks around"),
+        "cluttered": ("in a cluttered scene", "with lots of specks"),
+    },
+}
+# Text-only variation: the same content in different words ({objs}: object phrases, {scene}: a
+# scene phrase with a leading space, or nothing).
+TEMPLATES = (
+    "{objs}{scene}",
+    "there is {objs}{scene}",
+    "a picture of {objs}{scene}",
+    "this image shows {objs}{scene}",
+    "we can see {objs}{scene}",
+    "a simple drawing of {objs}{scene}",
+    "{objs} can be seen{scene}",
+    "a nice picture with {objs}{scene}",
+)
+COUNT_TEMPLATES = ("{count} shapes , including {objs}", "{count} shapes in total , among them {objs}")
+
+# How much a caption says: 1 or 2 objects, each with 0-3 factors besides its shape, and a scene
+# factor (the count included) with probability SCENE_MENTION.
+N_OBJECTS_PROBS = (0.55, 0.45)
+N_EXTRA_PROBS = (0.15, 0.35, 0.3, 0.2)
+SCENE_MENTION = 0.6
+EXTRA_FACTORS = ("colour", "size", "fill", "position")
+CAPTION_SCENE_FACTORS = (*spec.SCENE_FACTORS, "count")
 
 # Stylistic captioning (CLOSE section 5): the same content in a distinctive voice. Slots:
-# {objs} a list of object phrases, {obj} the first object, {pos} its position phrase.
+# {objs} the mentioned object phrases, {obj} the first of them, {pos} its position phrase.
 STYLES = {
     "first-person": (
         "i see {objs}",
@@ -49,30 +107,69 @@ STYLES = {
     "uplifting": (
         "a beautiful {shape} shines {pos}",
         "{objs} , full of joy",
-        "a happy {colour} {shape} smiles {pos}",
+        "a happy {shape} smiles {pos}",
         "{objs} , bright and hopeful",
         "a lovely day with {objs}",
     ),
 }
 
 
+@dataclass(frozen=True)
+class Mention:
+    """What a caption states: objects with the factors named besides their shape, and at most
+    one scene factor (a key of SCENE_FACTORS, or "count")."""
+
+    objects: tuple[tuple[Obj, tuple[str, ...]], ...]
+    scene_factor: str | None = None
+
+    def n_factors(self) -> int:
+        return sum(1 + len(f) for _, f in self.objects) + (self.scene_factor is not None)
+
+
+def n_scene_factors(scene: Scene) -> int:
+    """Everything an image of ``scene`` shows: 5 per object, 6 scene factors and the count."""
+    return len(spec.OBJECT_FACTORS) * scene.count + len(spec.SCENE_FACTORS) + 1
+
+
+def coverage(scene: Scene, mention: Mention) -> float:
+    return mention.n_factors() / n_scene_factors(scene)
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
     return options[rng.integers(len(options))]
 
 
-def object_phrase(obj: Obj, rng: np.random.Generator, *, size: bool = True,
-                  colour: bool = True, position: bool = False, article: str = "a") -> str:
+def sample_mention(scene: Scene, rng: np.random.Generator) -> Mention:
+    k = min(scene.count, 1 + int(rng.choice(2, p=N_OBJECTS_PROBS)))
+    objects = []
+    for i in sorted(rng.choice(scene.count, size=k, replace=False)):
+        n_extra = int(rng.choice(len(N_EXTRA_PROBS), p=N_EXTRA_PROBS))
+        extra = tuple(EXTRA_FACTORS[j] for j in sorted(rng.choice(len(EXTRA_FACTORS), n_extra, replace=False)))
+        objects.append((scene.objects[i], extra))
+    factor = _pick(rng, CAPTION_SCENE_FACTORS) if rng.random() < SCENE_MENTION else None
+    return Mention(tuple(objects), factor)
+
+
+def object_phrase(obj: Obj, factors: tuple[str, ...], rng: np.random.Generator, article: str = "a") -> str:
+    """E.g. "a small hollow red circle in the top left" for factors (colour, size, fill, position)."""
     words = []
-    if size:
+    if "size" in factors:
         words.append(_pick(rng, SIZE_WORDS[obj.size]))
-    if colour:
+    if "fill" in factors:
+        words.append(_pick(rng, FILL_WORDS[obj.fill]))
+    if "colour" in factors:
         words.append(obj.colour)
     words.append(_pick(rng, SHAPE_WORDS[obj.shape]))
     if article:  # "an orange circle"
         words.insert(0, "an" if article == "a" and words[0][0] in "aeiou" else article)
-    if position:
+    if "position" in factors:
         words.append(_pick(rng, POSITION_PHRASES[obj.position]))
     return " ".join(words)
+
+
+def scene_phrase(scene: Scene, factor: str, rng: np.random.Generator) -> str:
+    value = getattr(scene, factor)
+    return _pick(rng, SCENE_PHRASES[factor][value]).format(value)
 
 
 def _join(phrases: list[str]) -> str:
@@ -81,76 +178,55 @@ def _join(phrases: list[str]) -> str:
     return ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
 
-def _background(scene: Scene, rng: np.random.Generator) -> str:
-    return _pick(rng, BACKGROUND_PHRASES).format(scene.background)
-
-
-def _shuffled(scene: Scene, rng: np.random.Generator) -> list[Obj]:
-    return [scene.objects[i] for i in rng.permutation(scene.count)]
-
-
-def _full(scene, rng):
-    objs = _join([object_phrase(o, rng, position=True) for o in scene.objects])
-    return f"{objs} {_background(scene, rng)}"
-
-
-def _there_is(scene, rng):
-    objs = _join([object_phrase(o, rng, position=True) for o in _shuffled(scene, rng)])
-    return f"there is {objs}"
-
-
-def _counted(scene, rng):
-    noun = "shape" if scene.count == 1 else "shapes"
-    objs = _join([object_phrase(o, rng, size=False) for o in _shuffled(scene, rng)])
-    return f"{COUNT_WORDS[scene.count]} {noun} {_background(scene, rng)} : {objs}"
-
-
-def _partial(scene, rng):
-    obj = scene.objects[rng.integers(scene.count)]
-    return object_phrase(obj, rng, size=bool(rng.integers(2)), position=True)
-
-
-def _listing(scene, rng):
-    return _join([object_phrase(o, rng, size=False) for o in _shuffled(scene, rng)])
-
-
-def _located(scene, rng):
-    obj = scene.objects[rng.integers(scene.count)]
-    where = _pick(rng, POSITION_PHRASES[obj.position]).split(" ", 1)[1]  # "the top left"
-    return f"{where} has {object_phrase(obj, rng)}"
-
-
-CAPTION_TEMPLATES = (_full, _there_is, _counted, _partial, _listing, _located)
-
-
-def reference_captions(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[str]:
-    """``n`` distinct reference captions (the first is always a full description)."""
-    caps = [_full(scene, rng)]
-    order = rng.permutation(len(CAPTION_TEMPLATES) - 1) + 1
-    k = 0
-    while len(caps) < n:
-        cap = CAPTION_TEMPLATES[order[k % len(order)]](scene, rng)
-        k += 1
-        if cap not in caps or k > 50:
-            caps.append(cap)
-    return caps
+def describe(scene: Scene, mention: Mention, rng: np.random.Generator) -> str:
+    """The words of ``mention``: a template and synonyms drawn from ``rng``."""
+    objs = _join([object_phrase(o, f, rng) for o, f in mention.objects])
+    if mention.scene_factor == "count":
+        return _pick(rng, COUNT_TEMPLATES).format(count=COUNT_WORDS[scene.count], objs=objs)
+    scene_words = f" {scene_phrase(scene, mention.scene_factor, rng)}" if mention.scene_factor else ""
+    return _pick(rng, TEMPLATES).format(objs=objs, scene=scene_words)
 
 
 def random_caption(scene: Scene, rng: np.random.Generator) -> str:
-    """One caption from a random template (for streaming contrastive training)."""
-    return CAPTION_TEMPLATES[rng.integers(len(CAPTION_TEMPLATES))](scene, rng)
+    """One partial caption (for streaming contrastive training)."""
+    return describe(scene, sample_mention(scene, rng), rng)
+
+
+def reference_captions(scene: Scene, rng: np.random.Generator, n: int = 5) -> list[tuple[Mention, str]]:
+    """``n`` distinct partial captions with their mentions, as COCO gives 5 per image."""
+    caps: list[tuple[Mention, str]] = []
+    for _ in range(50 * n):
+        m = sample_mention(scene, rng)
+        text = describe(scene, m, rng)
+        if all(text != t for _, t in caps):
+            caps.append((m, text))
+        if len(caps) == n:
+            break
+    return caps
+
+
+def caption_mentioning(scene: Scene, factor: str, rng: np.random.Generator, obj: Obj | None = None) -> Mention:
+    """A random mention that also states ``factor`` (of ``obj`` for an object factor)."""
+    m = sample_mention(scene, rng)
+    if factor in CAPTION_SCENE_FACTORS:
+        return replace(m, scene_factor=factor)
+    obj = obj or scene.objects[rng.integers(scene.count)]
+    others = [(o, f) for o, f in m.objects if o is not obj][:1]
+    named = next((f for o, f in m.objects if o is obj), ())
+    extra = tuple(sorted(set(named) | ({factor} - {"shape"}), key=EXTRA_FACTORS.index))
+    return replace(m, objects=tuple(sorted([(obj, extra), *others], key=lambda t: scene.objects.index(t[0]))))
 
 
 def styled_caption(scene: Scene, style: str, rng: np.random.Generator) -> str:
-    """A caption of ``scene`` in one of STYLES."""
+    """A caption of ``scene`` in one of STYLES (its content a random mention)."""
     if style not in STYLES:
         raise ValueError(f"unknown caption style {style!r}; known: {', '.join(STYLES)}")
-    obj = scene.objects[rng.integers(scene.count)]
+    m = sample_mention(scene, rng)
+    obj, factors = m.objects[0]
     slots = {
-        "objs": _join([object_phrase(o, rng, size=False) for o in scene.objects]),
-        "obj": object_phrase(obj, rng),
+        "objs": _join([object_phrase(o, f, rng) for o, f in m.objects]),
+        "obj": object_phrase(obj, tuple(f for f in factors if f != "position"), rng),
         "pos": _pick(rng, POSITION_PHRASES[obj.position]),
         "shape": _pick(rng, SHAPE_WORDS[obj.shape]),
-        "colour": obj.colour,
     }
     return _pick(rng, STYLES[style]).format(**slots)

@@ -13,14 +13,15 @@ import json
 from pathlib import Path
 
 from ...io import atomic_dir
+from . import spec
 from .render import render
-from .vocab import tokenize
+from ...tinyclip.tokenizer import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
 MANIFEST = "gapkit-world.json"
 # Version of the exported file layout (the world itself is versioned by spec.WORLD_VERSION):
-# 2 added "change" to minimal_pairs.jsonl.
-EXPORT_FORMAT = 2
+# 2 added "change" to minimal_pairs.jsonl; 3 is world v2 (its factors in the "attribute" column).
+EXPORT_FORMAT = 3
 # Official SNLI-VE file names use "dev" for validation; VQA v2 has no public test answers, but
 # the world has them, so it writes a "test" subtype as well.
 VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
@@ -55,7 +56,8 @@ def _coco_captions(world: ShapesWorld, split: str) -> dict:
             k += 1
     return {
         "info": {"description": f"gapkit shapes world v{world.version} {split}"},
-        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": 32, "height": 32}
+        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": spec.IMAGE_SIZE,
+                    "height": spec.IMAGE_SIZE}
                    for r in recs],
         "annotations": anns,
     }
@@ -92,12 +94,11 @@ def _vqa(world: ShapesWorld, split: str) -> tuple[dict, dict]:
 
 
 def _vqa_e(world: ShapesWorld, split: str) -> list[dict]:
-    """VQA-E style: the explanation is a reference caption that names the answered object."""
+    """VQA-E style: the explanation is a caption that states the factor the question asks about."""
     out = []
     for r in world.split(split):
-        for q in r.vqa:
+        for q, expl in zip(r.vqa, r.vqa_explanations):
             top = max(set(q.answers), key=q.answers.count)
-            expl = next((c for c in r.captions if top in tokenize(c)), r.captions[0])
             out.append({"img_id": r.image_id, "question": q.question, "answers": list(q.answers),
                         "multiple_choice_answer": top, "question_type": q.question_type,
                         "explanation": [expl, 1.0]})

@@ -1,8 +1,9 @@
-"""Scenes: sampling, canonical keys, split assignment and one-attribute counterfactuals.
+"""Scenes: sampling, canonical keys, split assignment and one-factor counterfactuals.
 
-A scene is 1-3 objects at distinct anchor positions on a background. Its *key* is the discrete
-content (what a caption can say); the jitter fields are nuisance variation that only the image
-shows. Splits are assigned by hashing the key, so two splits never share a scene.
+A scene is 2-4 objects in distinct cells of a 3 x 3 grid, plus six scene factors (background,
+texture, lighting, tint, border, clutter). Its *key* is the discrete content (what a caption can
+say); the jitter fields and ``nuisance`` (speck positions, texture phase) are variation that only
+the image shows. Splits are assigned by hashing the key, so two splits never share a scene.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import numpy as np
 
 from . import spec
 
+_ORDER = {p: k for k, p in enumerate(spec.POSITIONS)}
+
 
 @dataclass(frozen=True)
 class Obj:
     shape: str
     colour: str
     size: str
+    fill: str
     position: str
     # Nuisance variation: offset (dx, dy) in image fractions, rotation in degrees, radius scale,
     # and an RGB offset.
@@ -30,26 +34,37 @@ class Obj:
     scale: float = 1.0
     rgb_jitter: tuple[int, int, int] = (0, 0, 0)
 
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.position, self.shape, self.colour, self.size)
+    def key(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f) for f in spec.OBJECT_FACTORS)
 
-    def describe(self) -> str:
-        return f"{self.size} {self.colour} {self.shape} ({self.position})"
+    def factor(self, name: str) -> str:
+        return getattr(self, name)
 
 
 @dataclass(frozen=True)
 class Scene:
-    objects: tuple[Obj, ...]  # sorted by position index, so equal keys compare equal
+    objects: tuple[Obj, ...]  # sorted by grid cell, so equal keys compare equal
     background: str
+    texture: str = "plain"
+    lighting: str = "even"
+    tint: str = "neutral"
+    border: str = "none"
+    clutter: str = "clean"
     bg_jitter: tuple[int, int, int] = (0, 0, 0)
+    nuisance: int = 0  # seeds speck positions and the texture's phase
 
     @property
     def count(self) -> int:
         return len(self.objects)
 
+    def factor(self, name: str) -> str | int:
+        """A scene factor's value (``count`` included)."""
+        return self.count if name == "count" else getattr(self, name)
+
     def key(self) -> str:
         objs = ";".join(",".join(o.key()) for o in self.objects)
-        return f"{self.background}|{objs}"
+        scene = ",".join(str(getattr(self, f)) for f in spec.SCENE_FACTORS)
+        return f"{scene}|{objs}"
 
     def object_at(self, position: str) -> Obj | None:
         return next((o for o in self.objects if o.position == position), None)
@@ -67,94 +82,107 @@ def split_of(key: str) -> str:
     return name  # u == 1.0 up to rounding
 
 
-def _sample_object(rng: np.random.Generator, position: str) -> Obj:
+def _choice(rng: np.random.Generator, values: tuple):
+    return values[rng.integers(len(values))]
+
+
+def _rgb_jitter(rng: np.random.Generator) -> tuple[int, int, int]:
+    return tuple(int(v) for v in rng.integers(-spec.JITTER_RGB, spec.JITTER_RGB + 1, 3))
+
+
+def sample_object(rng: np.random.Generator, position: str) -> Obj:
     return Obj(
-        shape=spec.SHAPES[rng.integers(len(spec.SHAPES))],
-        colour=spec.COLOURS[rng.integers(len(spec.COLOURS))],
-        size=spec.SIZES[rng.integers(len(spec.SIZES))],
-        position=position,
+        shape=_choice(rng, spec.SHAPES), colour=_choice(rng, spec.COLOURS),
+        size=_choice(rng, spec.SIZES), fill=_choice(rng, spec.FILLS), position=position,
         dx=float(rng.uniform(-spec.JITTER_POS, spec.JITTER_POS)),
         dy=float(rng.uniform(-spec.JITTER_POS, spec.JITTER_POS)),
         rotation=float(rng.uniform(-spec.JITTER_ROT, spec.JITTER_ROT)),
-        scale=float(rng.uniform(*spec.JITTER_SCALE)),
-        rgb_jitter=tuple(int(v) for v in rng.integers(-spec.JITTER_RGB, spec.JITTER_RGB + 1, 3)),
+        scale=float(rng.uniform(*spec.JITTER_SCALE)), rgb_jitter=_rgb_jitter(rng),
     )
 
 
-def sample_scene(rng: np.random.Generator, count: int | None = None) -> Scene:
-    """One random scene; ``count`` fixes the number of objects (else drawn from COUNT_PROBS)."""
+def _sorted(objects) -> tuple[Obj, ...]:
+    return tuple(sorted(objects, key=lambda o: _ORDER[o.position]))
+
+
+def sample_scene(rng: np.random.Generator, count: int | None = None,
+                 require: str | None = None) -> Scene:
+    """One random scene; ``count`` fixes the number of objects (else drawn from COUNT_PROBS) and
+    ``require`` names a grid cell that must hold an object (for probes)."""
     if count is None:
         count = int(rng.choice(spec.COUNTS, p=spec.COUNT_PROBS))
-    idx = np.sort(rng.choice(len(spec.POSITIONS), size=count, replace=False))
-    objects = tuple(_sample_object(rng, spec.POSITIONS[i]) for i in idx)
-    background = spec.BACKGROUNDS[rng.integers(len(spec.BACKGROUNDS))]
-    bg_jitter = tuple(int(v) for v in rng.integers(-spec.JITTER_RGB, spec.JITTER_RGB + 1, 3))
-    return Scene(objects=objects, background=background, bg_jitter=bg_jitter)
+    cells = list(rng.choice(len(spec.POSITIONS), size=count, replace=False))
+    if require is not None and _ORDER[require] not in cells:
+        cells[0] = _ORDER[require]
+    objects = _sorted(sample_object(rng, spec.POSITIONS[i]) for i in cells)
+    factors = {name: _choice(rng, values) for name, values in spec.SCENE_FACTORS.items()}
+    return Scene(objects=objects, **factors, bg_jitter=_rgb_jitter(rng),
+                 nuisance=int(rng.integers(2**31)))
 
 
-def sample_in_split(rng: np.random.Generator, split: str, count: int | None = None) -> Scene:
+def sample_in_split(rng: np.random.Generator, split: str, count: int | None = None,
+                    require: str | None = None) -> Scene:
     """Rejection-sample a scene whose key belongs to ``split``."""
     if split not in spec.SPLIT_SHARES:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(spec.SPLIT_SHARES)}")
     while True:
-        scene = sample_scene(rng, count)
+        scene = sample_scene(rng, count, require)
         if split_of(scene.key()) == split:
             return scene
 
 
-# --- counterfactual minimal pairs: the same scene with exactly one attribute changed ---------
+# --- counterfactual minimal pairs: the same scene with exactly one factor changed -----------
 
-def _replace_object(scene: Scene, i: int, **changes) -> Scene:
-    objs = list(scene.objects)
-    objs[i] = dataclasses.replace(objs[i], **changes)
-    order = {p: k for k, p in enumerate(spec.POSITIONS)}
-    return dataclasses.replace(scene, objects=tuple(sorted(objs, key=lambda o: order[o.position])))
-
-
-def _other(rng: np.random.Generator, values: tuple[str, ...], current: str) -> str:
+def _other(rng: np.random.Generator, values: tuple, current) -> str:
     choices = [v for v in values if v != current]
     return choices[rng.integers(len(choices))]
 
 
-def counterfactual(scene: Scene, attribute: str, rng: np.random.Generator) -> Scene:
-    """``scene`` with exactly one attribute changed: shape, colour or size of one object, the
-    position of one object (to a free anchor), or the count (one object added or removed).
-    Nuisance jitter of untouched objects is kept, so the images differ only in that attribute."""
+def _free_cells(scene: Scene) -> list[str]:
+    return [p for p in spec.POSITIONS if scene.object_at(p) is None]
+
+
+def _change_object(scene: Scene, factor: str, rng: np.random.Generator) -> Scene:
     i = int(rng.integers(scene.count))
     obj = scene.objects[i]
-    if attribute in ("shape", "colour", "size"):
-        values = {"shape": spec.SHAPES, "colour": spec.COLOURS, "size": spec.SIZES}[attribute]
-        return _replace_object(scene, i, **{attribute: _other(rng, values, getattr(obj, attribute))})
-    if attribute == "position":
-        free = [p for p in spec.POSITIONS if scene.object_at(p) is None]
-        if not free:
-            raise ValueError("no free position to move an object to")
-        return _replace_object(scene, i, position=free[rng.integers(len(free))])
-    if attribute == "count":
-        free = [p for p in spec.POSITIONS if scene.object_at(p) is None]
-        if scene.count < max(spec.COUNTS) and free:
-            new = _sample_object(rng, free[rng.integers(len(free))])
-            order = {p: k for k, p in enumerate(spec.POSITIONS)}
-            objs = sorted((*scene.objects, new), key=lambda o: order[o.position])
-            return dataclasses.replace(scene, objects=tuple(objs))
-        objs = scene.objects[:i] + scene.objects[i + 1 :]
-        return dataclasses.replace(scene, objects=objs)
-    raise ValueError(f"unknown attribute {attribute!r}; known: {', '.join(ATTRIBUTES)}")
+    values = _free_cells(scene) if factor == "position" else spec.OBJECT_FACTORS[factor]
+    new = dataclasses.replace(obj, **{factor: _other(rng, tuple(values), obj.factor(factor))})
+    return dataclasses.replace(scene, objects=_sorted((*scene.objects[:i], new, *scene.objects[i + 1:])))
 
 
-ATTRIBUTES = ("shape", "colour", "size", "position", "count")
+def _change_count(scene: Scene, rng: np.random.Generator) -> Scene:
+    if scene.count < max(spec.COUNTS) and (scene.count == min(spec.COUNTS) or rng.random() < 0.5):
+        new = sample_object(rng, _choice(rng, tuple(_free_cells(scene))))
+        return dataclasses.replace(scene, objects=_sorted((*scene.objects, new)))
+    i = int(rng.integers(scene.count))
+    return dataclasses.replace(scene, objects=scene.objects[:i] + scene.objects[i + 1:])
 
 
-def describe_change(a: Scene, b: Scene, attribute: str) -> str:
+def counterfactual(scene: Scene, factor: str, rng: np.random.Generator) -> Scene:
+    """``scene`` with exactly one factor changed: one object's shape, colour, size, fill or cell
+    (to a free cell), one scene factor, or the count (one object added or removed). Nuisance
+    variation of everything untouched is kept, so the images differ only in that factor."""
+    if factor in spec.OBJECT_FACTORS:
+        return _change_object(scene, factor, rng)
+    if factor in spec.SCENE_FACTORS:
+        value = _other(rng, spec.SCENE_FACTORS[factor], getattr(scene, factor))
+        return dataclasses.replace(scene, **{factor: value})
+    if factor == "count":
+        return _change_count(scene, rng)
+    raise ValueError(f"unknown factor {factor!r}; known: {', '.join(spec.FACTORS)}")
+
+
+def describe_change(a: Scene, b: Scene, factor: str) -> str:
     """The specific change between a scene and its counterfactual, e.g. "red->blue" (the unit in
     which CLOSE's dog -> cat case study measures direction consistency)."""
-    if attribute == "count":
+    if factor == "count":
         return f"{a.count}->{b.count}"
-    if attribute == "position":
-        gone = [o for o in a.objects if o not in b.objects]
-        new = [o for o in b.objects if o not in a.objects]
-        return f"{gone[0].position}->{new[0].position}"
-    before = [getattr(o, attribute) for o in a.objects]
-    after = [getattr(o, attribute) for o in b.objects]
-    diff = [(x, y) for x, y in zip(before, after) if x != y]
+    if factor in spec.SCENE_FACTORS:
+        return f"{getattr(a, factor)}->{getattr(b, factor)}"
+    if factor == "position":
+        gone = [o.position for o in a.objects if b.object_at(o.position) is None]
+        new = [o.position for o in b.objects if a.object_at(o.position) is None]
+        return f"{gone[0]}->{new[0]}"
+    diff = [(x.factor(factor), y.factor(factor)) for x, y in zip(a.objects, b.objects)
+            if x.factor(factor) != y.factor(factor)]
     return f"{diff[0][0]}->{diff[0][1]}" if diff else "none"

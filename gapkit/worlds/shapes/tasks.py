@@ -1,20 +1,21 @@
 """VQA items (VQA v2 style, 10 answers) and visual-entailment items (SNLI-VE style) for a scene.
 
-VE labels follow presupposition logic, so all three classes share one vocabulary: a hypothesis
-"the <description> is <predicate>" is entailment if every object matching the description has
-the predicate, contradiction if none does, and neutral if some do and some do not (the image
-cannot settle which object "the" refers to). The hypothesis text alone cannot give the label.
+VQA asks about any factor, so most answers are in no single caption (as in VQA v2). VE follows
+SNLI-VE's construction: the premise is a reference caption and each hypothesis is labelled
+*relative to that caption* (entailment: it restates something the caption says; contradiction:
+it changes a value the caption states; neutral: it is about something the caption does not
+mention, true or false in the image with equal odds). At test time the image replaces the
+premise, which is what makes VE a transfer task; every hypothesis form occurs with every label.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import spec
-from .captions import COUNT_WORDS, POSITION_PHRASES, SHAPE_WORDS, SIZE_WORDS, _pick
+from .captions import COUNT_WORDS, SHAPE_WORDS, Mention, _pick
 from .scene import Obj, Scene
 
 # Words annotators use interchangeably for an answer; the first is the canonical answer.
@@ -22,7 +23,11 @@ ANSWER_SYNONYMS = {
     "centre": ("centre", "middle", "center"),
     "large": ("big", "large"),
     "small": ("small", "little"),
+    "hollow": ("hollow", "outlined"),
+    "solid": ("solid", "filled"),
 }
+POSITION_ANSWER = {p: p for p in spec.POSITIONS}
+VE_LABELS = ("entailment", "neutral", "contradiction")
 
 
 @dataclass(frozen=True)
@@ -31,82 +36,104 @@ class VqaItem:
     answers: tuple[str, ...]  # 10 human-style answers
     answer_type: str  # "yes/no" | "number" | "other"
     question_type: str
+    factor: str  # the factor asked about (VQA-E explains with a caption that states it)
+    obj: Obj | None = None  # the object asked about, for an object factor
 
 
 def _answers(answer: str, rng: np.random.Generator) -> tuple[str, ...]:
     """Ten answers: mostly the canonical word, a few annotators using a synonym."""
     syn = ANSWER_SYNONYMS.get(answer, (answer,))
-    canonical = syn[0]
-    out = [canonical if rng.random() < 0.8 else _pick(rng, syn) for _ in range(10)]
-    return tuple(out)
+    return tuple(syn[0] if rng.random() < 0.8 else _pick(rng, syn) for _ in range(10))
 
 
 def _where(obj: Obj) -> str:
-    return "center" if obj.position == "centre" else obj.position
+    return "the middle" if obj.position == "centre" else f"the {obj.position}"
 
 
-def _q_colour(scene, rng):
-    o = scene.objects[rng.integers(scene.count)]
-    q = f"what color is the {_pick(rng, SHAPE_WORDS[o.shape])} {_pick(rng, POSITION_PHRASES[o.position])} ?"
-    return VqaItem(q, _answers(o.colour, rng), "other", "what color is the")
+def _object(scene: Scene, rng) -> Obj:
+    return scene.objects[rng.integers(scene.count)]
 
 
-def _q_shape(scene, rng):
-    o = scene.objects[rng.integers(scene.count)]
-    q = f"what shape is {_pick(rng, POSITION_PHRASES[o.position])} ?"
-    return VqaItem(q, _answers(o.shape, rng), "other", "what shape is")
+def _unique(scene: Scene, obj: Obj) -> bool:
+    return sum((o.colour, o.shape) == (obj.colour, obj.shape) for o in scene.objects) == 1
 
 
-def _q_size(scene, rng):
-    o = scene.objects[rng.integers(scene.count)]
-    q = f"is the {o.colour} {_pick(rng, SHAPE_WORDS[o.shape])} big or small ?"
-    if sum(1 for p in scene.objects if (p.colour, p.shape) == (o.colour, o.shape)) > 1:
-        q = f"is the {_pick(rng, SHAPE_WORDS[o.shape])} {_pick(rng, POSITION_PHRASES[o.position])} big or small ?"
-    return VqaItem(q, _answers(o.size, rng), "other", "is the")
+# (question template, question type): {shape} and {where} name the object by shape and cell.
+_OBJECT_QUESTIONS = {
+    "colour": ("what color is the {shape} in {where} ?", "what color is the"),
+    "shape": ("what shape is in {where} ?", "what shape is"),
+    "size": ("is the {shape} in {where} big or small ?", "is the"),
+    "fill": ("is the {shape} in {where} hollow or solid ?", "is the"),
+}
+_SCENE_QUESTIONS = {
+    "background": ("what color is the background ?", "what color is the"),
+    "texture": ("what pattern does the background have ?", "what pattern does the"),
+    "lighting": ("where does the light come from ?", "where does the"),
+    "tint": ("is the picture warm , cool or neutral ?", "is the"),
+    "border": ("what color is the border ?", "what color is the"),
+    "clutter": ("is the scene clean , specked or cluttered ?", "is the"),
+}
+SCENE_ANSWERS = {"lighting": {"even": "everywhere"}, "clutter": {"specks": "specked"}}
 
 
-def _q_count(scene, rng):
-    if rng.random() < 0.5:
-        return VqaItem("how many shapes are there ?", _answers(str(scene.count), rng), "number", "how many")
-    colour = spec.COLOURS[rng.integers(len(spec.COLOURS))]
-    n = sum(o.colour == colour for o in scene.objects)
-    return VqaItem(f"how many {colour} shapes are there ?", _answers(str(n), rng), "number", "how many")
+def _q_object(factor: str):
+    def ask(scene: Scene, rng) -> VqaItem:
+        o = _object(scene, rng)
+        template, qtype = _OBJECT_QUESTIONS[factor]
+        q = template.format(shape=_pick(rng, SHAPE_WORDS[o.shape]), where=_where(o))
+        return VqaItem(q, _answers(o.factor(factor), rng), "other", qtype, factor, o)
+    return ask
 
 
-def _q_exists(scene, rng):
-    if rng.random() < 0.5:
-        o = scene.objects[rng.integers(scene.count)]
-        colour, shape = o.colour, o.shape
-    else:
-        colour = spec.COLOURS[rng.integers(len(spec.COLOURS))]
-        shape = spec.SHAPES[rng.integers(len(spec.SHAPES))]
-    present = any((o.colour, o.shape) == (colour, shape) for o in scene.objects)
-    q = f"is there a {colour} {_pick(rng, SHAPE_WORDS[shape])} ?"
-    return VqaItem(q, _answers("yes" if present else "no", rng), "yes/no", "is there a")
+def _q_scene(factor: str):
+    def ask(scene: Scene, rng) -> VqaItem:
+        value = getattr(scene, factor)
+        answer = SCENE_ANSWERS.get(factor, {}).get(value, value)
+        question, qtype = _SCENE_QUESTIONS[factor]
+        return VqaItem(question, _answers(answer, rng), "other", qtype, factor)
+    return ask
 
 
-def _q_position(scene, rng):
-    o = scene.objects[rng.integers(scene.count)]
-    same = [p for p in scene.objects if (p.colour, p.shape) == (o.colour, o.shape)]
-    if len(same) > 1:  # ambiguous referent: ask about colour instead
-        return _q_colour(scene, rng)
+def _q_position(scene: Scene, rng) -> VqaItem:
+    o = _object(scene, rng)
+    if not _unique(scene, o):  # ambiguous referent: ask about its colour instead
+        return _q_object("colour")(scene, rng)
     q = f"where is the {o.colour} {_pick(rng, SHAPE_WORDS[o.shape])} ?"
-    return VqaItem(q, _answers(o.position, rng), "other", "where is the")
+    return VqaItem(q, _answers(o.position, rng), "other", "where is the", "position", o)
 
 
-VQA_GENERATORS = (_q_colour, _q_shape, _q_size, _q_count, _q_exists, _q_position)
+def _q_count(scene: Scene, rng) -> VqaItem:
+    if rng.random() < 0.5:
+        return VqaItem("how many shapes are there ?", _answers(str(scene.count), rng), "number",
+                       "how many", "count")
+    colour = _pick(rng, spec.COLOURS)
+    n = sum(o.colour == colour for o in scene.objects)
+    return VqaItem(f"how many {colour} shapes are there ?", _answers(str(n), rng), "number",
+                   "how many", "colour")
+
+
+def _q_exists(scene: Scene, rng) -> VqaItem:
+    o = _object(scene, rng) if rng.random() < 0.5 else None
+    colour = o.colour if o else _pick(rng, spec.COLOURS)
+    shape = o.shape if o else _pick(rng, spec.SHAPES)
+    present = any((p.colour, p.shape) == (colour, shape) for p in scene.objects)
+    q = f"is there a {colour} {_pick(rng, SHAPE_WORDS[shape])} ?"
+    return VqaItem(q, _answers("yes" if present else "no", rng), "yes/no", "is there a", "colour", o)
+
+
+VQA_GENERATORS = (
+    *(_q_object(f) for f in _OBJECT_QUESTIONS), _q_position, _q_count, _q_exists,
+    *(_q_scene(f) for f in _SCENE_QUESTIONS),
+)
 
 
 def vqa_items(scene: Scene, rng: np.random.Generator, n: int = 3) -> list[VqaItem]:
-    """``n`` questions of different types about ``scene``."""
+    """``n`` questions of different kinds about ``scene``."""
     kinds = rng.choice(len(VQA_GENERATORS), size=n, replace=False)
     return [VQA_GENERATORS[k](scene, rng) for k in kinds]
 
 
-# --- visual entailment ----------------------------------------------------------------------
-
-VE_LABELS = ("entailment", "neutral", "contradiction")
-
+# --- visual entailment (SNLI-VE construction) --------------------------------------------------
 
 @dataclass(frozen=True)
 class VeItem:
@@ -114,69 +141,80 @@ class VeItem:
     label: str
 
 
-# A description or predicate is (attribute, value); attribute "" means "shape" (any object).
-_DESCRIPTIONS = [("", "")] + [("shape", v) for v in spec.SHAPES] + \
-    [("colour", v) for v in spec.COLOURS] + [("size", v) for v in spec.SIZES]
-_PREDICATES = [("colour", v) for v in spec.COLOURS] + [("shape", v) for v in spec.SHAPES] + \
-    [("size", v) for v in spec.SIZES] + [("position", v) for v in spec.POSITIONS]
+_OBJECT_PREDICATES = {
+    "colour": lambda v: v,
+    "size": lambda v: {"small": "small", "large": "big"}[v],
+    "fill": lambda v: v,
+    "position": lambda v: f"in {'the middle' if v == 'centre' else 'the ' + v}",
+}
+_SCENE_STATEMENTS = {
+    "background": "the background is {}",
+    "texture": "the background is {}",
+    "lighting": "the light comes from the {}",
+    "tint": "the picture looks {}",
+    "border": "the border is {}",
+    "clutter": "the scene is {}",
+    "count": "there are {} shapes",
+}
+_SCENE_WORDS = {"lighting": {"even": "everywhere"}, "clutter": {"specks": "specked"}, "border": {"none": "missing"}}
 
 
-_PREDICATE_ATTRS = ("colour", "shape", "size", "position")
+def _scene_values(factor: str) -> tuple:
+    return spec.COUNTS if factor == "count" else spec.SCENE_FACTORS[factor]
 
 
-def _has(obj: Obj, attr: str, value: str) -> bool:
-    return attr == "" or getattr(obj, attr) == value
+def _statement(factor: str, value, obj: Obj | None, rng) -> str:
+    if obj is not None:
+        return f"the {_pick(rng, SHAPE_WORDS[obj.shape])} is {_OBJECT_PREDICATES[factor](value)}"
+    word = COUNT_WORDS[value] if factor == "count" else _SCENE_WORDS.get(factor, {}).get(value, value)
+    return _SCENE_STATEMENTS[factor].format(word)
 
 
-def _description_text(attr: str, value: str, rng) -> str:
-    if attr == "shape":
-        return _pick(rng, SHAPE_WORDS[value])
-    if attr == "size":
-        return f"{_pick(rng, SIZE_WORDS[value])} shape"
-    return f"{value} shape" if attr == "colour" else "shape"
+def _stated(mention: Mention) -> list[tuple[str, Obj | None]]:
+    """(factor, object) pairs the premise states, shapes aside."""
+    out = [(f, o) for o, fs in mention.objects for f in fs]
+    return out + ([(mention.scene_factor, None)] if mention.scene_factor else [])
 
 
-def _predicate_text(attr: str, value: str, rng) -> str:
-    table = {"shape": lambda: f"a {_pick(rng, SHAPE_WORDS[value])}",
-             "size": lambda: _pick(rng, SIZE_WORDS[value]),
-             "position": lambda: _pick(rng, POSITION_PHRASES[value]),
-             "colour": lambda: value}
-    return table[attr]()
+def _unstated(scene: Scene, mention: Mention) -> list[tuple[str, Obj | None]]:
+    out = [(f, o) for o, fs in mention.objects for f in _OBJECT_PREDICATES if f not in fs]
+    return out + [(f, None) for f in _SCENE_STATEMENTS if f != mention.scene_factor]
 
 
-def _label(hits: int, n: int) -> str:
-    if hits == n:
-        return "entailment"
-    return "contradiction" if hits == 0 else "neutral"
+def _value(scene: Scene, factor: str, obj: Obj | None):
+    return obj.factor(factor) if obj is not None else scene.factor(factor)
 
 
-def ve_items(scene: Scene, rng: np.random.Generator, n: int = 3) -> list[VeItem]:
-    """``n`` hypotheses about ``scene``, aiming for one per label (a single-object scene has no
-    neutral; a contradiction stands in)."""
-    buckets: dict[str, list[tuple]] = {lab: [] for lab in VE_LABELS}
-    for d_attr, d_val in _DESCRIPTIONS:
-        referents = [o for o in scene.objects if _has(o, d_attr, d_val)]
-        if not referents:
-            continue  # presupposition failure: not a well-formed item
-        # How many referents have each (attribute, value): one pass instead of one per predicate.
-        counts = Counter((a, getattr(o, a)) for o in referents for a in _PREDICATE_ATTRS)
-        for p_attr, p_val in _PREDICATES:
-            if p_attr != d_attr:  # "the red shape is red" is trivial
-                label = _label(counts[(p_attr, p_val)], len(referents))
-                buckets[label].append((d_attr, d_val, p_attr, p_val))
-    k = int(rng.integers(1, 4))
-    buckets["entailment" if k == scene.count else "contradiction"].append(("count", k))
-    items = []
-    for label in rng.permutation(VE_LABELS)[:n]:
-        label = str(label) if buckets[label] else "contradiction"
-        choice = buckets[label][rng.integers(len(buckets[label]))]
-        items.append(VeItem(_hypothesis_text(choice, rng), label))
-    return items
+def _values(factor: str, obj: Obj | None) -> tuple:
+    return spec.OBJECT_FACTORS[factor] if obj is not None else _scene_values(factor)
 
 
-def _hypothesis_text(choice: tuple, rng) -> str:
-    if choice[0] == "count":
-        k = choice[1]
-        return f"there are {COUNT_WORDS[k]} shapes" if k > 1 else "there is one shape"
-    d_attr, d_val, p_attr, p_val = choice
-    return f"the {_description_text(d_attr, d_val, rng)} is {_predicate_text(p_attr, p_val, rng)}"
+def _other_value(rng, factor: str, obj: Obj | None, current):
+    choices = [v for v in _values(factor, obj) if v != current]
+    return choices[rng.integers(len(choices))]
+
+
+def _ve_item(scene: Scene, mention: Mention, label: str, rng) -> VeItem:
+    stated = _stated(mention)
+    if label == "neutral" or not stated:
+        label = "neutral"
+        factor, obj = _pick(rng, tuple(_unstated(scene, mention)))
+        true = _value(scene, factor, obj)
+        value = true if rng.random() < 0.5 else _other_value(rng, factor, obj, true)
+        return VeItem(_statement(factor, value, obj, rng), label)
+    factor, obj = _pick(rng, tuple(stated))
+    value = _value(scene, factor, obj)
+    if label == "contradiction":
+        value = _other_value(rng, factor, obj, value)
+    return VeItem(_statement(factor, value, obj, rng), label)
+
+
+def ve_items(scene: Scene, premise: Mention, rng: np.random.Generator) -> list[VeItem]:
+    """One hypothesis per label for the premise caption's ``premise`` mention (a premise that
+    states nothing but shapes gets neutrals only)."""
+    return [_ve_item(scene, premise, label, rng) for label in VE_LABELS]
+
+
+LEXICON = (_OBJECT_QUESTIONS, _SCENE_QUESTIONS, SCENE_ANSWERS, ANSWER_SYNONYMS, _SCENE_STATEMENTS,
+           _SCENE_WORDS, "where is the how many shapes are there is there a yes no big small in the middle"
+           " the is light comes from picture looks border scene background")

@@ -1,83 +1,40 @@
-"""The shapes world's closed vocabulary and a word-level tokenizer over it.
-
-The lexicon is built from the world's own word lists and templates, so it is fixed by the world
-version. Token ids: 0 pad, 1 unk, 2 start-of-text, words, and end-of-text *last*, because
-open_clip's text tower pools at the argmax token id (OpenAI CLIP's convention: EOT has the
-highest id)."""
+"""The shapes world's closed vocabulary, built from its own word lists and templates, so it is
+fixed by the world version (the tiny CLIP and the shapes T5 tokenize over it)."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
-
-from . import captions, spec
-
-PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
-_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+from ...tinyclip.tokenizer import WordTokenizer, tokenize
+from . import captions, spec, tasks
 
 # Literal words used inside the caption, VQA and VE generators (not in any word table).
 _TEMPLATE_WORDS = (
-    "a an and the there is are has shape shapes on of , : ? ! "
-    "what color colour where how many big or small yes no in at "
-    "0 1 2 3 one two three corner middle center centre"
+    "a an and the there is are has shape shapes on of , : ? ! in at with no yes or "
+    "0 1 2 3 4 none"
 )
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-case word and punctuation tokens."""
-    return _TOKEN.findall(text.lower())
+def _words_of(obj) -> set[str]:
+    """Every word in a (nested) table of phrases; "{}" slots are dropped."""
+    if isinstance(obj, str):
+        return set(tokenize(re.sub(r"\{\w*\}", " ", obj)))
+    if isinstance(obj, dict):
+        return set().union(*(_words_of(k) | _words_of(v) for k, v in obj.items()))
+    if isinstance(obj, (tuple, list)):
+        return set().union(*(_words_of(v) for v in obj)) if obj else set()
+    return set(tokenize(str(obj)))
 
 
 def lexicon() -> list[str]:
     """Every word the world can produce, sorted (deterministic)."""
-    words: set[str] = set(tokenize(_TEMPLATE_WORDS))
-    tables = [captions.SHAPE_WORDS, captions.SIZE_WORDS, captions.POSITION_PHRASES]
+    words = set(tokenize(_TEMPLATE_WORDS))
+    tables = (captions.SHAPE_WORDS, captions.SIZE_WORDS, captions.FILL_WORDS, captions.POSITION_PHRASES,
+              captions.COUNT_WORDS, captions.SCENE_PHRASES, captions.TEMPLATES, captions.COUNT_TEMPLATES,
+              captions.STYLES, spec.OBJECT_FACTORS, spec.SCENE_FACTORS, tasks.LEXICON)
     for table in tables:
-        for phrases in table.values():
-            for p in phrases:
-                words.update(tokenize(p))
-    for p in captions.BACKGROUND_PHRASES:
-        words.update(tokenize(p.format("")))
-    for group in (spec.SHAPES, spec.COLOURS, spec.SIZES, spec.POSITIONS, spec.BACKGROUNDS):
-        for w in group:
-            words.update(tokenize(w))
-    words.update(captions.COUNT_WORDS.values())
-    for templates in captions.STYLES.values():
-        for t in templates:
-            words.update(tokenize(re.sub(r"\{\w+\}", " ", t)))
+        words |= _words_of(table)
     return sorted(words)
 
 
-class WordTokenizer:
-    """Maps texts to fixed-length id arrays: [SOT, words..., EOT, PAD...]."""
-
-    def __init__(self, words: list[str], context_length: int = 40) -> None:
-        self.itos = [PAD, UNK, SOT, *words, EOT]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-        self.context_length = context_length
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.itos)
-
-    @property
-    def eot_id(self) -> int:
-        return len(self.itos) - 1
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """(n, context_length) int64. Texts longer than the context are truncated, keeping EOT."""
-        out = np.zeros((len(texts), self.context_length), dtype=np.int64)
-        unk = self.stoi[UNK]
-        for i, text in enumerate(texts):
-            ids = [self.stoi.get(w, unk) for w in tokenize(text)][: self.context_length - 2]
-            row = [self.stoi[SOT], *ids, self.eot_id]
-            out[i, : len(row)] = row
-        return out
-
-    def to_dict(self) -> dict:
-        return {"words": self.itos[3:-1], "context_length": self.context_length}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> WordTokenizer:
-        return cls(list(d["words"]), int(d["context_length"]))
+__all__ = ["WordTokenizer", "lexicon", "tokenize"]

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import spec
-from .captions import STYLES, reference_captions, styled_caption
-from .scene import ATTRIBUTES, Scene, counterfactual, describe_change, sample_in_split
+from .captions import STYLES, Mention, caption_mentioning, describe, reference_captions, styled_caption
+from .scene import Obj, Scene, counterfactual, describe_change, sample_in_split
 from .tasks import VeItem, VqaItem, ve_items, vqa_items
 
 DEFAULT_SIZES = {"train": 10000, "restval": 2000, "val": 1000, "test": 1000}
@@ -25,14 +25,16 @@ class SceneRecord:
     split: str
     scene: Scene
     captions: list[str]
+    mentions: list[Mention]  # what each caption states (captions[0] is the VE premise)
     styled: dict[str, str]
     vqa: list[VqaItem]
+    vqa_explanations: list[str]  # VQA-E: a caption that states what each question asks about
     ve: list[VeItem]
 
 
 @dataclass
 class MinimalPair:
-    attribute: str
+    attribute: str  # the factor that changes
     change: str  # e.g. "red->blue"
     scene_a: Scene
     scene_b: Scene
@@ -78,32 +80,48 @@ class ShapesWorld:
     def _record(self, image_id: int, split: str, scene: Scene, k: int, i: int) -> SceneRecord:
         # Language comes from its own generator, so texts do not depend on rejection counts.
         rng = np.random.default_rng([self.seed, k, i, 1])
+        refs = reference_captions(scene, rng, 5)
+        vqa = vqa_items(scene, rng, 3)
+        explanations = [describe(scene, caption_mentioning(scene, q.factor, rng, obj=q.obj), rng) for q in vqa]
         return SceneRecord(
             image_id=image_id, split=split, scene=scene,
-            captions=reference_captions(scene, rng, 5),
+            captions=[t for _, t in refs], mentions=[m for m, _ in refs],
             styled={s: styled_caption(scene, s, rng) for s in STYLES},
-            vqa=vqa_items(scene, rng, 3), ve=ve_items(scene, rng, 3),
+            vqa=vqa, vqa_explanations=explanations, ve=ve_items(scene, refs[0][0], rng),
         )
 
     def _minimal_pairs(self) -> list[MinimalPair]:
-        from .captions import _full
-
         rng = np.random.default_rng([self.seed, 99])
         test = self.split("test")
         pairs = []
-        for attr in ATTRIBUTES:
-            done = 0
-            while done < self.n_minimal_pairs and test:
+        for factor in spec.FACTORS:
+            for _ in range(self.n_minimal_pairs if test else 0):
                 a = test[rng.integers(len(test))].scene
-                try:
-                    b = counterfactual(a, attr, rng)
-                except ValueError:
-                    continue
-                # One caption template and one synonym choice for both, so the texts differ
-                # only in the changed attribute's words.
-                seed = rng.integers(2**31)
-                cap_a = _full(a, np.random.default_rng(seed))
-                cap_b = _full(b, np.random.default_rng(seed))
-                pairs.append(MinimalPair(attr, describe_change(a, b, attr), a, b, cap_a, cap_b))
-                done += 1
+                b = counterfactual(a, factor, rng)
+                pairs.append(minimal_pair(a, b, factor, int(rng.integers(2**31))))
         return pairs
+
+
+def changed_objects(a: Scene, b: Scene) -> tuple[Obj | None, Obj | None]:
+    """The object of ``a`` that ``b`` lacks and the one ``b`` has instead (None for scene
+    factors; one of them None when the count changes)."""
+    gone = [o for o in a.objects if o not in b.objects]
+    new = [o for o in b.objects if o not in a.objects]
+    return (gone[0] if gone else None), (new[0] if new else None)
+
+
+def minimal_pair(a: Scene, b: Scene, factor: str, seed: int) -> MinimalPair:
+    """Captions of ``a`` and ``b`` that state ``factor``, worded alike (one mention, one synonym
+    stream), so the texts differ only in the changed factor's words."""
+    rng = np.random.default_rng(seed)
+    gone, new = changed_objects(a, b)
+    if factor == "count":  # mention only objects both scenes have
+        m_a = m_b = caption_mentioning(a if a.count < b.count else b, "count", rng)
+    elif gone is not None:  # an object factor: the same statement about the changed object
+        m_a = caption_mentioning(a, factor, rng, obj=gone)
+        m_b = Mention(tuple((new if o is gone else o, f) for o, f in m_a.objects), m_a.scene_factor)
+    else:
+        m_a = m_b = caption_mentioning(a, factor, rng)
+    cap_a = describe(a, m_a, np.random.default_rng(seed + 1))
+    cap_b = describe(b, m_b, np.random.default_rng(seed + 1))
+    return MinimalPair(factor, describe_change(a, b, factor), a, b, cap_a, cap_b)

@@ -1,7 +1,8 @@
-"""Train the tiny CLIP from scratch on the shapes world: symmetric InfoNCE on streamed pairs.
+"""Train the tiny CLIP from scratch on the shapes world: symmetric InfoNCE on pre-rendered scenes
+with freshly drawn partial captions (optionally after a supervised warm start over every factor).
 
 Scheduled in optimizer steps (wall time on shared CPUs varies 2-3x). Deterministic from the seed:
-model init, scene stream and caption choice all come from explicit generators, and a checkpoint
+model init, batch order and caption choice come from explicit generators, and a checkpoint
 stores the stream's state so a resumed run continues the same sequence of batches.
 """
 
@@ -18,14 +19,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ...progress import progress
-from . import spec
-from .clip import TinyClipConfig, preprocess, seeded_model
-from .evaluate import model_card_metrics
-from .render import render_array
-from .sampling import training_batch
-from .scene import sample_in_split
-from .vocab import WordTokenizer
+from ..progress import progress
+from ..worlds.shapes.render import render_array
+from .heads import FactorHeads
+from .model import TinyClipConfig, preprocess, seeded_model
+from .probes import geometry, image_probes, test_pairs, test_split, text_probes
+from .stream import ScenePool, training_batch
+from .tokenizer import WordTokenizer
 
 
 @dataclass
@@ -37,25 +37,26 @@ class TrainClipConfig:
     weight_decay: float = 0.1
     warmup_steps: int = 100
     seed: int = 0
-    # Hard negatives: share of each batch that are one-attribute counterfactual partners,
-    # switched on after ``hard_start`` steps.
-    hard_fraction: float = 0.5
+    # Pre-rendered train-split scenes that batches draw from (captions are drawn anew each time).
+    pool_size: int = 50000
+    # Share of each batch that are one-factor counterfactual pairs, from step ``hard_start``.
+    hard_fraction: float = 0.0
     hard_start: int = 0
-    attribute_weights: dict[str, float] = field(
-        default_factory=lambda: {"shape": 2.0, "colour": 1.0, "size": 1.0, "position": 1.0, "count": 1.0})
-    # Temperature: learnable until ``ramp_start``, then the logit scale is moved linearly to
-    # ``ramp_to`` by ``ramp_end`` (fractions of ``steps``) and held. A large final scale is what
-    # keeps a CLIP-sized modality gap (Liang et al. 2022); learning stalls if it starts there.
-    ramp_start: float = 0.3
-    ramp_end: float = 0.6
-    ramp_to: float = 50.0
-    # Optional supervised warm start of the image tower (per-position shape/colour/size heads,
-    # discarded afterwards), counted inside ``steps``. 0 = pure contrastive training.
+    # Temperature: learnable (its learning rate scaled by ``scale_lr``) until ``ramp_start``,
+    # then moved linearly to ``ramp_to`` by ``ramp_end`` (fractions of ``steps``) and held.
+    # ramp_start = 1 keeps it learnable throughout.
+    ramp_start: float = 1.0
+    ramp_end: float = 1.0
+    ramp_to: float = 100.0
+    scale_lr: float = 1.0
+    # Supervised warm start of the image tower over every factor (heads discarded afterwards),
+    # counted inside ``steps``. 0 = pure contrastive training.
     pretrain_steps: int = 0
     # Start from earlier weights (a checkpoint.pt or a folder with model.safetensors): a later
     # stage of a multi-stage recipe. The architecture must match.
     init_from: str | None = None
     eval_every: int = 500
+    probes_at_end: bool = True
     checkpoint_every: int = 100
     threads: int = 2
 
@@ -66,7 +67,8 @@ class TrainClipConfig:
         return cls(**d)
 
 
-def _load_weights(path: Path) -> dict:
+def load_weights(path: Path) -> dict:
+    path = Path(path)
     if path.is_dir():
         path = path / "model.safetensors"
     if path.suffix == ".safetensors":
@@ -74,32 +76,6 @@ def _load_weights(path: Path) -> dict:
 
         return load_file(str(path))
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
-
-
-class AttributeHeads(torch.nn.Module):
-    """Linear heads predicting, for each anchor position, the shape (or empty), colour and size."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.sizes = (len(spec.SHAPES) + 1, len(spec.COLOURS) + 1, len(spec.SIZES) + 1)
-        self.linear = torch.nn.Linear(dim, len(spec.POSITIONS) * sum(self.sizes))
-
-    def targets(self, scenes) -> torch.Tensor:
-        """(B, positions, 3) class ids; 0 = no object there."""
-        t = np.zeros((len(scenes), len(spec.POSITIONS), 3), dtype=np.int64)
-        for b, s in enumerate(scenes):
-            for o in s.objects:
-                p = spec.POSITIONS.index(o.position)
-                t[b, p] = (spec.SHAPES.index(o.shape) + 1, spec.COLOURS.index(o.colour) + 1,
-                           spec.SIZES.index(o.size) + 1)
-        return torch.from_numpy(t)
-
-    def loss(self, feats: torch.Tensor, scenes) -> torch.Tensor:
-        logits = self.linear(feats).view(len(scenes), len(spec.POSITIONS), -1)  # (B, P, sum sizes)
-        t = self.targets(scenes)
-        parts = torch.split(logits, self.sizes, dim=-1)
-        return sum(F.cross_entropy(part.reshape(-1, part.shape[-1]), t[..., k].reshape(-1))
-                   for k, part in enumerate(parts)) / len(parts)
 
 
 def _lr(cfg: TrainClipConfig, step: int) -> float:
@@ -112,33 +88,45 @@ def _lr(cfg: TrainClipConfig, step: int) -> float:
 def _scheduled_logit_scale(cfg: TrainClipConfig, step: int, start_value: float) -> float | None:
     """The forced logit scale at ``step``, or None while it is learnable."""
     a, b = cfg.ramp_start * cfg.steps, cfg.ramp_end * cfg.steps
-    if step < a:
+    if step < a or cfg.ramp_start >= 1.0:
         return None
     t = min(1.0, (step - a) / max(1.0, b - a))
     return start_value + t * (cfg.ramp_to - start_value)
 
 
+def _soft_targets(texts: list[str]) -> torch.Tensor:
+    """Equal captions in one batch are not negatives of each other: (B, B) row-stochastic."""
+    same = torch.from_numpy(np.array([[a == b for b in texts] for a in texts], dtype=np.float32))
+    return same / same.sum(1, keepdim=True)
+
+
 class Trainer:
-    def __init__(self, cfg: TrainClipConfig, out_dir: Path) -> None:
+    def __init__(self, cfg: TrainClipConfig, out_dir: Path, pool_cache: Path | None = None) -> None:
         self.cfg, self.out = cfg, Path(out_dir)
         self.tokenizer = WordTokenizer(cfg.model.words, cfg.model.context_length)
         self.model = seeded_model(cfg.model, cfg.seed)
         if cfg.init_from:
-            self.model.load_state_dict(_load_weights(Path(cfg.init_from)))
-        decay = [p for n, p in self.model.named_parameters() if p.ndim >= 2 and "logit" not in n]
-        rest = [p for n, p in self.model.named_parameters() if p.ndim < 2 or "logit" in n]
-        self.opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-            lr=cfg.lr,
-        )
-        self.heads = AttributeHeads(cfg.model.embed_dim)
-        if cfg.pretrain_steps:
-            self.opt.add_param_group({"params": list(self.heads.parameters()), "weight_decay": 0.0})
+            self.model.load_state_dict(load_weights(Path(cfg.init_from)))
+        self.heads = FactorHeads(cfg.model.embed_dim)
+        self.opt = self._optimizer()
+        self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache)
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.step = 0
         self.train_seconds = 0.0  # summed over resumed segments
         self.scale_at_ramp: float | None = None
         self.history: list[dict] = []
+        self._eval = None
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        named = list(self.model.named_parameters())
+        decay = [p for n, p in named if p.ndim >= 2 and "logit" not in n]
+        rest = [p for n, p in named if p.ndim < 2 and "logit" not in n]
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
+                  {"params": rest, "weight_decay": 0.0},
+                  {"params": [self.model.logit_scale], "weight_decay": 0.0, "lr_mult": self.cfg.scale_lr}]
+        if self.cfg.pretrain_steps:
+            groups.append({"params": list(self.heads.parameters()), "weight_decay": 0.0})
+        return torch.optim.AdamW(groups, lr=self.cfg.lr)
 
     # --- checkpointing ---------------------------------------------------------------------
     def state(self) -> dict:
@@ -168,81 +156,87 @@ class Trainer:
     @torch.no_grad()
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         self.model.eval()
-        out = [self.model.encode_image(preprocess(images[i:i + 512]), normalize=True)
-               for i in range(0, len(images), 512)]
+        out = [self.model.encode_image(preprocess(images[i:i + 500]), normalize=True)
+               for i in range(0, len(images), 500)]
         return torch.cat(out).numpy()
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         self.model.eval()
         ids = torch.from_numpy(self.tokenizer.encode(texts))
-        return torch.cat([self.model.encode_text(ids[i:i + 512], normalize=True)
-                          for i in range(0, len(ids), 512)]).numpy()
+        return torch.cat([self.model.encode_text(ids[i:i + 1000], normalize=True)
+                          for i in range(0, len(ids), 1000)]).numpy()
 
     # --- one optimisation step ---------------------------------------------------------------
-    def pretrain_step(self) -> dict:
-        """Supervised warm start: image tower -> per-position attribute logits."""
-        scenes = [sample_in_split(self.rng, "train") for _ in range(self.cfg.batch_size)]
-        images = preprocess(render_array(scenes))
+    def _set_lr(self) -> float:
+        lr = _lr(self.cfg, self.step)
         for g in self.opt.param_groups:
-            g["lr"] = _lr(self.cfg, self.step)
+            g["lr"] = lr * g.get("lr_mult", 1.0)
+        return lr
+
+    def pretrain_step(self) -> dict:
+        """Supervised warm start: image tower -> every factor of every cell and of the scene."""
+        images, _, scenes = training_batch(self.pool, self.rng, self.cfg.batch_size)
+        lr = self._set_lr()
         self.model.train()
-        loss = self.heads.loss(self.model.encode_image(images), scenes)
+        loss = self.heads.loss(self.model.encode_image(preprocess(images)), scenes)
+        self._update(loss)
+        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.detach().exp()), "lr": lr}
+
+    def _update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.step += 1
-        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.detach().exp()),
-                "lr": _lr(self.cfg, self.step - 1)}
 
     def train_step(self) -> dict:
         cfg = self.cfg
         if self.step < cfg.pretrain_steps:
             return self.pretrain_step()
         hard = cfg.hard_fraction if self.step >= cfg.hard_start else 0.0
-        scenes, texts = training_batch(self.rng, cfg.batch_size, hard, cfg.attribute_weights)
-        images = preprocess(render_array(scenes))  # (B, 3, H, W)
+        images, texts, _ = training_batch(self.pool, self.rng, cfg.batch_size, hard)
         ids = torch.from_numpy(self.tokenizer.encode(texts))  # (B, L)
         forced = _scheduled_logit_scale(cfg, self.step, self._scale_at_ramp())
         if forced is not None:
             self.model.logit_scale.data.fill_(math.log(forced))
             self.model.logit_scale.requires_grad_(False)
-        for g in self.opt.param_groups:
-            g["lr"] = _lr(cfg, self.step)
+        lr = self._set_lr()
         self.model.train()
-        img, txt, scale = self.model(images, ids)[:3]  # (B, D), (B, D), ()
+        img, txt, scale = self.model(preprocess(images), ids)[:3]  # (B, D), (B, D), ()
         logits = scale * img @ txt.T
-        # Equal captions in one batch are not negatives of each other: use soft targets.
-        same = torch.from_numpy(np.array([[a == b for b in texts] for a in texts], dtype=np.float32))
-        target = same / same.sum(1, keepdim=True)
+        target = _soft_targets(texts)
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self._update(loss)
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, math.log(100))
-        self.step += 1
-        return {"loss": float(loss.detach()), "logit_scale": float(scale.detach()), "lr": _lr(cfg, self.step - 1)}
+        return {"loss": float(loss.detach()), "logit_scale": float(scale.detach()), "lr": lr}
 
     def _scale_at_ramp(self) -> float:
         if self.scale_at_ramp is None and self.step >= self.cfg.ramp_start * self.cfg.steps:
             self.scale_at_ramp = float(self.model.logit_scale.detach().exp())
         return self.scale_at_ramp or 0.0
 
-    def evaluate(self) -> dict:
-        m = model_card_metrics(self.encode_images, self.encode_texts, seed=self.cfg.seed)
+    def evaluate(self, probes: bool = False) -> dict:
+        if self._eval is None:
+            scenes, texts, owner = test_pairs(test_split(seed=0))
+            self._eval = (render_array(scenes), texts, owner)
+        images, texts, owner = self._eval
+        m = geometry(self.encode_images(images), self.encode_texts(texts), owner, seed=self.cfg.seed)
+        if probes:
+            m.update({f"probe_image_{k}": v for k, v in image_probes(self.encode_images, seed=self.cfg.seed).items()})
+            m.update({f"probe_text_{k}": v for k, v in text_probes(self.encode_texts, seed=self.cfg.seed).items()})
         m["step"] = self.step
         m["logit_scale"] = float(self.model.logit_scale.detach().exp())
         return m
 
 
-def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
-                    log=print) -> Trainer:
+def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, log=print,
+                    pool_cache: Path | None = None) -> Trainer:
     """Run (or resume) training; writes checkpoint.pt, history.json under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
-    tr = Trainer(cfg, out)
+    tr = Trainer(cfg, out, pool_cache)
     if resume and (out / "checkpoint.pt").exists():
         tr.load(out / "checkpoint.pt")
         log(f"resumed from step {tr.step}")
@@ -258,10 +252,12 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
                         pairs_s=f"{seen / (time.time() - t0):.0f}")
         if tr.step % cfg.checkpoint_every == 0 or tr.step == cfg.steps:
             tr.save()
-        if tr.step % cfg.eval_every == 0 or tr.step == cfg.steps:
-            m = tr.evaluate()
+        final = tr.step == cfg.steps
+        if tr.step % cfg.eval_every == 0 or final:
+            m = tr.evaluate(probes=final and cfg.probes_at_end)
+            m["train_seconds"] = round(tr.train_seconds, 1)
             tr.history.append(m)
-            log(json.dumps(m))
+            log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
             (out / "history.json").write_text(json.dumps(tr.history, indent=1))
             tr.save()
     bar.close()
@@ -271,13 +267,15 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False,
 def export_weights(trainer: Trainer, folder: Path, total_steps: int | None = None,
                    total_seconds: float | None = None, recipe: list | None = None) -> Path:
     """Write ``model.safetensors`` + ``config.json`` (architecture, training config, time)."""
-    from ...io import atomic_file, write_json
+    from safetensors.torch import save
+
+    from ..io import atomic_file, write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()}
     with atomic_file(folder / "model.safetensors", "wb") as f:
-        f.write(_safetensors_bytes(state))
+        f.write(save(state))
     cfg = dataclasses.asdict(trainer.cfg)
     write_json(folder / "config.json", {
         "model": cfg.pop("model"), "training": cfg,
@@ -287,9 +285,3 @@ def export_weights(trainer: Trainer, folder: Path, total_steps: int | None = Non
         "final_eval": trainer.history[-1] if trainer.history else None,
     })
     return folder
-
-
-def _safetensors_bytes(state: dict) -> bytes:
-    from safetensors.torch import save
-
-    return save(state)

@@ -1,5 +1,5 @@
-"""The tiny CLIP of the shapes world: an open_clip ``CLIP`` built from a custom config, a
-word-level tokenizer over the world's vocabulary, and its fixed image preprocessing."""
+"""The tiny CLIP: an open_clip ``CLIP`` built from a custom config, a word-level tokenizer over
+the shapes world's vocabulary, and its fixed image preprocessing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from . import spec
-from .vocab import WordTokenizer, lexicon
+from ..worlds.shapes import spec
+from ..worlds.shapes.vocab import lexicon
+from .tokenizer import WordTokenizer
 
 # Pixel normalisation: the world's images are synthetic, so a fixed symmetric scaling is used
 # rather than dataset statistics (part of the encoder identity through the config).
@@ -22,7 +23,8 @@ PIXEL_STD = 0.5
 class TinyClipConfig:
     """Architecture of the tiny CLIP (saved next to its weights)."""
 
-    embed_dim: int = 128
+    # 512, as ViT-B/32 and ViT-B/16, so CLOSE's per-dimension noise applies as published.
+    embed_dim: int = 512
     image_size: int = spec.IMAGE_SIZE
     # "resnet": open_clip's ModifiedResNet (CLIP's RN tower, attention pooling) with one block
     # per stage; "vit": VisionTransformer with ``patch_size``. The ResNet learns shape far
@@ -34,7 +36,7 @@ class TinyClipConfig:
     text_width: int = 128
     text_layers: int = 4
     head_width: int = 32
-    context_length: int = 36
+    context_length: int = 40
     init_logit_scale: float = float(np.log(1 / 0.07))
     words: list[str] = field(default_factory=lexicon)
 

@@ -1,0 +1,201 @@
+"""Gap decomposition: is the gap a constant offset, or image-specific content?
+
+Two embedding spaces with the same centroid distance can behave in opposite ways when a model is
+trained on text and tested on images. These statistics split the gap into a constant offset
+(the same vector between every image and its caption) and an image-specific residual (what the
+image embedding holds that its caption does not predict); ../shared/docs/gap-geometry.md gives
+the definitions and real CLIP's values. Inputs are unit rows: x the image of each caption, y the
+caption (``pairs``), plus each modality's own rows.
+
+Dense O(n d^2) computations: meant for evaluation sets (up to ~10^5 captions), not for the
+streaming pass over millions of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-3, 4))  # searched by inner cross-validation
+MIN_IMAGES = {"ridge_r2": 20, "effective_rank": 3}  # below this a statistic is "n too small"
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Unit image rows (n_img, d), unit caption rows (n_cap, d) and each caption's image."""
+
+    image: np.ndarray
+    text: np.ndarray
+    caption_image: np.ndarray
+
+    @classmethod
+    def from_raw(cls, image_emb, text_emb, caption_image=None) -> Paired:
+        x = np.asarray(image_emb, np.float64)
+        y = np.asarray(text_emb, np.float64)
+        owner = np.arange(len(y)) if caption_image is None else np.asarray(caption_image, np.int64)
+        return cls(x / np.linalg.norm(x, axis=1, keepdims=True),
+                   y / np.linalg.norm(y, axis=1, keepdims=True), owner)
+
+    @property
+    def x_of_caption(self) -> np.ndarray:
+        """(n_cap, d) the image row of each caption."""
+        return self.image[self.caption_image]
+
+    @property
+    def gap(self) -> np.ndarray:
+        """mu_I - mu_T over images and captions (d,)."""
+        return self.image.mean(0) - self.text.mean(0)
+
+
+def mean_offdiag_cosine(rows: np.ndarray) -> float:
+    """Mean cosine over distinct pairs of unit rows: (|sum|^2 - n) / (n (n - 1))."""
+    n = len(rows)
+    s = rows.sum(0)
+    return float((s @ s - n) / (n * (n - 1)))
+
+
+def unrelated_text_cosine(p: Paired) -> float:
+    """Mean cosine between captions of *different* images."""
+    s = p.text.sum(0)
+    per_image = np.zeros_like(p.image)
+    np.add.at(per_image, p.caption_image, p.text)
+    counts = np.bincount(p.caption_image, minlength=len(p.image)).astype(float)
+    same = (np.einsum("ij,ij->i", per_image, per_image)).sum()  # includes self pairs
+    pairs_all = len(p.text) ** 2
+    pairs_same = (counts ** 2).sum()
+    return float((s @ s - same) / (pairs_all - pairs_same))
+
+
+def shifted_paired_cosine(p: Paired) -> float:
+    """Mean x . n(y + mu_I - mu_T): alignment left once the constant offset is removed."""
+    z = p.text + p.gap
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    return float(np.einsum("ij,ij->i", p.x_of_caption, z).mean())
+
+
+def _r2(x_true: np.ndarray, x_pred: np.ndarray) -> float:
+    """Variance-weighted R^2 over all output dimensions (scored around the test mean)."""
+    sse = ((x_true - x_pred) ** 2).sum()
+    sst = ((x_true - x_true.mean(0)) ** 2).sum()
+    return float(1.0 - sse / sst)
+
+
+def _ridge_fit(y: np.ndarray, x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ridge x ~ y: (weights (d, d), y mean, x mean); closed form on centred data."""
+    my, mx = y.mean(0), x.mean(0)
+    yc = y - my
+    w = np.linalg.solve(yc.T @ yc + alpha * np.eye(y.shape[1]), yc.T @ (x - mx))
+    return w, my, mx
+
+
+def _ridge_predict(model, y: np.ndarray) -> np.ndarray:
+    w, my, mx = model
+    return (y - my) @ w + mx
+
+
+def _best_alpha(y: np.ndarray, x: np.ndarray, rng: np.random.Generator, folds: int = 3) -> float:
+    """The alpha of RIDGE_ALPHAS with the best inner cross-validated R^2."""
+    fold = rng.permutation(len(y)) % folds
+    scores = []
+    for alpha in RIDGE_ALPHAS:
+        r2 = [_r2(x[fold == k], _ridge_predict(_ridge_fit(y[fold != k], x[fold != k], alpha), y[fold == k]))
+              for k in range(folds)]
+        scores.append(np.mean(r2))
+    return RIDGE_ALPHAS[int(np.argmax(scores))]
+
+
+def ridge_r2(p: Paired, seed: int = 0) -> float:
+    """Held-out, cross-fitted R^2 of a ridge regression predicting the image from one caption.
+
+    Images are split in two halves; a ridge (alpha by inner 3-fold CV on the training half) is
+    fit on one half and scored on the other, both ways, and the two R^2 averaged. One caption
+    per image (a seeded choice), so no image is in both halves."""
+    rng = np.random.default_rng([seed, 31])
+    n_img = len(p.image)
+    if n_img < MIN_IMAGES["ridge_r2"]:
+        return float("nan")
+    order = rng.permutation(len(p.text))
+    first = np.full(n_img, -1)
+    first[p.caption_image[order]] = order  # a random caption of each image (last write wins)
+    has = np.flatnonzero(first >= 0)
+    half = rng.permutation(has) [: len(has) // 2]
+    a = np.isin(has, half)
+    y, x = p.text[first[has]], p.image[has]
+    scores = []
+    for train, test in ((a, ~a), (~a, a)):
+        alpha = _best_alpha(y[train], x[train], rng)
+        scores.append(_r2(x[test], _ridge_predict(_ridge_fit(y[train], x[train], alpha), y[test])))
+    return float(np.mean(scores))
+
+
+def effective_rank(rows: np.ndarray) -> float:
+    """exp(entropy of the normalised eigenvalues of the rows' covariance) (Roy & Vetterli 2007)."""
+    if len(rows) < MIN_IMAGES["effective_rank"]:
+        return float("nan")
+    ev = np.clip(np.linalg.eigvalsh(np.cov(rows, rowvar=False)), 0, None)
+    p = ev / ev.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def top_gap_share(gap: np.ndarray, k: int = 10) -> float:
+    """Share of |gap|^2 in its k largest coordinates."""
+    sq = np.sort(gap ** 2)[::-1]
+    return float(sq[:k].sum() / sq.sum())
+
+
+def decomposition(p: Paired, seed: int = 0) -> dict[str, float]:
+    """Every decomposition statistic of ``p`` (see the module docstring)."""
+    x = p.x_of_caption
+    delta = x - p.text  # (n_cap, d)
+    mean_sq = float((delta ** 2).sum(1).mean())
+    resid_trace = float(np.trace(np.cov(delta, rowvar=False, bias=True)))
+    text_trace = float(np.trace(np.cov(p.text, rowvar=False, bias=True)))
+    gap = p.gap
+    return {
+        "paired_cosine": float(np.einsum("ij,ij->i", x, p.text).mean()),
+        "text_text_unrelated": unrelated_text_cosine(p),
+        "l2m": float(np.linalg.norm(gap)),
+        "image_cone": mean_offdiag_cosine(p.image),
+        "text_cone": mean_offdiag_cosine(p.text),
+        "shifted_paired_cosine": shifted_paired_cosine(p),
+        "ridge_r2": ridge_r2(p, seed),
+        "residual_text_ratio": resid_trace / text_trace,
+        "residual_share": resid_trace / mean_sq,
+        "constant_share": float(gap @ gap) / mean_sq,
+        "top10_gap_share": top_gap_share(gap, 10),
+        "image_effective_rank": effective_rank(p.image),
+        "text_effective_rank": effective_rank(p.text),
+    }
+
+
+def _resample(p: Paired, images: np.ndarray) -> Paired:
+    """The images ``images`` (with repeats) and all their captions, as a new Paired."""
+    order = np.argsort(p.caption_image, kind="stable")
+    starts = np.searchsorted(p.caption_image[order], np.arange(len(p.image) + 1))
+    rows = [order[starts[i]:starts[i + 1]] for i in images]
+    owner = np.repeat(np.arange(len(images)), [len(r) for r in rows])
+    return Paired(p.image[images], p.text[np.concatenate(rows)], owner)
+
+
+def decomposition_intervals(p: Paired, seed: int = 0, reps: int = 100,
+                            level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+    """Each statistic as (value, lo, hi): a cluster bootstrap over images (an image is drawn
+    with all its captions), ``reps`` replicates, basic (reverse-percentile) intervals, which
+    correct the upward bias of norm-type statistics such as L2M that percentile intervals keep."""
+    point = decomposition(p, seed)
+    if reps <= 0:
+        return {k: (v, float("nan"), float("nan")) for k, v in point.items()}
+    rng = np.random.default_rng([seed, 32])
+    boot = {k: [] for k in point}
+    for _ in range(reps):
+        rep = decomposition(_resample(p, rng.integers(len(p.image), size=len(p.image))), seed)
+        for k, v in rep.items():
+            boot[k].append(v)
+    a = (1 - level) / 2
+    out = {}
+    for k, v in point.items():
+        lo_q, hi_q = np.nanquantile(boot[k], [a, 1 - a])
+        out[k] = (v, float(2 * v - hi_q), float(2 * v - lo_q))
+    return out

@@ -1,0 +1,113 @@
+"""Held-out checks that the tiny CLIP is a faithful model organism: the gap decomposition on the
+world's test split (1 image : 5 reference captions) and linear probes per factor, from image
+embeddings (every factor) and from text embeddings (the factor a caption states).
+
+Probes train on train-split scenes and score on test-split scenes. Object factors are read at two
+grid cells (the centre and the bottom right: scenes are drawn with an object there) and averaged;
+position is the occupancy of each cell (nine binary probes, averaged)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..stats.decomposition import Paired, decomposition
+from ..worlds.shapes import spec
+from ..worlds.shapes.captions import Mention, describe, sample_mention
+from ..worlds.shapes.render import render_array
+from ..worlds.shapes.scene import Scene, sample_in_split
+from ..worlds.shapes.world import ShapesWorld
+
+EncodeImages = Callable[[np.ndarray], np.ndarray]
+EncodeTexts = Callable[[list[str]], np.ndarray]
+PROBE_CELLS = ("centre", "bottom right")
+CELL_FACTORS = ("shape", "colour", "size", "fill")
+SCENE_LEVEL = (*spec.SCENE_FACTORS, "count")
+
+
+def test_split(seed: int = 0, n: int = 1000) -> ShapesWorld:
+    """The world's test split alone (identical scenes and captions to the full world's)."""
+    return ShapesWorld(seed=seed, sizes={"train": 0, "restval": 0, "val": 0, "test": n},
+                       n_minimal_pairs=0).generate()
+
+
+def test_pairs(world: ShapesWorld) -> tuple[list[Scene], list[str], np.ndarray]:
+    recs = world.split("test")
+    texts = [c for r in recs for c in r.captions]
+    owner = np.repeat(np.arange(len(recs)), [len(r.captions) for r in recs])
+    return [r.scene for r in recs], texts, owner
+
+
+def i2t_r1(p: Paired) -> float:
+    """Image -> text R@1: the top caption of each image is one of its own."""
+    top = np.argmax(p.image @ p.text.T, axis=1)
+    return float(np.mean(p.caption_image[top] == np.arange(len(p.image))))
+
+
+def geometry(image_emb: np.ndarray, text_emb: np.ndarray, owner: np.ndarray, seed: int = 0) -> dict:
+    p = Paired.from_raw(image_emb, text_emb, owner)
+    return {**decomposition(p, seed), "i2t_r1": i2t_r1(p)}
+
+
+def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    # 300 lbfgs iterations: a probe that has not converged by then reads a factor poorly anyway.
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x_tr, y_tr)
+    return float(clf.score(x_te, y_te))
+
+
+def _scenes(split: str, n: int, seed: int, salt: int, require: str | None = None) -> list[Scene]:
+    rng = np.random.default_rng([seed, 7, salt, list(spec.SPLIT_SHARES).index(split)])
+    return [sample_in_split(rng, split, require=require) for _ in range(n)]
+
+
+def image_probes(encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Probe accuracy per factor from image embeddings."""
+    out: dict[str, list[float]] = {f: [] for f in spec.FACTORS}
+    for k, cell in enumerate(PROBE_CELLS):
+        tr, te = _scenes("train", n_train, seed, k, cell), _scenes("test", n_test, seed, k, cell)
+        x_tr, x_te = encode(render_array(tr)), encode(render_array(te))
+        for f in CELL_FACTORS:
+            label = lambda s, f=f, c=cell: s.object_at(c).factor(f)  # noqa: E731
+            out[f].append(_probe_accuracy(x_tr, [label(s) for s in tr], x_te, [label(s) for s in te], seed))
+        for f in SCENE_LEVEL if k == 0 else ():
+            out[f].append(_probe_accuracy(x_tr, [s.factor(f) for s in tr], x_te, [s.factor(f) for s in te], seed))
+        for p in (q for q in spec.POSITIONS if q != cell) if k == 0 else ():  # the required cell is always full
+            occ = lambda s, p=p: s.object_at(p) is not None  # noqa: E731
+            out["position"].append(_probe_accuracy(x_tr, [occ(s) for s in tr], x_te, [occ(s) for s in te], seed))
+    return {f: float(np.mean(v)) for f, v in out.items()}
+
+
+def _stating(scene: Scene, factor: str, rng) -> tuple[str, object]:
+    """A caption that states ``factor`` of one object (or the scene) and that factor's value."""
+    m = sample_mention(scene, rng)
+    if factor in SCENE_LEVEL:
+        return describe(scene, Mention(m.objects, factor), rng), scene.factor(factor)
+    obj, named = m.objects[0]
+    extra = tuple(sorted(set(named) | {factor} - {"shape"}))
+    return describe(scene, Mention(((obj, extra),), m.scene_factor if m.scene_factor != "count" else None), rng), \
+        obj.factor(factor)
+
+
+def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Probe accuracy per factor from embeddings of captions that state that factor."""
+    out = {}
+    for k, factor in enumerate(spec.FACTORS):
+        rng = np.random.default_rng([seed, 8, k])
+        data = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            pairs = [_stating(s, factor, rng) for s in _scenes(split, n, seed, 10 + k)]
+            data[split] = (encode([t for t, _ in pairs]), [str(v) for _, v in pairs])
+        out[factor] = _probe_accuracy(*data["train"], *data["test"], seed)
+    return out
