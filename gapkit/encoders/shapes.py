@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,15 +10,12 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from ..tinyclip.model import TinyClipConfig, preprocess, seeded_model
+from ..tinyclip.model import RANDOM_INIT_SEED, TinyClipConfig, preprocess, read_weights_dir, seeded_model
 from ..tinyclip.tokenizer import WordTokenizer
 from . import ENCODERS
 from .base import Encoder, file_sha256
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "shapes-clip"
-WEIGHTS = "model.safetensors"
-CONFIG = "config.json"
-RANDOM_INIT_SEED = 0
 
 
 class ShapesTransform:
@@ -39,16 +35,11 @@ class ShapesTransform:
 
 def load_weights_dir(path: Path) -> tuple[TinyClipConfig, dict, Path]:
     """(config, metadata, weights file) of a saved tiny CLIP folder or weights file."""
-    path = Path(path)
-    weights = path / WEIGHTS if path.is_dir() else path
-    cfg_file = weights.parent / CONFIG
-    if not weights.is_file():
-        raise GapkitError(f"Tiny CLIP weights not found: looked for {weights}. "
-                          "Retrain with `gapkit world train-clip` or reinstall gapkit.")
-    if not cfg_file.is_file():
-        raise GapkitError(f"Tiny CLIP config not found beside its weights: looked for {cfg_file}.")
-    meta = json.loads(cfg_file.read_text())
-    return TinyClipConfig.from_dict(meta["model"]), meta, weights
+    try:
+        return read_weights_dir(path)
+    except FileNotFoundError as e:
+        raise GapkitError(f"{str(e)[0].upper()}{str(e)[1:]}. Retrain with `gapkit world train-clip` "
+                          "or reinstall gapkit.") from None
 
 
 @ENCODERS.register("gapkit-shapes")

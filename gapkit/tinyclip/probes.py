@@ -51,13 +51,12 @@ def geometry(image_emb: np.ndarray, text_emb: np.ndarray, owner: np.ndarray, see
 
 
 def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     # 300 lbfgs iterations: a probe that has not converged by then reads a factor poorly anyway.
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, random_state=seed))
@@ -111,3 +110,16 @@ def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, se
             data[split] = (encode([t for t, _ in pairs]), [str(v) for _, v in pairs])
         out[factor] = _probe_accuracy(*data["train"], *data["test"], seed)
     return out
+
+
+def separability(image: np.ndarray, text: np.ndarray, owner: np.ndarray, seed: int = 0) -> float:
+    """Held-out accuracy of a logistic regression telling image rows from text rows (each image
+    with its first caption; seeded 80/20 split)."""
+    first = np.full(len(image), -1)
+    first[owner[::-1]] = np.arange(len(owner))[::-1]
+    keep = np.flatnonzero(first >= 0)
+    feats = np.concatenate([image[keep], text[first[keep]]])
+    labels = np.r_[np.zeros(len(keep)), np.ones(len(keep))]
+    perm = np.random.default_rng([seed, 5]).permutation(len(feats))
+    cut = int(0.8 * len(feats))
+    return _probe_accuracy(feats[perm[:cut]], labels[perm[:cut]], feats[perm[cut:]], labels[perm[cut:]], seed)

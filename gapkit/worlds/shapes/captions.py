@@ -136,7 +136,9 @@ def coverage(scene: Scene, mention: Mention) -> float:
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[rng.integers(len(options))]
+    # Exactly one draw whatever len(options) is (integers(1) draws nothing), so two scenes
+    # worded from one seed stay in step even when one has fewer synonyms.
+    return options[int(rng.random() * len(options))]
 
 
 def sample_mention(scene: Scene, rng: np.random.Generator) -> Mention:

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 from ...io import atomic_dir
+from ...tinyclip.tokenizer import tokenize
 from . import spec
 from .render import render
-from ...tinyclip.tokenizer import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
 MANIFEST = "gapkit-world.json"

@@ -194,11 +194,23 @@ def _other_value(rng, factor: str, obj: Obj | None, current):
     return choices[rng.integers(len(choices))]
 
 
+# Neutral hypotheses pick scene factors this much less often than object factors, so that each
+# kind of statement is about as common under every label (premises state far more object
+# factors than scene factors) and the hypothesis alone says little about the label.
+NEUTRAL_SCENE_WEIGHT = 0.15
+
+
+def _neutral_choice(scene: Scene, mention: Mention, rng) -> tuple[str, Obj | None]:
+    options = _unstated(scene, mention)
+    w = np.array([1.0 if obj is not None else NEUTRAL_SCENE_WEIGHT for _, obj in options])
+    return options[rng.choice(len(options), p=w / w.sum())]
+
+
 def _ve_item(scene: Scene, mention: Mention, label: str, rng) -> VeItem:
     stated = _stated(mention)
     if label == "neutral" or not stated:
         label = "neutral"
-        factor, obj = _pick(rng, tuple(_unstated(scene, mention)))
+        factor, obj = _neutral_choice(scene, mention, rng)
         true = _value(scene, factor, obj)
         value = true if rng.random() < 0.5 else _other_value(rng, factor, obj, true)
         return VeItem(_statement(factor, value, obj, rng), label)
