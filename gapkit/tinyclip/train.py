@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cache import cache_root
 from ..progress import progress
 from ..worlds.shapes.render import render_array
 from .heads import FactorHeads
@@ -109,7 +110,7 @@ class Trainer:
             self.model.load_state_dict(load_weights(Path(cfg.init_from)))
         self.heads = FactorHeads(cfg.model.embed_dim)
         self.opt = self._optimizer()
-        self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache)
+        self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache or cache_root() / "scene-pools")
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.step = 0
         self.train_seconds = 0.0  # summed over resumed segments
@@ -240,13 +241,14 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, l
     if resume and (out / "checkpoint.pt").exists():
         tr.load(out / "checkpoint.pt")
         log(f"resumed from step {tr.step}")
-    t0, seen = time.time(), 0
+    t0, seen, losses = time.time(), 0, []
     bar = progress(total=cfg.steps, initial=tr.step, desc="train-clip", unit="step")
     while tr.step < cfg.steps:
         t_step = time.time()
         stats = tr.train_step()
         tr.train_seconds += time.time() - t_step
         seen += cfg.batch_size
+        losses.append(stats["loss"])
         bar.update(1)
         bar.set_postfix(loss=f"{stats['loss']:.3f}", scale=f"{stats['logit_scale']:.1f}",
                         pairs_s=f"{seen / (time.time() - t0):.0f}")
@@ -256,6 +258,8 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, l
         if tr.step % cfg.eval_every == 0 or final:
             m = tr.evaluate(probes=final and cfg.probes_at_end)
             m["train_seconds"] = round(tr.train_seconds, 1)
+            m["train_loss"] = float(np.mean(losses)) if losses else None  # since the last evaluation
+            losses = []
             tr.history.append(m)
             log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
             (out / "history.json").write_text(json.dumps(tr.history, indent=1))
