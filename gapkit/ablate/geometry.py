@@ -25,6 +25,8 @@ def _pairs(cfg, encoder, cache):
     src = data_source(cfg)
     identity = {"close-data": src.identity}
     ex = CaptionSingle().examples(src, cfg.eval_split, train=True)  # one example per caption
+    if not ex:
+        raise GapkitError(f"no caption pairs in split {cfg.eval_split!r}")
     return src, identity, image_vectors(encoder, ex, cache, identity), text_vectors(encoder, ex, cfg.template,
                                                                                    cache, identity)
 
@@ -57,8 +59,6 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     if key not in pairs:
         pairs[key] = _pairs(cfg, enc, cache)
     src, identity, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs
-    if not len(txt):
-        raise GapkitError(f"no caption pairs in split {cfg.eval_split!r}")
     adapter = build_adapter(cfg, enc, src, cache, identity)
     with torch.no_grad():
         moved = adapter.deterministic(torch.from_numpy(txt)).numpy()

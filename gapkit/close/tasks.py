@@ -40,6 +40,7 @@ class Task:
     scorer = ""  # metric family in gapkit.metrics.SCORERS
     metric = ""  # headline metric (a key the scorer returns)
     max_len = 32  # decode length (CLOSE: captions 32, VQA 16, VE 8)
+    OPTIONS: dict[str, tuple[type, float | None]] = {}  # what task_options may set: name -> (type, minimum)
 
     def examples(self, src: DataSource, split: str, train: bool) -> list[Example]:
         raise NotImplementedError
@@ -105,6 +106,7 @@ class CaptionStyle(Task):
     """Stylistic captioning: trained only on one style's text (``style`` option), applied to images."""
 
     name, scorer, metric, max_len = "caption-style", "caption", "cider", 32
+    OPTIONS = {"style": (str, None)}
 
     def __init__(self, style: str = "first-person") -> None:
         self.style = style
@@ -186,6 +188,13 @@ class VqaE(Task):
                                src.image_path("vqa_e", image_id=image_id, subset=split),
                                row["question"].lower(), vqa_targets(answers), answers))
         return out
+
+
+def check_task_options(name: str, options, where: str = "config") -> None:
+    """Refuse unknown task_options (with a suggestion) and values of the wrong type."""
+    from .._options import check_options
+
+    check_options(options, TASKS.get(name).OPTIONS, f"{where}: task_options", f"task {name!r}")
 
 
 def create_task(name: str, **options) -> Task:

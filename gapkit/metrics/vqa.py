@@ -108,6 +108,6 @@ def vqa_accuracy(preds: list[str], answers: list[list[str]]) -> dict:
     """Both accuracies x100 over the questions: ``vqa_acc_official`` and ``vqa_acc_close``."""
     official = np.array([official_score(p, a) for p, a in zip(preds, answers)])
     close = np.array([close_score(p, a) for p, a in zip(preds, answers)])
-    mean = lambda per: 100 * float(per.mean()) if len(per) else float("nan")  # noqa: E731
+    mean = lambda per: 100 * float(per.mean()) if len(per) else float("nan")
     return {"vqa_acc_official": mean(official), "vqa_acc_close": mean(close), "n": len(official),
             "per_item": official, "per_item_close": close}
