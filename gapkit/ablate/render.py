@@ -37,7 +37,7 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
             f"({prov['environment'].get('device', 'cpu')}); rendered by `{' '.join(command)}` at gapkit {prov['git']}.", ""]
     paths = {"md": out / "table.md", "csv": out / "table.csv", "tex": out / "table.tex"}
     with atomic_file(paths["md"]) as f:
-        f.write("\n".join(head) + table.markdown() + "\n")
+        f.write("\n".join(head) + "\n" + table.markdown() + "\n")  # a blank line before the table
     with atomic_file(paths["csv"]) as f:
         f.write(table.csv())
     with atomic_file(paths["tex"]) as f:
