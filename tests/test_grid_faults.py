@@ -68,13 +68,14 @@ def _start_grid(spec_path, out, *extra, **popen):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
-def _wait_for_running_cells(proc, out, n: int, timeout: float = 240) -> list[int]:
-    """Wait until ``n`` workers have started training (their run folders exist); their pids."""
+def _wait_for_running_cells(proc, out, n: int, timeout: float = 240, in_process: bool = False) -> list[int]:
+    """Wait until ``n`` cells have started training (their run folders exist) in ``n`` workers (or
+    in the grid process itself); the workers' pids."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
         runs = list((out / "runs").glob("*/")) if (out / "runs").is_dir() else []
         workers = _workers(proc.pid)
-        if len(runs) >= n and len(workers) >= n:
+        if len(runs) >= n and (in_process or len(workers) >= n):
             return workers
         time.sleep(0.05)
     proc.kill()
@@ -98,14 +99,14 @@ def test_sigkilled_worker_fails_only_its_cell_which_is_retried(world_dir, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["parent", "terminal"])
-def test_sigint_stops_the_grid_at_once(world_dir, tmp_path, target):
+@pytest.mark.parametrize("target, jobs", [("parent", 2), ("terminal", 2), ("parent", 1)])
+def test_sigint_stops_the_grid_at_once(world_dir, tmp_path, target, jobs):
     """SIGINT to the grid process alone, or Ctrl-C in a terminal (the whole process group): no new
-    cell starts, running workers are stopped, exit 130 within seconds."""
+    cell starts, running cells are stopped, exit 130 within seconds."""
     spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=noise_rows(6))
     out = tmp_path / "res"
-    proc = _start_grid(spec_path, out, "--jobs", "2", start_new_session=True)
-    workers = _wait_for_running_cells(proc, out, 1)
+    proc = _start_grid(spec_path, out, "--jobs", str(jobs), start_new_session=True)
+    workers = _wait_for_running_cells(proc, out, 1, in_process=jobs == 1)
     t0 = time.time()
     if target == "parent":
         proc.send_signal(signal.SIGINT)

@@ -242,3 +242,10 @@ def test_score_errors(tmp_path, capsys, monkeypatch, files, argv, message):
     assert main(["score", "p.json", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and re.search(message, err), err
+
+
+def test_formats_and_scorers_are_listed(capsys):
+    assert main(["ls", "formats"]) == 0 and main(["ls", "scorers"]) == 0
+    out = capsys.readouterr().out
+    for name in ("coco-captions", "gapkit", "vqa", "caption", "ve"):
+        assert f"  {name} " in out
