@@ -10,7 +10,7 @@ import pytest
 from gapkit.cli.main import main
 from gapkit.close.config import CloseConfig
 from gapkit.close.run import eval_run, train_run
-from gapkit.close.tasks import vqa_targets
+from gapkit.close.tasks import TASKS, vqa_targets
 from gapkit.errors import GapkitError
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.world import ShapesWorld
@@ -40,6 +40,9 @@ def test_every_task_trains_and_evaluates(world_dir, tmp_path, task):
         assert (tmp_path / "run" / f).is_file(), f
     test = eval_run(tmp_path / "run", "test")
     assert test["metrics"]["n"] > 0
+    assert TASKS.get(task).metric in rec["metrics"] and TASKS.get(task).metric in test["metrics"]
+    if task.startswith("vqa"):  # both VQA accuracies, the official one never above CLOSE's
+        assert rec["metrics"]["vqa_acc_official"] <= rec["metrics"]["vqa_acc_close"]
 
 
 @pytest.mark.parametrize("adapter, options", [("none", {}), ("mean-shift", {"scale": -1.0}),

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 import gapkit.ablate.geometry as geometry
 import gapkit.ablate.runner as runner
-from gapkit.ablate.runner import load_results, run_grid
+from gapkit.ablate.runner import incomplete_report, load_results, run_grid
 from gapkit.ablate.spec import load_spec
 from gapkit.ablate.tables import TABLES
 from gapkit.cli.main import main
@@ -156,6 +156,20 @@ def test_render_only_marks_cells_not_run_and_partial_repeats(world_dir, tmp_path
     (out / "cells" / f"{first.key}.json").unlink()
     assert main(["ablate", str(spec_path), "--out", str(out), "--render-only"]) == 1
     assert "(1 of 2)" in (out / "table.md").read_text()
+
+
+def test_crashed_cells_ask_for_a_rerun(world_dir, tmp_path):
+    spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=noise_rows(2)))
+    keys = [c.key for c in spec.cells()]
+    outcome = {"missing": {k: "w0/ve" for k in keys}, "total": 2, "out": tmp_path / "res",
+               "failed": {keys[0]: {"label": "w0/ve", "error": "worker died (killed by SIGKILL) while running the cell",
+                                    "permanent": False}}}
+    code, message = incomplete_report(spec, outcome)
+    assert code == 1 and message == (
+        f"2 of 2 cells have no result (the table marks them); 1 failed, e.g. w0/ve: worker died (killed by SIGKILL) "
+        f"while running the cell (rerun `gapkit ablate {spec.path} --out {tmp_path / 'res'}` to retry them); "
+        f"1 not run yet (run `gapkit ablate {spec.path} --out {tmp_path / 'res'}` to finish them)")
+    assert incomplete_report(spec, {**outcome, "missing": {}}) is None
 
 
 def test_progress_bar_counts_failed_cells(world_dir, tmp_path, monkeypatch):

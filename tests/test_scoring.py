@@ -232,6 +232,18 @@ def test_score_gapkit_format_reports_both_vqa_metrics(tmp_path, capsys):
     ({"p.json": [{"id": 3, "prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]},
      ["--refs", "r.json", "--kind", "ve"], "1 ids are not in .*r.json"),
     ({"p.json": [{"prediction": "x"}]}, ["--kind", "ve"], "item 0 has no refs \\(pass --refs\\)"),
+    ({"p.json": [{"prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]}, ["--refs", "r.json", "--kind", "ve"],
+     "item 0 has no field 'id'"),
+    ({"p.json": [{"id": 1, "prediction": "x"}], "r.json": [{"id": 1}]}, ["--refs", "r.json", "--kind", "ve"],
+     "must be a JSON list of objects with 'id' and 'refs'"),
+    ({"p.json": [{"image_id": 1, "caption": "x"}, {"image_id": 2}],
+      "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]}}, ["--refs", "r.json"],
+     "item 1 has no field 'caption'"),
+    ({"p.json": [{"question_id": 1, "answer": "x"}], "a.json": [1]}, ["--annotations", "a.json"],
+     "is not a VQA annotations file"),
+    ({"p.json": [{"question_id": 1, "answer": "x"}],
+      "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]}, "q.json": {"qs": []}},
+     ["--annotations", "a.json", "--questions", "q.json"], "is not a VQA questions file"),
 ])
 def test_score_errors(tmp_path, capsys, monkeypatch, files, argv, message):
     import re
