@@ -5,7 +5,7 @@
   the question's accuracy is the mean over those n leave-one-out subsets. The prediction gets the
   full normalisation (punctuation, then lower case, number words, articles, contractions); the
   human answers get only the punctuation step, and only when they are not all identical, exactly
-  as the official code does (the official annotation files are already normalised).
+  as the official code does (it takes the answers in the annotation files as given otherwise).
 - ``vqa_acc_close``: the simplified min(#matches among all n answers / 3, 1) that CLOSE's
   evaluator reports, with the full normalisation applied to prediction and answers alike. It
   reads higher: with 2 of 10 matching answers, 0.667 against the official 0.6.
