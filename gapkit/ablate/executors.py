@@ -45,6 +45,8 @@ class Attempt:
     permanent: bool = False
 
 
+# An error travels back from a worker through a pipe the worker must be able to fill before it exits.
+_MAX_ERROR = 8000
 # Called once per finished attempt; returns True when the executor should run the cell again.
 Done = Callable[[CellJob, Attempt], bool]
 
@@ -103,9 +105,9 @@ def attempt(job: CellJob) -> Attempt:
         run_cell(job)
         return Attempt(job.key)
     except GapkitError as e:
-        return Attempt(job.key, str(e), permanent=True)
+        return Attempt(job.key, str(e)[:_MAX_ERROR], permanent=True)
     except Exception as e:
-        return Attempt(job.key, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[:8000])
+        return Attempt(job.key, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[:_MAX_ERROR])
 
 
 def first_line(error: str) -> str:
