@@ -46,6 +46,8 @@ def test_grid_runs_renders_and_skips_finished_cells(world_dir, tmp_path, capsys)
     assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
     md = (tmp_path / "res" / "table.md").read_text()
     assert "| Bias | Mag. | MG | Δ | VE acc. |" in md and "RNG" in md and "±" in md
+    assert f"Regenerate: `gapkit ablate {spec_path} --out {tmp_path / 'res'}`" in md and "6 of 6 cells" in md
+    assert "no result" not in md
     assert "the paper's published numbers" in md
     assert (tmp_path / "res" / "table.csv").is_file() and (tmp_path / "res" / "table.tex").is_file()
     assert (tmp_path / "res" / "ablation-smoke.png").is_file()  # specs outside analyses/ keep figures local
@@ -89,7 +91,8 @@ def test_failed_cell_is_reported_and_the_rest_completes(world_dir, tmp_path):
     spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows))
     outcome = run_grid(spec, tmp_path / "res", retries=1)
     assert len(outcome["failed"]) == 1 and len(outcome["results"]) == 1
-    assert any("nosuchsplit" in e for e in outcome["failed"].values())
+    (failure,) = outcome["failed"].values()
+    assert failure["label"] == "broken/ve" and "nosuchsplit" in failure["error"] and failure["permanent"]
 
 
 @pytest.mark.ray

@@ -102,11 +102,15 @@ class CloseConfig:
         return cls.from_dict({**data, **(overrides or {})}, str(path))
 
     def validate(self, source: str = "config") -> None:
-        from ..adapters import ADAPTERS
-        from .tasks import TASKS
+        from ..adapters import check_adapter_options
+        from .data import check_data_overrides
+        from .decoder import check_decoder_options
+        from .tasks import check_task_options
 
-        TASKS.get(self.task)
-        ADAPTERS.get(self.adapter)
+        check_task_options(self.task, self.task_options, source)  # unknown task or option: did-you-mean
+        check_adapter_options(self.adapter, self.adapter_options, source)
+        check_decoder_options(self.decoder, self.decoder_options, source)
+        check_data_overrides(self.data_files, self.data_patterns, self.data_root, source)
         if self.train_on not in ("text", "image"):
             raise GapkitError(f"{source}: train_on must be 'text' or 'image', got {self.train_on!r}.")
         if self.world and self.data_root:
