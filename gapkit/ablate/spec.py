@@ -9,6 +9,7 @@ with every task is one cell: an independent CLOSE run with its own result file."
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import numbers
 from dataclasses import dataclass, field
@@ -33,7 +34,18 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return digest(self.config.to_dict())[:16]
+        """The cell's name on disk: its config and the weights behind its encoder name, so
+        retrained weights under the same name (new gapkit-shapes weights) are new cells."""
+        return digest({"config": self.config.to_dict(), "encoder_weights": encoder_fingerprint(self.config.encoder)})[:16]
+
+
+@functools.cache
+def encoder_fingerprint(spec: str) -> str:
+    """sha256 of the weights an encoder spec resolves to (once per spec and process; built on the
+    CPU, and the shapes encoder does not even build its model for this)."""
+    from ..encoders import create_encoder
+
+    return create_encoder(spec, device="cpu").weights_sha256
 
 
 @dataclass

@@ -54,6 +54,8 @@ def check_inputs(image_emb, text_emb, caption_image, normalize: bool) -> NormInf
                           "pass caption_image (each caption's image index) for 1 image : k captions.")
     if caption_image is not None:
         ci = np.asarray(caption_image)
+        if ci.dtype.kind not in "iu":
+            raise GapkitError(f"caption_image must hold integer image indices, got {ci.dtype}.")
         if ci.shape != (len(text_emb),):
             raise GapkitError(f"caption_image must have one entry per caption ({len(text_emb)}), got {ci.shape}.")
         if len(ci) and (ci.min() < 0 or ci.max() >= len(image_emb)):
