@@ -95,7 +95,7 @@ def _writable_ancestor(path: Path, what: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise GapkitError(f"{what}: cannot write in {anc} ({e.strerror or e}).") from None
+        raise GapkitError(f"{what}: cannot create files in {anc} ({e.strerror or e}).") from None
     return anc
 
 
@@ -142,7 +142,7 @@ def yaml_error_location(e) -> str:
 def yaml_problem(e) -> str:
     problem = getattr(e, "problem", None)
     context = getattr(e, "context", None)
-    text = " ".join(p for p in (context, problem) if p) or str(e)
+    text = ": ".join(p for p in (context, problem) if p) or str(e)
     return " ".join(text.split())  # PyYAML's messages span lines
 
 

@@ -146,7 +146,7 @@ def test_normalisation_is_reported_and_never_silent(rng):
     (lambda i, t: (i, t[:, :-1]), "d=8 but text_emb has d=7"),
     (lambda i, t: (np.where(np.arange(len(i))[:, None] == 3, np.nan, i), t), "row 3 holds NaN"),
     (lambda i, t: (i, np.where(np.arange(len(t))[:, None] == 5, 0.0, t)), "row 5 is a zero vector"),
-    (lambda i, t: (i[:1], t[:1]), "at least 2 pairs"),
+    (lambda i, t: (i[:3], t[:3]), "at least 4 pairs to measure a gap, got 3 images"),
     (lambda i, t: (i[:, 0], t), "2-D"),
 ])
 def test_bad_input_is_a_clear_error(rng, mutate, message):

@@ -15,11 +15,10 @@ import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..cache import digest
 from ..close.config import CloseConfig
 from ..errors import GapkitError
+from ..io import read_yaml
 
 SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference"}
 ROW_KEYS = {"label", "set", "grid", "repeat"}
@@ -137,10 +136,7 @@ def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise GapkitError(f"Spec file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise GapkitError(f"{path} is not valid YAML: {e}") from None
+    raw = read_yaml(path, "spec")
     if not isinstance(raw, dict):
         raise GapkitError(f"{path} must be a mapping with keys {', '.join(sorted(SPEC_KEYS))}.")
     unknown = sorted(set(raw) - SPEC_KEYS)
