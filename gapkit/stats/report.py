@@ -170,13 +170,15 @@ def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, 
     sub = None
     if bootstrap and n_img > bootstrap_max_images:
         sub = np.sort(np.random.default_rng([seed, 77]).choice(n_img, bootstrap_max_images, replace=False))
-    report, iv = _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk)
+    # Per-image Poisson weights of every replicate, restricted to the bootstrap images: drawn once
+    # for the streaming pass and the statistics computed from per-query values (retrieval,
+    # separability, shifts, spectrum).
+    weights = _image_weights(seed, bootstrap, n_img, sub)
+    report, iv = _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk,
+                                weights)
     report.info.update({"normalization": norm.describe(), "input_norm_min": norm.min_norm,
                         "input_norm_max": norm.max_norm, "normalized_by_gapkit": norm.normalized_by_gapkit,
                         "skipped": skipped})
-    # Per-image weights for statistics computed from per-query values (retrieval, separability,
-    # shifts, spectrum): the same Poisson replicates, restricted to the bootstrap images.
-    weights = _image_weights(seed, bootstrap, n_img, sub)
     if retrieval or (retrieval is None and n_img <= RETRIEVAL_AUTO_MAX):
         _add_retrieval(report, image_emb, text_emb, caption_image, normalize, owner, weights, iv)
     else:
@@ -195,15 +197,18 @@ def _too_small(n: int, need: int, what: str) -> str:
     return f"n too small ({n} {what} < {need})"
 
 
-def _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk):
+def _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk, weights):
     """The streaming-pass statistics (point and replicates) as a report, and its interval maker."""
     n_img, n_cap, d = len(image_emb), len(text_emb), image_emb.shape[1]
     kw = {"normalize": normalize, "seed": seed, "chunk": chunk}
-    sums = accumulate(image_emb, text_emb, caption_image, reps=0 if sub is not None else bootstrap, **kw)
+    if sub is not None or not bootstrap:
+        sums = accumulate(image_emb, text_emb, caption_image, reps=0, **kw)
+    else:
+        sums = accumulate(image_emb, text_emb, caption_image, reps=bootstrap, weights=weights, **kw)
     with np.errstate(invalid="ignore", divide="ignore"):  # a replicate that drew < 2 images is NaN, dropped
         point = {k: float(v[0]) for k, v in scalar_statistics(sums).items()}
         if sub is not None:
-            boot = accumulate(image_emb, text_emb, caption_image, reps=bootstrap, images=sub, **kw)
+            boot = accumulate(image_emb, text_emb, caption_image, reps=bootstrap, images=sub, weights=weights, **kw)
             scale = math.sqrt(len(sub) / n_img)
         else:
             boot, scale = sums, 1.0
