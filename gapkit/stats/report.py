@@ -20,6 +20,12 @@ log = logging.getLogger("gapkit.stats")
 
 RETRIEVAL_AUTO_MAX = 50000  # retrieval is O(n_img * n_cap * d): skipped above this unless forced
 SPECTRUM_BOOT_ROWS = 2000
+# Spectrum replicates cost rows * d^2 each (a d x d covariance and its eigenvalues). They get as
+# many replicates as the other statistics while that stays within this many multiply-adds (all
+# of them for the shipped 128-d tiny CLIP: 200 x 2000 x 128^2 = 6.6e9), and never fewer than
+# SPECTRUM_MIN_REPS (768-d CLIP features: 20 replicates, about what the rest of measure costs).
+SPECTRUM_BUDGET = 8e9
+SPECTRUM_MIN_REPS = 20
 SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
 # Smallest n at which a statistic means something; below it the report says "n too small".
 MIN_IMAGES_INTERVALS = 10  # bootstrap intervals (fewer images: a handful of distinct resamples)
@@ -297,8 +303,9 @@ SPECTRUM_KEYS = ("effective_rank", "top_eigenvalue_share", "dims_99")
 
 
 def _add_spectrum(report, image_emb, text_emb, caption_image, normalize, owner, seed, weights) -> None:
-    """Spectrum of Cov(x - y) with intervals from as many replicates as the other statistics, on a
-    seeded subsample of at most SPECTRUM_BOOT_ROWS pairs (each pair weighted by its image)."""
+    """Spectrum of Cov(x - y) with intervals from the same replicates as the other statistics (as
+    many as SPECTRUM_BUDGET affords), on a seeded subsample of at most SPECTRUM_BOOT_ROWS pairs,
+    each pair weighted by its image."""
     n_cap = len(text_emb)
     if n_cap < MIN_PAIRS_SPECTRUM:
         for k in SPECTRUM_KEYS:
@@ -308,15 +315,19 @@ def _add_spectrum(report, image_emb, text_emb, caption_image, normalize, owner, 
     report.eigenvalues = [float(v) for v in spec["eigenvalues"]]
     rng = np.random.default_rng([seed, 91])
     rows = np.sort(rng.choice(n_cap, min(n_cap, SPECTRUM_BOOT_ROWS), replace=False))
-    reps = {k: np.full(len(weights), np.nan) for k in SPECTRUM_KEYS}
-    if len(weights) > 1:
-        boot = spectrum_replicates(image_emb, text_emb, caption_image, normalize, rows, weights[1:, owner[rows]])
+    d = len(report.gap_vector)
+    affordable = max(SPECTRUM_MIN_REPS, int(SPECTRUM_BUDGET / (len(rows) * d * d)))
+    n_reps = min(len(weights) - 1, affordable)  # the first n_reps of the shared replicates
+    reps = {k: np.full(1 + n_reps, np.nan) for k in SPECTRUM_KEYS}
+    if n_reps:
+        boot = spectrum_replicates(image_emb, text_emb, caption_image, normalize, rows,
+                                   weights[1:1 + n_reps, owner[rows]])
         for k in SPECTRUM_KEYS:
             reps[k][1:] = boot[k]
     scale = math.sqrt(len(rows) / n_cap)
     sub_iv = _Intervals(scale, debias=True)
     for k in SPECTRUM_KEYS:
         report.stats[f"diff_{k}"] = sub_iv.stat(f"diff_{k}", float(spec[k]), reps[k], n_cap)
-    report.info["spectrum_bootstrap"] = (f"{len(weights) - 1} replicates on {len(rows)} pairs, "
+    report.info["spectrum_bootstrap"] = (f"{n_reps} replicates on {len(rows)} pairs, "
                                          f"widths scaled by sqrt({len(rows)}/{n_cap}), centred on "
                                          "the replicate mean (resampling biases the rank)")

@@ -45,30 +45,47 @@ def spectrum_statistics(cov: np.ndarray, top: int = 5) -> dict[str, np.ndarray]:
     }
 
 
-REPLICATE_BLOCK = 16  # replicates per batched product: (16, rows, d) float32 stays small
+REPLICATE_BLOCK = 8  # replicates per batched product: a (8, d, rows) float32 block stays small
 
 
 def spectrum_replicates(image_emb, text_emb, caption_image, normalize: bool, rows: np.ndarray,
                         weights: np.ndarray) -> dict[str, np.ndarray]:
     """``spectrum_statistics`` (effective rank, top share, dims for 99%) of the weighted
-    covariance of pair differences over captions ``rows``, for each replicate's weights (R, m),
-    batched. float32 products and eigenvalues: shares and ranks move by ~1e-6, far below the
-    bootstrap spread, at a fraction of float64's cost. A replicate with no weight is NaN."""
+    covariance of pair differences over captions ``rows``, for each replicate's weights (R, m).
+
+    float32 products and eigenvalues: shares and ranks move by ~1e-6, far below the bootstrap
+    spread, at a fraction of float64's cost. Blocks of replicates run on a few threads with BLAS
+    itself single-threaded: many small products under a multi-threaded BLAS spend most of their
+    time in its thread hand-offs (tenfold on a busy two-core machine). A replicate with no
+    weight is NaN."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    from .core import _threads
+
     owner = np.arange(len(text_emb)) if caption_image is None else np.asarray(caption_image)
     delta = unit_rows(image_emb[owner[rows]], normalize) - unit_rows(text_emb[rows], normalize)  # (m, d)
-    ev = np.empty((len(weights), delta.shape[1]), np.float32)
-    for s in range(0, len(weights), REPLICATE_BLOCK):
-        w = np.asarray(weights[s:s + REPLICATE_BLOCK], np.float32)  # (c, m)
-        tot = w.sum(1)[:, None, None]
-        m2 = np.matmul((delta[None] * w[:, :, None]).transpose(0, 2, 1), delta)  # (c, d, d)
-        m1 = w @ delta  # (c, d)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = m2 / tot - m1[:, :, None] * m1[:, None, :] / tot ** 2
-        ok = np.isfinite(cov).all(axis=(1, 2))
-        ev[s:s + len(w)] = np.nan
-        if ok.any():
-            ev[s:s + len(w)][ok] = np.linalg.eigvalsh(cov[ok])[:, ::-1]
+    weights = np.asarray(weights, np.float32)
+    starts = range(0, len(weights), REPLICATE_BLOCK)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=_threads()) as pool:
+        blocks = list(pool.map(lambda s: _block_eigenvalues(delta, weights[s:s + REPLICATE_BLOCK]), starts))
+    ev = np.concatenate(blocks) if blocks else np.zeros((0, delta.shape[1]))
     return _batched_statistics(np.clip(ev.astype(np.float64), 0, None))
+
+
+def _block_eigenvalues(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """delta (m, d), w (c, m) -> (c, d) descending eigenvalues of each weighted covariance."""
+    tot = w.sum(1)[:, None, None]
+    m2 = np.matmul(delta.T[None] * w[:, None, :], delta)  # (c, d, d): sum_i w_i delta_i delta_i^T
+    m1 = w @ delta  # (c, d)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = m2 / tot - m1[:, :, None] * m1[:, None, :] / tot ** 2
+    ev = np.full((len(w), delta.shape[1]), np.nan, np.float32)
+    ok = np.isfinite(cov).all(axis=(1, 2))
+    if ok.any():
+        ev[ok] = np.linalg.eigvalsh(cov[ok])[:, ::-1]
+    return ev
 
 
 def _batched_statistics(ev: np.ndarray) -> dict[str, np.ndarray]:
