@@ -155,11 +155,11 @@ def embed_images(encoder: Encoder, paths: list[Path], image_ids: list[str], data
     """Raw (n, D) image features through the cache; only images whose files changed since the
     entry was written are encoded again. Every caller of the cache for images comes here."""
     cache = cache or EmbeddingCache()
-    rows = image_row_keys(paths, verify)
-    fields = image_cache_fields(encoder, data_identity, image_ids, image_root, verify)
     encode = lambda idx: extract_image_features(encoder, [paths[i] for i in idx], batch_size, num_workers)
     if not cache.enabled:
         return encode(list(range(len(paths))))
+    rows = image_row_keys(paths, verify)
+    fields = image_cache_fields(encoder, data_identity, image_ids, image_root, verify)
     return cache.get_rows(fields, rows, encode)
 
 
