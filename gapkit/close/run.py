@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import GapkitError
-from ..io import dumps_json, write_files, write_json
+from ..io import dumps_json, write_files
 from ..results import provenance
 from .config import CloseConfig
 from .evaluate import evaluate_split
@@ -86,8 +86,7 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
               "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(),
               "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
                                        image_root=_image_root(prep), seed=cfg.seed, config=cfg.to_dict())}
-    write_json(run / "predictions.json", predictions)
-    write_json(run / "metrics.json", record)
+    write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
 
