@@ -94,9 +94,10 @@ def _stage_configs(args) -> list:
 
 
 def run_train_clip(args) -> int:
+    from ..io import check_output_dir
     from ..worlds.shapes.train_clip import export_weights, train_tiny_clip
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise GapkitError(f"{out} exists; pass --resume to continue it or choose a new folder.")
     stages = _stage_configs(args)
