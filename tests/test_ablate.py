@@ -165,3 +165,15 @@ def test_committed_cells_match_their_specs():
     for name in ("bias", "noise", "table1"):
         spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / f"{name}.yaml")
         assert len(load_results(spec, default_out(spec))) == len(jobs_for(spec, default_out(spec))), name
+
+
+def test_cell_lock_is_exclusive_and_released(tmp_path):
+    from gapkit.ablate.executors import _cell_lock
+
+    run = tmp_path / "runs" / "abc"
+    with _cell_lock(run):
+        with pytest.raises(GapkitError, match="cell abc is being run by another process"):
+            with _cell_lock(run):
+                pass
+    with _cell_lock(run):  # released when the first holder finished
+        pass
