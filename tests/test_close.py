@@ -151,7 +151,7 @@ def test_real_data_layout(world_dir, tmp_path):
     (root / "coco").mkdir(parents=True)
     (root / "SNLI_VE").mkdir()
     shutil.copy(f"{world_dir}/dataset_coco.json", root / "coco" / "dataset_coco.json")
-    for _split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
+    for name in ("train", "dev", "test"):
         shutil.copy(f"{world_dir}/snli_ve_{name}.jsonl", root / "SNLI_VE" / f"snli_ve_{name}.jsonl")
     shutil.copytree(f"{world_dir}/images", root / "coco" / "images")
     (root / "coco" / "annotations").mkdir()

@@ -66,15 +66,14 @@ def _die_with_parent() -> None:
 @contextlib.contextmanager
 def _cell_lock(run: Path):
     """An exclusive lock per cell: two grids started on the same folder never run one cell twice."""
-    import fcntl
+    from filelock import FileLock, Timeout
 
     run.parent.mkdir(parents=True, exist_ok=True)
-    with open(run.parent / f"{run.name}.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise GapkitError(f"cell {run.name} is being run by another process") from None
-        yield
+    try:
+        with FileLock(run.parent / f"{run.name}.lock", timeout=0):
+            yield
+    except Timeout:
+        raise GapkitError(f"cell {run.name} is being run by another process") from None
 
 
 def run_cell(job: CellJob) -> dict:

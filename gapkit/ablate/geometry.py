@@ -12,8 +12,7 @@ from collections import defaultdict
 import torch
 
 from ..cache import EmbeddingCache
-from ..close.inputs import image_vectors, text_vectors
-from ..close.prepare import build_adapter, data_source
+from ..close.prepare import Vectors, build_adapter, data_source
 from ..close.tasks import CaptionSingle
 from ..encoders import create_encoder
 from ..errors import GapkitError
@@ -23,12 +22,11 @@ log = logging.getLogger("gapkit.ablate")
 
 def _pairs(cfg, encoder, cache):
     src = data_source(cfg)
-    identity = {"close-data": src.identity}
+    vec = Vectors(encoder, cache, {"close-data": src.identity}, src.root, cfg.template)
     ex = CaptionSingle().examples(src, cfg.eval_split, train=True)  # one example per caption
     if not ex:
         raise GapkitError(f"no caption pairs in split {cfg.eval_split!r}")
-    return src, identity, image_vectors(encoder, ex, cache, identity), text_vectors(encoder, ex, cfg.template,
-                                                                                   cache, identity)
+    return src, vec, vec.images(ex), vec.texts(ex)
 
 
 def adapter_geometry(spec) -> dict:
@@ -58,8 +56,8 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     key = (cfg.encoder, cfg.world, cfg.data_root, cfg.eval_split, cfg.template)
     if key not in pairs:
         pairs[key] = _pairs(cfg, enc, cache)
-    src, identity, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs
-    adapter = build_adapter(cfg, enc, src, cache, identity)
+    src, vec, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs
+    adapter = build_adapter(cfg, vec, src)
     with torch.no_grad():
         moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
     row["mg"].append(float((img * moved).sum(1).mean()))

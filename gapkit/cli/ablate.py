@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import nonneg_int, positive_int
+
 EXAMPLES = """Examples:
   gapkit ablate analyses/bias.yaml
   gapkit ablate analyses/noise.yaml --jobs 2
@@ -20,8 +22,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("spec", help="YAML spec (see analyses/)")
     p.add_argument("--out", default=None, help="results folder (default: analyses/results/<name>)")
     p.add_argument("--executor", default="local", help="local or ray (see `gapkit ls executors`)")
-    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel")
-    p.add_argument("--retries", type=int, default=1,
+    p.add_argument("--jobs", type=positive_int, default=1, help="cells run in parallel")
+    p.add_argument("--retries", type=nonneg_int, default=1,
                    help="extra attempts for a cell that crashed (configuration errors are not retried)")
     p.add_argument("--address", default=None, help="Ray cluster address (ray executor)")
     p.add_argument("--render-only", action="store_true",
@@ -32,11 +34,13 @@ def add_parser(sub, name: str) -> None:
 def run(args) -> int:
     from ..ablate.executors import EXECUTORS
     from ..ablate.render import render_outputs
-    from ..ablate.runner import incomplete_report, run_grid
+    from ..ablate.runner import default_out, incomplete_report, run_grid
     from ..ablate.spec import load_spec
+    from ..io import check_output_dir
 
     spec = load_spec(args.spec)  # every cell validated before anything runs
     EXECUTORS.get(args.executor)
+    check_output_dir(args.out or default_out(spec), "--out")
     outcome = run_grid(spec, args.out, args.executor, args.jobs, args.retries, args.address, args.render_only)
     paths = render_outputs(spec, outcome, command=["gapkit", *sys.argv[1:]])
     print(Path(paths["md"]).read_text())

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._registry import Registry
-from ..data._json import read_json, read_jsonl, require
+from ..data._json import read_json, read_jsonl, require, require_list, require_str
 from ..errors import GapkitError
 from .data import DataSource
 
@@ -49,13 +49,16 @@ class Task:
 def _karpathy_images(src: DataSource, split: str):
     path = src.file("karpathy")
     data = read_json(path, "Karpathy split")
-    for k, img in enumerate(require(data, "images", "the top level", path)):
+    for k, img in enumerate(require_list(data, "images", "the top level", path)):
         if require(img, "split", f"images[{k}]", path) != split:
             continue
-        caps = [require(s, "raw", f"images[{k}].sentences", path).strip().lower()
-                for s in require(img, "sentences", f"images[{k}]", path)]
+        caps = [require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip().lower()
+                for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))]
+        if not caps:
+            continue  # an image without captions has nothing to train on or score against
         image_id = str(img.get("cocoid", img.get("imgid", k)))
-        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=img["filename"]), caps
+        filename = require_str(img, "filename", f"images[{k}]", path)
+        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=filename), caps
 
 
 def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]:
@@ -64,7 +67,7 @@ def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]
     out: dict[str, list[str]] = {}
     for k, ann in enumerate(require(read_json(path, "COCO captions"), "annotations", "the top level", path)):
         image_id = str(require(ann, "image_id", f"annotations[{k}]", path))
-        out.setdefault(image_id, []).append(require(ann, "caption", f"annotations[{k}]", path).strip().lower())
+        out.setdefault(image_id, []).append(require_str(ann, "caption", f"annotations[{k}]", path).strip().lower())
     return out
 
 
