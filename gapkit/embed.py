@@ -1,10 +1,14 @@
 """Embedding extraction through the cache: images stream through a DataLoader with workers,
-texts are encoded in batches. Raw (un-normalised) features are cached; callers normalise."""
+texts are encoded in batches. Raw (un-normalised) features are cached; callers normalise.
+``embed_images`` is the one way image features reach the cache (measure, encode, figures, CLOSE,
+sensitivity), so every image entry is keyed by the image files themselves."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from .cache import EmbeddingCache, items_digest
 from .data import PairedData
 from .encoders import Encoder
+from .encoders.base import file_sha256
 from .errors import GapkitError
 from .progress import progress
 
@@ -108,9 +113,54 @@ class PairedEmbeddings:
     encoder_identity: dict
 
 
-def image_cache_fields(encoder: Encoder, data: PairedData) -> dict:
-    return {"kind": "image", "encoder": encoder.identity(), "data": data.identity(),
-            "items": items_digest(data.image_ids), "n": data.n_images, "dtype": "float32"}
+def image_row_keys(paths: list[Path], verify: bool = False) -> list[str]:
+    """One cache row key per image file (see ``gapkit.cache``): its resolved path with its size,
+    mtime (ns) and inode, or with ``verify`` the sha256 of its bytes. Missing files are an error."""
+    keys, missing = [], []
+    for p in paths:
+        real = os.path.realpath(p)
+        try:
+            st = os.stat(real)
+        except OSError:
+            missing.append(p)
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            missing.append(p)
+            continue
+        ident = f"sha256={file_sha256(real)}" if verify else f"{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        keys.append(hashlib.sha256(f"{real}\x00{ident}".encode()).hexdigest()[:32])
+    if missing:
+        shown = ", ".join(str(p) for p in missing[:3])
+        raise GapkitError(f"{len(missing)} of {len(paths)} image files are missing, e.g. {shown}")
+    return keys
+
+
+def image_cache_fields(encoder: Encoder, data_identity: dict, image_ids: list[str],
+                       image_root: str | Path | None, verify: bool = False) -> dict:
+    """Key fields of an image entry; the files themselves are keyed per row (``image_row_keys``)."""
+    return {"kind": "image", "encoder": encoder.identity(), "data": data_identity,
+            "items": items_digest(image_ids), "n": len(image_ids), "dtype": "float32",
+            "image_root": None if image_root is None else os.path.realpath(image_root),
+            "image_identity": image_identity(verify)}
+
+
+def image_identity(verify: bool) -> str:
+    """How image files are told apart in the cache key (recorded in provenance)."""
+    return "path+sha256" if verify else "path+size+mtime+inode"
+
+
+def embed_images(encoder: Encoder, paths: list[Path], image_ids: list[str], data_identity: dict,
+                 image_root: str | Path | None, cache: EmbeddingCache | None = None, batch_size: int = 256,
+                 num_workers: int | None = None, verify: bool = False) -> np.ndarray:
+    """Raw (n, D) image features through the cache; only images whose files changed since the
+    entry was written are encoded again. Every caller of the cache for images comes here."""
+    cache = cache or EmbeddingCache()
+    encode = lambda idx: extract_image_features(encoder, [paths[i] for i in idx], batch_size, num_workers)
+    if not cache.enabled:
+        return encode(list(range(len(paths))))
+    rows = image_row_keys(paths, verify)
+    fields = image_cache_fields(encoder, data_identity, image_ids, image_root, verify)
+    return cache.get_rows(fields, rows, encode)
 
 
 def text_cache_fields(encoder: Encoder, texts: list[str], data_identity: dict, template: str) -> dict:
@@ -135,11 +185,10 @@ def embed_texts(encoder: Encoder, texts: list[str], data_identity: dict, templat
 
 def embed_paired(encoder: Encoder, data: PairedData, template: str = "{}",
                  cache: EmbeddingCache | None = None, batch_size: int = 256,
-                 num_workers: int | None = None) -> PairedEmbeddings:
+                 num_workers: int | None = None, verify_images: bool = False) -> PairedEmbeddings:
     """Image and caption features of ``data`` through the cache."""
     cache = cache or EmbeddingCache()
-    img = cache.get_or_compute(
-        image_cache_fields(encoder, data),
-        lambda: extract_image_features(encoder, data.image_paths, batch_size, num_workers))
+    img = embed_images(encoder, data.image_paths, data.image_ids, data.identity(), data.image_root, cache,
+                       batch_size, num_workers, verify_images)
     txt = embed_texts(encoder, data.captions, data.identity(), template, cache)
     return PairedEmbeddings(img, txt, data.caption_image, data, encoder.identity())

@@ -52,3 +52,13 @@ def provenance(command: list[str] | None = None, **extra) -> dict:
         "environment": environment(),
         **extra,
     }
+
+
+# Metric keys renamed since results were first written: old name -> current name. "vqa_accuracy"
+# was CLOSE's simplified min(n/3, 1) accuracy, now reported as vqa_acc_close beside the official one.
+RENAMED_METRICS = {"vqa_accuracy": "vqa_acc_close"}
+
+
+def upgrade_metrics(metrics: dict) -> dict:
+    """A result's flat metrics under current names (older result files stay readable)."""
+    return {RENAMED_METRICS.get(k, k): v for k, v in metrics.items()}

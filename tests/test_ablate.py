@@ -46,6 +46,8 @@ def test_grid_runs_renders_and_skips_finished_cells(world_dir, tmp_path, capsys)
     assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
     md = (tmp_path / "res" / "table.md").read_text()
     assert "| Bias | Mag. | MG | Δ | VE acc. |" in md and "RNG" in md and "±" in md
+    assert f"Regenerate: `gapkit ablate {spec_path} --out {tmp_path / 'res'}`" in md and "6 of 6 cells" in md
+    assert "no result" not in md
     assert "the paper's published numbers" in md
     assert (tmp_path / "res" / "table.csv").is_file() and (tmp_path / "res" / "table.tex").is_file()
     assert (tmp_path / "res" / "ablation-smoke.png").is_file()  # specs outside analyses/ keep figures local
@@ -89,7 +91,8 @@ def test_failed_cell_is_reported_and_the_rest_completes(world_dir, tmp_path):
     spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows))
     outcome = run_grid(spec, tmp_path / "res", retries=1)
     assert len(outcome["failed"]) == 1 and len(outcome["results"]) == 1
-    assert any("nosuchsplit" in e for e in outcome["failed"].values())
+    (failure,) = outcome["failed"].values()
+    assert failure["label"] == "broken/ve" and "nosuchsplit" in failure["error"] and failure["permanent"]
 
 
 @pytest.mark.ray
@@ -128,3 +131,52 @@ def test_invalid_specs_fail_before_any_run(world_dir, tmp_path, capsys, mutate, 
     assert main(["ablate", str(path), "--out", str(tmp_path / "res")]) == 2
     assert str(path) in capsys.readouterr().err
     assert not (tmp_path / "res").exists()
+
+
+def test_retrained_encoder_weights_make_new_cells(world_dir, tmp_path):
+    """The cell key covers the weights behind the encoder name, not only the config."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from gapkit.ablate.spec import encoder_fingerprint
+    from gapkit.encoders.shapes import ASSET_DIR
+
+    weights = tmp_path / "shapes-clip"
+    shutil.copytree(ASSET_DIR, weights)
+    path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=[{"label": "none", "set": {"adapter": "noise"}}])
+    spec = yaml.safe_load(path.read_text())
+    spec["base"]["encoder"] = f"gapkit-shapes:{weights}"
+    path.write_text(yaml.safe_dump(spec))
+    before = [c.key for c in load_spec(path).cells()]
+    tensors = load_file(str(weights / "model.safetensors"))
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1e-3  # "retrained": same name, same config, other weights
+    save_file(tensors, str(weights / "model.safetensors"))
+    encoder_fingerprint.cache_clear()  # a new process would hash the weights anew
+    after = [c.key for c in load_spec(path).cells()]
+    assert len(before) == len(after) == 1 and before != after
+    assert [c.config.to_dict() for c in load_spec(path).cells()][0]["encoder"] == f"gapkit-shapes:{weights}"
+
+
+def test_committed_cells_match_their_specs():
+    """The committed results in analyses/results are found under the current cell keys."""
+    from pathlib import Path
+
+    from gapkit.ablate.runner import default_out, jobs_for, load_results
+
+    for name in ("bias", "noise", "table1"):
+        spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / f"{name}.yaml")
+        assert len(load_results(spec, default_out(spec))) == len(jobs_for(spec, default_out(spec))), name
+
+
+def test_cell_lock_is_exclusive_and_released(tmp_path):
+    from gapkit.ablate.executors import _cell_lock
+
+    run = tmp_path / "runs" / "abc"
+    with _cell_lock(run):
+        with pytest.raises(GapkitError, match="cell abc is being run by another process"):
+            with _cell_lock(run):
+                pass
+    with _cell_lock(run):  # released when the first holder finished
+        pass

@@ -10,7 +10,7 @@ import pytest
 from gapkit.cli.main import main
 from gapkit.close.config import CloseConfig
 from gapkit.close.run import eval_run, train_run
-from gapkit.close.tasks import vqa_targets
+from gapkit.close.tasks import TASKS, vqa_targets
 from gapkit.errors import GapkitError
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.world import ShapesWorld
@@ -40,6 +40,9 @@ def test_every_task_trains_and_evaluates(world_dir, tmp_path, task):
         assert (tmp_path / "run" / f).is_file(), f
     test = eval_run(tmp_path / "run", "test")
     assert test["metrics"]["n"] > 0
+    assert TASKS.get(task).metric in rec["metrics"] and TASKS.get(task).metric in test["metrics"]
+    if task.startswith("vqa"):  # both VQA accuracies, the official one never above CLOSE's
+        assert rec["metrics"]["vqa_acc_official"] <= rec["metrics"]["vqa_acc_close"]
 
 
 @pytest.mark.parametrize("adapter, options", [("none", {}), ("mean-shift", {"scale": -1.0}),
@@ -148,7 +151,7 @@ def test_real_data_layout(world_dir, tmp_path):
     (root / "coco").mkdir(parents=True)
     (root / "SNLI_VE").mkdir()
     shutil.copy(f"{world_dir}/dataset_coco.json", root / "coco" / "dataset_coco.json")
-    for split, name in (("train", "train"), ("val", "dev"), ("test", "test")):
+    for name in ("train", "dev", "test"):
         shutil.copy(f"{world_dir}/snli_ve_{name}.jsonl", root / "SNLI_VE" / f"snli_ve_{name}.jsonl")
     shutil.copytree(f"{world_dir}/images", root / "coco" / "images")
     (root / "coco" / "annotations").mkdir()

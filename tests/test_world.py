@@ -9,7 +9,13 @@ from gapkit.errors import GapkitError
 from gapkit.worlds import check_world_manifest
 from gapkit.worlds.shapes import spec
 from gapkit.worlds.shapes.captions import (
-    SHAPE_WORDS, STYLES, Mention, coverage, describe, reference_captions, sample_mention,
+    SHAPE_WORDS,
+    STYLES,
+    Mention,
+    coverage,
+    describe,
+    reference_captions,
+    sample_mention,
 )
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.render import render

@@ -1,7 +1,11 @@
-"""Executors run grid cells: ``local`` (in process, or N worker processes) and ``ray`` (a local
-Ray instance or an existing cluster). A cell writes its own result file atomically when it
-finishes, so an interrupted grid resumes without redoing finished cells; a failed cell is
-retried, reported, and the rest of the grid still completes."""
+"""Executors run grid cells: ``local`` (in process, or one worker process per cell, N at a time)
+and ``ray`` (a local Ray instance or an existing cluster). A cell writes its own result file
+atomically when it finishes, so an interrupted grid resumes without redoing finished cells.
+
+A failed cell is retried on its own, up to ``retries`` more times, unless it failed with a
+``GapkitError`` (a configuration or data error: the same config fails the same way again); the
+rest of the grid still completes. A worker that dies (OOM killer, SIGKILL) fails only the cell it
+was running. On Ctrl-C nothing new starts, running cells are stopped and the interrupt goes on."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ import contextlib
 import logging
 import os
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from .._registry import Registry
@@ -31,9 +35,25 @@ class CellJob:
     threads: int = 1
 
 
+@dataclass
+class Attempt:
+    """How one attempt at a cell ended: ``error`` is None on success; ``permanent`` marks a
+    configuration or data error, which a retry cannot fix."""
+
+    key: str
+    error: str | None = None
+    permanent: bool = False
+
+
+# An error travels back from a worker through a pipe the worker must be able to fill before it exits.
+_MAX_ERROR = 8000
+# Called once per finished attempt; returns True when the executor should run the cell again.
+Done = Callable[[CellJob, Attempt], bool]
+
+
 def _die_with_parent() -> None:
-    """Worker initializer: on Linux, ask the kernel to end this worker when the grid process
-    dies (a killed grid must not leave workers writing into its run folders)."""
+    """In a worker: on Linux, ask the kernel to end this worker when the grid process dies (a
+    killed grid must not leave workers writing into its run folders)."""
     try:
         import ctypes
         import signal
@@ -46,20 +66,19 @@ def _die_with_parent() -> None:
 @contextlib.contextmanager
 def _cell_lock(run: Path):
     """An exclusive lock per cell: two grids started on the same folder never run one cell twice."""
-    import fcntl
+    from filelock import FileLock, Timeout
 
     run.parent.mkdir(parents=True, exist_ok=True)
-    with open(run.parent / f"{run.name}.lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise GapkitError(f"cell {run.name} is being run by another process") from None
-        yield
+    try:
+        with FileLock(run.parent / f"{run.name}.lock", timeout=0):
+            yield
+    except Timeout:
+        raise GapkitError(f"cell {run.name} is being run by another process") from None
 
 
 def run_cell(job: CellJob) -> dict:
     """Train + evaluate one cell (resuming its run folder if a checkpoint exists) and write its
-    result file. Runs in a worker process or a Ray task."""
+    result file. Runs in this process, a worker process or a Ray task."""
     import torch
 
     from ..close.config import CloseConfig
@@ -79,11 +98,19 @@ def run_cell(job: CellJob) -> dict:
     return result
 
 
-def _attempt(job: CellJob) -> tuple[str, dict | None, str | None]:
+def attempt(job: CellJob) -> Attempt:
+    """Run one cell, turning its failure into an ``Attempt`` (a failed cell is not fatal for the grid)."""
     try:
-        return job.key, run_cell(job), None
-    except Exception as e:  # a failed cell is reported, not fatal for the grid
-        return job.key, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
+        run_cell(job)
+        return Attempt(job.key)
+    except GapkitError as e:
+        return Attempt(job.key, str(e)[:_MAX_ERROR], permanent=True)
+    except Exception as e:
+        return Attempt(job.key, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"[:_MAX_ERROR])
+
+
+def first_line(error: str) -> str:
+    return (error.strip().splitlines() or [""])[0]
 
 
 class Executor:
@@ -94,53 +121,64 @@ class Executor:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, cores // self.jobs)
 
-    def run(self, jobs: list[CellJob], progress=None) -> dict[str, str]:
-        """Run every job (with retries); returns {key: error} for the cells that still failed."""
-        failed: dict[str, str] = {}
-        todo = list(jobs)
-        for attempt in range(1 + self.retries):
-            errors = self._run_once(todo, progress)
-            todo = [j for j in todo if j.key in errors]
-            failed = errors
-            for key, err in errors.items():
-                log.warning("cell %s failed (attempt %d): %s", key, attempt + 1, err.splitlines()[0])
-            if not todo:
-                break
+    def run(self, jobs: list[CellJob], progress=None) -> dict[str, Attempt]:
+        """Run every job, retrying a failed cell on its own; returns {key: last failed attempt} for
+        the cells that still failed. ``progress(job, attempt, retry)`` is called after every attempt."""
+        tries: Counter = Counter()
+        failed: dict[str, Attempt] = {}
+
+        def done(job: CellJob, result: Attempt) -> bool:
+            tries[job.key] += 1
+            retry = result.error is not None and not result.permanent and tries[job.key] <= self.retries
+            if result.error is None:
+                failed.pop(job.key, None)
+            else:
+                failed[job.key] = result
+                what = "configuration or data error, not retried" if result.permanent else (
+                    "retrying" if retry else f"giving up after {tries[job.key]} attempts")
+                log.warning("cell %s failed (attempt %d; %s): %s", job.label, tries[job.key], what,
+                            first_line(result.error))
+            if progress:
+                progress(job, result, retry)
+            return retry
+
+        self._run(list(jobs), done)
         return failed
 
-    def _run_once(self, jobs, progress) -> dict[str, str]:
+    def _run(self, jobs: list[CellJob], done: Done) -> None:
         raise NotImplementedError
+
+
+def _stopping(running: int, queued: int) -> None:
+    log.warning("interrupted: stopping %d running cell%s; %d not started. Finished cells are kept; "
+                "rerun the same command to resume.", running, "" if running == 1 else "s", queued)
 
 
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
-    """Cells one after another in this process (jobs=1) or in N worker processes."""
+    """Cells one after another in this process (jobs=1) or one worker process per cell, N at a time."""
 
-    def _run_once(self, jobs, progress):
-        errors = {}
+    def _run(self, jobs, done):
         for j in jobs:
             j.threads = self.threads_per_job()
         if self.jobs == 1:
-            for j in jobs:
-                key, _, err = _attempt(j)
-                if err:
-                    errors[key] = err
-                if progress:
-                    progress(key, err)
-            return errors
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=get_context("spawn"),
-                                 initializer=_die_with_parent) as pool:
-            futures = [pool.submit(_attempt, j) for j in jobs]
-            for f in as_completed(futures):
-                try:
-                    key, _, err = f.result()
-                except Exception as e:  # a worker killed from outside (OOM, SIGKILL)
-                    key, err = "?", f"worker died: {e}"
-                if err:
-                    errors[key] = err
-                if progress:
-                    progress(key, err)
-        return errors
+            self._in_process(deque(jobs), done)
+        else:
+            from .workers import run_in_workers
+
+            run_in_workers(deque(jobs), done, self.jobs, _stopping)
+
+    @staticmethod
+    def _in_process(queue: deque, done: Done) -> None:
+        while queue:
+            job = queue.popleft()
+            try:
+                result = attempt(job)
+            except KeyboardInterrupt:
+                _stopping(1, len(queue))
+                raise
+            if done(job, result):
+                queue.append(job)
 
 
 @EXECUTORS.register("ray")
@@ -152,7 +190,7 @@ class RayExecutor(Executor):
         super().__init__(jobs, retries)
         self.address = address
 
-    def _run_once(self, jobs, progress):
+    def _run(self, jobs, done):
         try:
             import ray
         except ImportError:
@@ -162,25 +200,28 @@ class RayExecutor(Executor):
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False)
-        errors = {}
-        refs = {}
-        for j in jobs:
-            gpu = 1 if str(j.config.get("device") or "").startswith("cuda") else 0
-            j.threads = 1 if not gpu else self.threads_per_job()
-            task = ray.remote(num_cpus=1, num_gpus=gpu, max_retries=0)(_attempt)
-            refs[task.remote(j)] = j.key
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                key, _, err = ray.get(done[0])
-            except Exception as e:  # the worker process died
-                key, err = refs[done[0]], f"ray task failed: {e}"
-            if err:
-                errors[key] = err
-            if progress:
-                progress(key, err)
-        return errors
+        refs = {self._submit(ray, j): j for j in jobs}
+        try:
+            while refs:
+                ready, _ = ray.wait(list(refs), num_returns=1)
+                job = refs.pop(ready[0])
+                try:
+                    result = ray.get(ready[0])
+                except Exception as e:  # the worker process died or the task was lost
+                    result = Attempt(job.key, f"ray task failed: {e}")
+                if done(job, result):
+                    refs[self._submit(ray, job)] = job
+        except KeyboardInterrupt:
+            log.warning("interrupted: cancelling %d unfinished cells. Finished cells are kept; rerun the same "
+                        "command to resume.", len(refs))
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            raise
+
+    def _submit(self, ray, job: CellJob):
+        gpu = 1 if str(job.config.get("device") or "").startswith("cuda") else 0
+        job.threads = 1 if not gpu else self.threads_per_job()
+        return ray.remote(num_cpus=1, num_gpus=gpu, max_retries=0)(attempt).remote(job)
 
 
 def create_executor(name: str, **options) -> Executor:

@@ -6,27 +6,32 @@ for the shift adapters."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
 import torch
 
 from ..cache import EmbeddingCache
-from ..close.inputs import image_vectors, text_vectors
-from ..close.prepare import build_adapter, data_source
+from ..close.prepare import Vectors, build_adapter, data_source
 from ..close.tasks import CaptionSingle
 from ..encoders import create_encoder
+from ..errors import GapkitError
+
+log = logging.getLogger("gapkit.ablate")
 
 
 def _pairs(cfg, encoder, cache):
     src = data_source(cfg)
-    identity = {"close-data": src.identity}
+    vec = Vectors(encoder, cache, {"close-data": src.identity}, src.root, cfg.template)
     ex = CaptionSingle().examples(src, cfg.eval_split, train=True)  # one example per caption
-    return src, identity, image_vectors(encoder, ex, cache, identity), text_vectors(encoder, ex, cfg.template,
-                                                                                   cache, identity)
+    if not ex:
+        raise GapkitError(f"no caption pairs in split {cfg.eval_split!r}")
+    return src, vec, vec.images(ex), vec.texts(ex)
 
 
 def adapter_geometry(spec) -> dict:
-    """row label -> {"mg": [...], "delta": [...], "magnitude": [...]} over the row's repeats."""
+    """row label -> {"mg": [...], "delta": [...], "magnitude": [...]} over the row's repeats. A row
+    whose data or adapter cannot be built (a cell that fails for the same reason) is left out."""
     out: dict = defaultdict(lambda: defaultdict(list))
     cache = EmbeddingCache()
     encoders, pairs = {}, {}
@@ -37,20 +42,29 @@ def adapter_geometry(spec) -> dict:
         if ident in seen or cfg.train_on == "image":
             continue  # one geometry per row repeat (tasks share it); images are not adapted
         seen.add(ident)
-        enc = encoders.setdefault(cfg.encoder, create_encoder(cfg.encoder, device=cfg.device))
-        key = (cfg.encoder, cfg.world, cfg.data_root, cfg.eval_split, cfg.template)
-        if key not in pairs:
-            pairs[key] = _pairs(cfg, enc, cache)
-        src, identity, img, txt = pairs[key]
-        adapter = build_adapter(cfg, enc, src, cache, identity)
-        with torch.no_grad():
-            moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
-        out[cell.row]["mg"].append(float((img * moved).sum(1).mean()))
-        out[cell.row]["delta"].append(float((txt * moved).sum(1).mean()))
-        shift = getattr(adapter, "shift", None)
-        if shift is not None and shift.numel():
-            scale = getattr(adapter, "scale", 1.0)
-            out[cell.row]["magnitude"].append(float(abs(scale) * shift.norm()))
-        elif cfg.adapter in ("none", "noise"):
-            out[cell.row]["magnitude"].append(0.0)
-    return {k: dict(v) for k, v in out.items()}
+        if (cfg.encoder, cfg.device) not in encoders:  # one encoder per spec, not per row repeat
+            encoders[(cfg.encoder, cfg.device)] = create_encoder(cfg.encoder, device=cfg.device)
+        enc = encoders[(cfg.encoder, cfg.device)]
+        try:
+            _row_geometry(out[cell.row], cfg, enc, cache, pairs)
+        except GapkitError as e:
+            log.warning("no geometry for row %s: %s", cell.row, e)
+    return {k: dict(v) for k, v in out.items() if v}
+
+
+def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
+    key = (cfg.encoder, cfg.world, cfg.data_root, cfg.eval_split, cfg.template)
+    if key not in pairs:
+        pairs[key] = _pairs(cfg, enc, cache)
+    src, vec, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs
+    adapter = build_adapter(cfg, vec, src)
+    with torch.no_grad():
+        moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
+    row["mg"].append(float((img * moved).sum(1).mean()))
+    row["delta"].append(float((txt * moved).sum(1).mean()))
+    shift = getattr(adapter, "shift", None)
+    if shift is not None and shift.numel():
+        scale = getattr(adapter, "scale", 1.0)
+        row["magnitude"].append(float(abs(scale) * shift.norm()))
+    elif cfg.adapter in ("none", "noise"):
+        row["magnitude"].append(0.0)

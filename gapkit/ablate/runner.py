@@ -7,9 +7,9 @@ import logging
 import time
 from pathlib import Path
 
-from ..errors import GapkitError
 from ..progress import progress
-from .executors import CellJob, create_executor
+from ..results import upgrade_metrics
+from .executors import Attempt, CellJob, create_executor, first_line
 from .spec import Spec
 
 log = logging.getLogger("gapkit.ablate")
@@ -25,7 +25,8 @@ def jobs_for(spec: Spec, out: Path) -> list[CellJob]:
 
 
 def load_results(spec: Spec, out: Path) -> dict[str, dict]:
-    """Finished cells: key -> result (a result whose config differs from the spec's is ignored)."""
+    """Finished cells: key -> result (a result whose config differs from the spec's is ignored;
+    metric keys are read under their current names)."""
     done = {}
     for job in jobs_for(spec, out):
         path = Path(job.result_path)
@@ -36,37 +37,80 @@ def load_results(spec: Spec, out: Path) -> dict[str, dict]:
                 log.warning("unreadable result %s: the cell will run again", path)
                 continue
             if res.get("config") == job.config:
-                done[job.key] = res
+                done[job.key] = {**res, "metrics": upgrade_metrics(res.get("metrics", {}))}
     return done
+
+
+def regenerate_command(spec: Spec, out: Path) -> str:
+    """The command that reruns this grid into ``out`` (``--out`` only when it is not the default)."""
+    command = f"gapkit ablate {spec.path}"
+    if Path(out).resolve() != default_out(spec).resolve():
+        command += f" --out {out}"
+    return command
+
+
+class _Tally:
+    """Progress over cells: one step per cell that finished or gave up; the postfix counts the cells
+    that failed for good and the retries so far."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.failed, self.retried = bar, 0, 0
+
+    def __call__(self, job: CellJob, result: Attempt, retry: bool) -> None:
+        if retry:
+            self.retried += 1
+        else:
+            self.bar.update(1)
+            self.failed += result.error is not None
+        self.bar.set_postfix(failed=self.failed, retried=self.retried)
 
 
 def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs: int = 1, retries: int = 1,
              address: str | None = None, only_render: bool = False) -> dict:
-    """Run every unfinished cell, then render the table. Returns {results, failed, seconds}."""
+    """Run every unfinished cell (nothing with ``only_render``). Returns {results, failed, missing,
+    total, seconds, out}: ``failed`` maps each cell without a result whose last attempt (in this or an
+    earlier invocation) failed to {label, error, permanent}; ``missing`` maps every cell without a
+    result to its label."""
     out = Path(out) if out else default_out(spec)
     all_jobs = jobs_for(spec, out)
     done = load_results(spec, out)
     todo = [j for j in all_jobs if j.key not in done]
     log.info("%s: %d cells, %d finished, %d to run (%s executor, %d jobs)", spec.name, len(all_jobs),
              len(done), len(todo), executor, jobs)
-    failed: dict[str, str] = {}
     t0 = time.time()
     if todo and not only_render:
         bar = progress(total=len(todo), desc=spec.name, unit="cell")
-
-        def tick(key, err):
-            bar.update(1)
-            bar.set_postfix(failed=len([1 for _ in [err] if err]))
-
-        failed = create_executor(executor, jobs=jobs, retries=retries, address=address).run(todo, tick)
-        bar.close()
-    if todo and not only_render:
+        try:
+            failed = create_executor(executor, jobs=jobs, retries=retries, address=address).run(todo, _Tally(bar))
+        finally:
+            bar.close()
+        _save_failures(out, {j.key for j in todo}, {j.key: j.label for j in todo}, failed)
         _log_invocation(out, len(todo), len(failed), time.time() - t0, executor, jobs)
     results = load_results(spec, out)
-    missing = [j.label for j in all_jobs if j.key not in results]
-    if missing and not only_render:
-        log.warning("%d cells did not finish: %s", len(missing), ", ".join(missing[:5]))
-    return {"results": results, "failed": failed, "missing": missing, "seconds": time.time() - t0, "out": out}
+    failures = _load_failures(out)
+    missing = [j for j in all_jobs if j.key not in results]
+    return {"results": results, "failed": {j.key: failures[j.key] for j in missing if j.key in failures},
+            "missing": {j.key: j.label for j in missing}, "total": len(all_jobs), "seconds": time.time() - t0,
+            "out": out}
+
+
+def _load_failures(out: Path) -> dict:
+    path = out / "failures.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+
+
+def _save_failures(out: Path, ran: set[str], labels: dict[str, str], failed: dict[str, Attempt]) -> None:
+    """failures.json: the last failure of each cell still without a result, so ``--render-only``
+    can say why. Cells run now replace their old entries."""
+    from ..io import write_json
+
+    entries = {k: v for k, v in _load_failures(out).items() if k not in ran}
+    entries.update({k: {"label": labels[k], "error": a.error, "permanent": a.permanent} for k, a in failed.items()})
+    if entries or (out / "failures.json").exists():
+        write_json(out / "failures.json", entries)
 
 
 def _log_invocation(out: Path, ran: int, failed: int, seconds: float, executor: str, jobs: int) -> None:
@@ -88,7 +132,23 @@ def wall_seconds(out: Path) -> float | None:
     return sum(e["seconds"] for e in json.loads(path.read_text())) if path.is_file() else None
 
 
-def require_complete(spec: Spec, outcome: dict) -> None:
-    if outcome["missing"]:
-        raise GapkitError(f"{spec.path}: {len(outcome['missing'])} cells have no result "
-                          f"(e.g. {outcome['missing'][0]}); rerun `gapkit ablate {spec.path}` to finish them.")
+def incomplete_report(spec: Spec, outcome: dict) -> tuple[int, str] | None:
+    """None when every cell has a result; else (exit code, one-line message): 2 when some cell
+    failed with a configuration or data error (fix the spec), 1 otherwise (rerun to finish)."""
+    missing, failed = outcome["missing"], outcome["failed"]
+    if not missing:
+        return None
+    rerun = regenerate_command(spec, outcome["out"])
+    config = [f for f in failed.values() if f["permanent"]]
+    crashed = [f for f in failed.values() if not f["permanent"]]
+    parts = [f"{len(missing)} of {outcome['total']} cells have no result (the table marks them)"]
+    if config:
+        parts.append(f"{len(config)} failed with a configuration or data error, e.g. {config[0]['label']}: "
+                     f"{first_line(config[0]['error'])} (fix the spec; rerunning will not help)")
+    if crashed:
+        parts.append(f"{len(crashed)} failed, e.g. {crashed[0]['label']}: {first_line(crashed[0]['error'])} "
+                     f"(rerun `{rerun}` to retry them)")
+    not_run = len(missing) - len(config) - len(crashed)
+    if not_run:
+        parts.append(f"{not_run} not run yet (run `{rerun}` to finish them)")
+    return (2 if config else 1), "; ".join(parts)

@@ -9,16 +9,16 @@ with every task is one cell: an independent CLOSE run with its own result file."
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ..cache import digest
 from ..close.config import CloseConfig
 from ..errors import GapkitError
+from ..io import read_yaml
 
 SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference"}
 ROW_KEYS = {"label", "set", "grid", "repeat"}
@@ -33,7 +33,18 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return digest(self.config.to_dict())[:16]
+        """The cell's name on disk: its config and the weights behind its encoder name, so
+        retrained weights under the same name (new gapkit-shapes weights) are new cells."""
+        return digest({"config": self.config.to_dict(), "encoder_weights": encoder_fingerprint(self.config.encoder)})[:16]
+
+
+@functools.cache
+def encoder_fingerprint(spec: str) -> str:
+    """sha256 of the weights an encoder spec resolves to (once per spec and process; built on the
+    CPU, and the shapes encoder does not even build its model for this)."""
+    from ..encoders import create_encoder
+
+    return create_encoder(spec, device="cpu").weights_sha256
 
 
 @dataclass
@@ -125,10 +136,7 @@ def load_spec(path: str | Path) -> Spec:
     path = Path(path)
     if not path.is_file():
         raise GapkitError(f"Spec file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise GapkitError(f"{path} is not valid YAML: {e}") from None
+    raw = read_yaml(path, "spec")
     if not isinstance(raw, dict):
         raise GapkitError(f"{path} must be a mapping with keys {', '.join(sorted(SPEC_KEYS))}.")
     unknown = sorted(set(raw) - SPEC_KEYS)

@@ -29,4 +29,17 @@ def create_adapter(name: str, **params) -> Adapter:
                           f"Accepted: {', '.join(cls.PARAMS)}.") from None
 
 
-__all__ = ["ADAPTERS", "Adapter", "create_adapter"]
+def check_adapter_options(name: str, options, where: str = "config") -> None:
+    """Refuse unknown option names (with a suggestion) and values of the wrong type for ``name``."""
+    from .._options import check_mapping, check_options
+    from ..errors import GapkitError
+
+    cls = ADAPTERS.get(name)
+    for key in ("noise", "seed"):
+        if key in check_mapping(options, f"{where}: adapter_options"):
+            raise GapkitError(f"{where}: adapter_options.{key}: set {key} at the top level of the config, "
+                              "not in adapter_options.")
+    check_options(options, cls.OPTIONS, f"{where}: adapter_options", f"adapter {name!r}")
+
+
+__all__ = ["ADAPTERS", "Adapter", "check_adapter_options", "create_adapter"]

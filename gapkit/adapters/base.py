@@ -21,6 +21,9 @@ class Adapter(nn.Module):
 
     name = "base"
     PARAMS: tuple[str, ...] = ("noise", "seed")
+    # What a config's adapter_options may set: name -> (type, minimum or None). noise and seed are
+    # top-level config keys, never adapter options.
+    OPTIONS: dict[str, tuple[type, float | None]] = {}
     needs_fit = False
 
     def __init__(self, noise: float = 0.0, seed: int = 0) -> None:

@@ -40,6 +40,7 @@ class MeanShift(Adapter):
 
     name = "mean-shift"
     PARAMS = ("noise", "seed", "scale")
+    OPTIONS = {"scale": (float, None)}
     needs_fit = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, scale: float = 1.0) -> None:
@@ -71,6 +72,7 @@ class RandomShift(Adapter):
 
     name = "random-shift"
     PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim")
+    OPTIONS = {"magnitude": (float, 0.0), "direction_seed": (int, 0), "dim": (int, 1)}
 
     def __init__(self, noise: float = 0.0, seed: int = 0, magnitude: float = 1.0,
                  direction_seed: int = 0, dim: int | None = None) -> None:
@@ -109,6 +111,7 @@ class Linear(Adapter):
 
     name = "linear"
     PARAMS = ("noise", "seed", "ridge")
+    OPTIONS = {"ridge": (float, 0.0)}
     needs_fit = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, ridge: float = 1e-3) -> None:
@@ -147,6 +150,7 @@ class CovarianceNoise(Adapter):
 
     name = "cov"
     PARAMS = ("noise", "seed", "cov_scale")
+    OPTIONS = {"cov_scale": (float, 0.0)}
     needs_fit = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, cov_scale: float = 1.0) -> None:

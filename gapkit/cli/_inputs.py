@@ -22,13 +22,16 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
 def load_inputs(args):
     """(image, text, caption_image, fit_image, fit_text, label)."""
     if args.embeddings:
-        from ..data.embeddings import load_embedding_files
+        from ..data.embeddings import first_images, load_embedding_files
 
         f = load_embedding_files(args.embeddings)
-        img, txt = np.asarray(f.image_emb, np.float32), np.asarray(f.text_emb, np.float32)
-        owner = np.arange(len(txt)) if f.caption_image is None else f.caption_image
+        img, txt, ci = f.image_emb, f.text_emb, f.caption_image
+        if args.limit:
+            img, txt, ci = first_images(img, txt, ci, args.limit)
+        img, txt = np.asarray(img, np.float32), np.asarray(txt, np.float32)
+        owner = np.arange(len(txt)) if ci is None else ci
         # No separate split: paired adapters are fitted on the same pairs (said in the title).
-        return img, txt, f.caption_image, img[owner], txt, "precomputed (adapters fitted on the same pairs)"
+        return img, txt, ci, img[owner], txt, "precomputed (adapters fitted on the same pairs)"
     from ..cache import EmbeddingCache
     from ..data import load_dataset
     from ..embed import embed_paired
@@ -39,8 +42,8 @@ def load_inputs(args):
     data = load_dataset(args.dataset, args.data_path, args.split, args.image_root)
     if args.limit:
         data = data.subset(args.limit)
-    emb = embed_paired(enc, data, args.template, cache, args.batch_size, args.workers)
+    emb = embed_paired(enc, data, args.template, cache, args.batch_size, args.workers, args.verify_images)
     fit = embed_paired(enc, load_dataset(args.dataset, args.data_path, args.fit_split, args.image_root),
-                       args.template, cache, args.batch_size, args.workers)
+                       args.template, cache, args.batch_size, args.workers, args.verify_images)
     return (emb.image, emb.text, emb.caption_image, fit.image[fit.caption_image], fit.text,
             f"{args.encoder} on {args.dataset}/{args.split}")

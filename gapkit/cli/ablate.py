@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-log = logging.getLogger("gapkit.cli")
+from ._common import nonneg_int, positive_int
+
 EXAMPLES = """Examples:
   gapkit ablate analyses/bias.yaml
   gapkit ablate analyses/noise.yaml --jobs 2
@@ -22,26 +22,31 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("spec", help="YAML spec (see analyses/)")
     p.add_argument("--out", default=None, help="results folder (default: analyses/results/<name>)")
     p.add_argument("--executor", default="local", help="local or ray (see `gapkit ls executors`)")
-    p.add_argument("--jobs", type=int, default=1, help="cells run in parallel")
-    p.add_argument("--retries", type=int, default=1, help="extra attempts for a failed cell")
+    p.add_argument("--jobs", type=positive_int, default=1, help="cells run in parallel")
+    p.add_argument("--retries", type=nonneg_int, default=1,
+                   help="extra attempts for a cell that crashed (configuration errors are not retried)")
     p.add_argument("--address", default=None, help="Ray cluster address (ray executor)")
-    p.add_argument("--render-only", action="store_true", help="only assemble the table from finished cells")
+    p.add_argument("--render-only", action="store_true",
+                   help="only assemble the table from finished cells (cells without a result are marked)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..ablate.executors import EXECUTORS
     from ..ablate.render import render_outputs
-    from ..ablate.runner import require_complete, run_grid
+    from ..ablate.runner import default_out, incomplete_report, run_grid
     from ..ablate.spec import load_spec
+    from ..io import check_output_dir
 
     spec = load_spec(args.spec)  # every cell validated before anything runs
     EXECUTORS.get(args.executor)
+    check_output_dir(args.out or default_out(spec), "--out")
     outcome = run_grid(spec, args.out, args.executor, args.jobs, args.retries, args.address, args.render_only)
-    require_complete(spec, outcome)
     paths = render_outputs(spec, outcome, command=["gapkit", *sys.argv[1:]])
     print(Path(paths["md"]).read_text())
-    if outcome["failed"]:
-        log.warning("%d cells failed even after retries", len(outcome["failed"]))
-        return 1
-    return 0
+    report = incomplete_report(spec, outcome)
+    if report is None:
+        return 0
+    code, message = report  # the table is written either way, with the cells lacking a result marked
+    print(f"gapkit: {'error: ' if code == 2 else ''}{message}", file=sys.stderr)
+    return code

@@ -23,25 +23,30 @@ def add_parser(sub, name: str) -> None:
 
 
 def load_embeddings_from_args(args):
-    from ..cache import EmbeddingCache
+    from ..cache import EmbeddingCache, check_cache_root
     from ..data import DATASETS, _register, load_dataset
     from ..embed import embed_paired
     from ..encoders import create_encoder
 
-    # Cheap checks first: a bad name must not wait for a world to be generated.
+    # Cheap checks first: a bad name or an unusable cache must not wait for a world to be generated.
     _register()
     DATASETS.get(args.dataset)
+    if not args.no_cache:
+        check_cache_root()
     encoder = create_encoder(args.encoder, device=args.device)
     data = load_dataset(args.dataset, args.data_path, args.split, args.image_root)
     if args.limit:
         data = data.subset(args.limit)
     cache = EmbeddingCache(enabled=not args.no_cache)
-    return embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers), encoder
+    emb = embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers, args.verify_images)
+    return emb, encoder
 
 
 def run(args) -> int:
-    from ..io import atomic_file
+    from ..io import atomic_file, check_output_file
 
+    if args.out:
+        check_output_file(args.out, "--out")
     emb, encoder = load_embeddings_from_args(args)
     log.info("%s on %s/%s: %d images, %d captions, d=%d", args.encoder, emb.data.name, emb.data.split,
              len(emb.image), len(emb.text), emb.image.shape[1])

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import seed_int
+
 DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "figures"
 REAL_CLIP = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
 
@@ -16,7 +18,7 @@ def add_parser(sub, name: str) -> None:
                        epilog="Example:\n  gapkit figures\n  gapkit figures --out /tmp/figs --real-clip path/features.npy")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--real-clip", default=str(REAL_CLIP), help="precomputed real CLIP pairs (skipped if absent)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=run)
 
 
@@ -24,12 +26,13 @@ def run(args) -> int:
     import logging
 
     from ..figures import geometry_jobs
+    from ..io import check_output_dir
     from . import sensitivity as sens_cli
     from . import tsne as tsne_cli
     from ._inputs import load_inputs
 
     log = logging.getLogger("gapkit.cli")
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()

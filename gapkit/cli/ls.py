@@ -15,6 +15,8 @@ TOPICS = {
     "tables": ("gapkit.ablate.tables", "TABLES", []),
     "decoders": ("gapkit.close.decoder", "DECODERS", []),
     "projections": ("gapkit.plots.tsne", "PROJECTIONS", []),
+    "scorers": ("gapkit.metrics", "SCORERS", []),
+    "formats": ("gapkit.metrics.formats", "FORMATS", []),
 }
 
 

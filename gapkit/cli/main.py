@@ -6,10 +6,12 @@ Exit codes: 0 ok, 2 user/config error (one line on stderr; ``--debug`` shows the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
+import warnings
 
 from ..errors import GapkitError
 
@@ -37,8 +39,19 @@ def _offline_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+class UsageError(GapkitError):
+    """A command line argparse rejects (unknown flag, bad value): one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: argparse's own ``error`` prints the whole usage block."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gapkit", description="Measure the modality gap of CLIP-family models and rerun CLOSE.",
         epilog="Examples:\n  gapkit measure\n  gapkit measure --encoder ViT-B-32:openai --dataset coco-karpathy "
                "--data-path dataset_coco.json --image-root coco/\n  gapkit ls encoders",
@@ -67,24 +80,53 @@ def _configure_logging(quiet: bool) -> None:
     root.propagate = False
 
 
+@contextlib.contextmanager
+def _quiet_third_parties(quiet: bool):
+    """With --quiet, other libraries' warnings (open_clip's random-weights notice goes to the root
+    logger; numpy's RuntimeWarnings through ``warnings``) are dropped too; state is restored after,
+    since tests call ``main`` in-process."""
+    if not quiet:
+        yield
+        return
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.ERROR)
+    old_level = root.level
+    root.addHandler(handler)  # a handler on root also stops logging.warning() calling basicConfig
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
 def main(argv: list[str] | None = None) -> int:
     _offline_defaults()
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.verb:
-        parser.print_help()
-        return 2
-    _configure_logging(args.quiet)
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+        if not args.verb:
+            parser.print_help()
+            return 2
+        _configure_logging(args.quiet)
+        with _quiet_third_parties(args.quiet):
+            return int(args.func(args) or 0)
     except GapkitError as e:
-        if args.debug:
+        if debug:
             raise
-        print(f"gapkit: error: {e}", file=sys.stderr)
+        print(f"gapkit: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gapkit: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def entry() -> None:

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 
-from ._common import add_data_args, add_encoder_args
+from ._common import add_data_args, add_encoder_args, nonneg_int, positive_int, seed_int
 
 log = logging.getLogger("gapkit.cli")
 
@@ -31,9 +31,9 @@ def add_parser(sub, name: str) -> None:
     add_encoder_args(p)
     add_data_args(p)
     g = p.add_argument_group("statistics")
-    g.add_argument("--seed", type=int, default=0, help="bootstrap, separability split, random shifts")
-    g.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (0: no intervals)")
-    g.add_argument("--top-k", type=int, default=10, help="top-k gap dimensions to report")
+    g.add_argument("--seed", type=seed_int, default=0, help="bootstrap, separability split, random shifts")
+    g.add_argument("--bootstrap", type=nonneg_int, default=200, help="bootstrap replicates (0: no intervals)")
+    g.add_argument("--top-k", type=positive_int, default=10, help="top-k gap dimensions to report")
     g.add_argument("--normalize", action=__import__("argparse").BooleanOptionalAction, default=True,
                    help="L2-normalise rows (default); --no-normalize requires unit-norm inputs")
     g.add_argument("--retrieval", action=__import__("argparse").BooleanOptionalAction, default=None,
@@ -47,42 +47,53 @@ def add_parser(sub, name: str) -> None:
 def _inputs(args):
     """(image_emb, text_emb, caption_image, source provenance)."""
     if args.embeddings:
-        from ..data.embeddings import load_embedding_files
+        from ..data.embeddings import first_images, load_embedding_files
 
         f = load_embedding_files(args.embeddings)
-        return f.image_emb, f.text_emb, f.caption_image, f.source
+        img, txt, ci = f.image_emb, f.text_emb, f.caption_image
+        if args.limit:
+            img, txt, ci = first_images(img, txt, ci, args.limit)
+        return img, txt, ci, {**f.source, **({"limit": args.limit} if args.limit else {})}
+    from ..embed import image_identity
     from .encode import load_embeddings_from_args
 
     emb, encoder = load_embeddings_from_args(args)
     caption_image = None if len(emb.image) == len(emb.text) and (emb.caption_image == range(len(emb.text))).all() \
         else emb.caption_image
     source = {"encoder": emb.encoder_identity, "dataset": emb.data.identity(), "template": args.template,
+              "image_root": None if emb.data.image_root is None else str(emb.data.image_root.resolve()),
+              "image_identity": image_identity(args.verify_images),
               **({"world": emb.data.extra["world"]} if "world" in emb.data.extra else {})}
     return emb.image, emb.text, caption_image, source
 
 
-def run(args) -> int:
-    from ..io import atomic_file, write_json
-    from ..results import provenance
-    from ..stats import measure
+def _csv_text(report) -> str:
     from ..stats.render import flat_rows
 
+    buf = io.StringIO()
+    rows = flat_rows(report)
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    buf.write(f"# provenance: {json.dumps(report.provenance, sort_keys=True)}\n")
+    return buf.getvalue()
+
+
+def run(args) -> int:
+    from ..io import check_output_file, dumps_json, write_files
+    from ..results import provenance
+    from ..stats import measure
+
+    # Every destination is checked before any work, and all are written together at the end:
+    # a failure anywhere leaves no output behind.
+    outputs = {flag: check_output_file(path, f"--{flag}") for flag, path in (("json", args.json), ("csv", args.csv))
+               if path}
     image_emb, text_emb, caption_image, source = _inputs(args)
     report = measure(image_emb, text_emb, caption_image, normalize=args.normalize, seed=args.seed,
                      bootstrap=args.bootstrap, top_k=args.top_k, retrieval=args.retrieval)
     report.provenance = provenance(source=source, seed=args.seed)
-    # Everything is computed before any file is written: a failure leaves no partial output.
     text = report.table()
-    if args.json:
-        write_json(args.json, report.to_dict())
-    if args.csv:
-        buf = io.StringIO()
-        rows = flat_rows(report)
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        buf.write(f"# provenance: {json.dumps(report.provenance, sort_keys=True)}\n")
-        with atomic_file(args.csv) as f:
-            f.write(buf.getvalue())
+    render = {"json": lambda: dumps_json(report.to_dict()), "csv": lambda: _csv_text(report)}
+    write_files({path: render[flag]() for flag, path in outputs.items()})
     print(text, file=sys.stdout)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_encoder_args
+from ._common import add_encoder_args, positive_int
 
 EXAMPLES = """Examples:
   gapkit sensitivity --out figures/sensitivity
@@ -23,7 +23,7 @@ def add_parser(sub, name: str) -> None:
                         "text_b (n, d) and attribute (n,) [, change (n,)]")
     p.add_argument("--image-root", default=None)
     add_encoder_args(p)
-    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--top-k", type=positive_int, default=10)
     p.add_argument("--out", required=True, help="figure path without suffix (PNG, PDF, JSON)")
     p.set_defaults(func=run)
 
@@ -53,6 +53,9 @@ def _from_npz(path: str):
 
 def run(args) -> int:
     from ..figures import sensitivity_job, sensitivity_table
+    from ..io import check_output_file
+
+    check_output_file(args.out + ".json", "--out")
 
     if args.embeddings:
         ia, ib, ta, tb, attrs, changes = _from_npz(args.embeddings)
@@ -62,9 +65,9 @@ def run(args) -> int:
 
 
 def _run_encoder(args) -> int:
-    from ..cache import EmbeddingCache, items_digest
+    from ..cache import EmbeddingCache
     from ..data.minimal_pairs import load_minimal_pairs
-    from ..embed import embed_texts, extract_image_features
+    from ..embed import embed_images, embed_texts
     from ..encoders import create_encoder
     from ..figures import sensitivity_job, sensitivity_table
     from ..worlds import ensure_shapes_world
@@ -74,9 +77,8 @@ def _run_encoder(args) -> int:
     enc = create_encoder(args.encoder, device=args.device)
     cache = EmbeddingCache(enabled=not args.no_cache)
     paths = pairs.image_a + pairs.image_b
-    fields = {"kind": "image", "encoder": enc.identity(), "data": {"minimal-pairs": pairs.fingerprint},
-              "items": items_digest([str(p) for p in paths]), "n": len(paths), "dtype": "float32"}
-    img = cache.get_or_compute(fields, lambda: extract_image_features(enc, paths, args.batch_size, args.workers))
+    img = embed_images(enc, paths, [str(p) for p in paths], {"minimal-pairs": pairs.fingerprint}, pairs.image_root,
+                       cache, args.batch_size, args.workers, args.verify_images)
     txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, {"minimal-pairs": pairs.fingerprint},
                       args.template, cache)
     n = len(pairs.attribute)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ._common import parse_sets
+from ._common import add_verify_arg, parse_sets, positive_int, seed_int
 
 EXAMPLES = """Examples:
   gapkit train --task caption-single --out runs/cap
@@ -18,8 +18,9 @@ EXAMPLES = """Examples:
 
 # flag -> config key, for the flags that mirror config fields one to one
 FLAGS = {"task": str, "encoder": str, "decoder": str, "adapter": str, "noise": float, "noise_norm": float,
-         "train_on": str, "epochs": int, "batch_size": int, "lr": float, "seed": int, "world": str,
-         "data_root": str, "max_train_examples": int, "max_eval_examples": int, "eval_split": str, "device": str}
+         "train_on": str, "epochs": positive_int, "batch_size": positive_int, "lr": float, "seed": seed_int,
+         "world": str, "data_root": str, "max_train_examples": positive_int, "max_eval_examples": positive_int,
+         "eval_split": str, "device": str}
 
 
 def add_parser(sub, name: str) -> None:
@@ -32,6 +33,7 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    add_verify_arg(p)
     p.set_defaults(func=run)
 
 
@@ -47,9 +49,12 @@ def config_from_args(args):
 
 def run(args) -> int:
     from ..close.run import train_run
+    from ..io import check_output_dir
 
     cfg = config_from_args(args)
-    record = train_run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, command=sys.argv)
+    check_output_dir(args.out, "--out")
+    record = train_run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, command=sys.argv,
+                       verify_images=args.verify_images)
     print(json.dumps({"run": args.out, "task": record["task"], "split": record["split"], **record["metrics"]},
                      indent=1))
     return 0

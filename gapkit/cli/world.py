@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from ..errors import GapkitError
-from ._common import parse_sets
+from ._common import parse_sets, seed_int
 
 log = logging.getLogger("gapkit.cli")
 
@@ -20,7 +20,7 @@ def add_parser(sub, name: str) -> None:
     e = wsub.add_parser("export", help="write the world in the official data formats",
                         epilog="Example:\n  gapkit world export --out shapes-world --seed 0")
     e.add_argument("--out", required=True, help="folder to create (must not exist)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=seed_int, default=0)
     e.add_argument("--sizes", nargs="*", default=None, metavar="SPLIT=N",
                    help="scenes per split, e.g. train=10000 test=1000")
     e.set_defaults(func=run_export)
@@ -38,7 +38,7 @@ def add_parser(sub, name: str) -> None:
     c = wsub.add_parser("card", help="evaluate tiny CLIP weights and write their model card",
                         epilog="Example:\n  gapkit world card --weights gapkit/assets/shapes-clip")
     c.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed_int, default=0)
     c.add_argument("--history", nargs="*", default=None, help="history.json of each training stage, in order")
     c.set_defaults(func=run_card)
 
@@ -56,12 +56,14 @@ def _sizes(items) -> dict | None:
 
 
 def run_export(args) -> int:
+    from ..io import check_output_dir
     from ..worlds.shapes.export import export_world
     from ..worlds.shapes.world import DEFAULT_SIZES, ShapesWorld
 
     out = Path(args.out)
     if out.exists():
         raise GapkitError(f"{out} exists; choose a new folder.")
+    check_output_dir(out, "--out")
     sizes = _sizes(args.sizes) or dict(DEFAULT_SIZES)
     bad = set(sizes) - set(DEFAULT_SIZES)
     if bad:
@@ -75,16 +77,12 @@ def run_export(args) -> int:
 def _stage_configs(args) -> list:
     """One config per stage: a YAML mapping is one stage, a YAML list several (each later stage
     starts from the previous stage's final weights). ``--set`` applies to every stage."""
-    import yaml
-
+    from ..io import read_yaml
     from ..tinyclip.train import TrainClipConfig
 
     stages: list = [{}]
     if args.config:
-        try:
-            loaded = yaml.safe_load(Path(args.config).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise GapkitError(f"Cannot read training config {args.config}: {e}") from None
+        loaded = read_yaml(args.config, "training config") or {}
         stages = loaded if isinstance(loaded, list) else [loaded]
     out = []
     for k, stage in enumerate(stages):
@@ -96,9 +94,10 @@ def _stage_configs(args) -> list:
 
 
 def run_train_clip(args) -> int:
+    from ..io import check_output_dir
     from ..tinyclip.train import export_weights, train_tiny_clip
 
-    out = Path(args.out)
+    out = check_output_dir(args.out, "--out")
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise GapkitError(f"{out} exists; pass --resume to continue it or choose a new folder.")
     stages = _stage_configs(args)

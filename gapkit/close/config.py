@@ -12,12 +12,14 @@ from pathlib import Path
 import yaml
 
 from ..errors import GapkitError
+from ..io import read_yaml
 
 # CLOSE's tuned per-task noise (code defaults, ViT-L/14, d = 768), kept as a *norm* w * sqrt(768)
 # so the default carries over to other embedding sizes: w_d = norm / sqrt(d).
 CLOSE_TUNED_NOISE = {"caption-single": 0.12, "caption-multi": 0.04, "caption-style": 0.12, "ve": 0.08,
                      "vqa": 0.04, "vqa-e": 0.04}
 CLOSE_DIM = 768
+SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
 
 
 @dataclass
@@ -93,20 +95,21 @@ class CloseConfig:
         path = Path(path)
         if not path.is_file():
             raise GapkitError(f"Config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise GapkitError(f"{path} is not valid YAML: {e}") from None
+        data = read_yaml(path, "config") or {}
         if not isinstance(data, dict):
             raise GapkitError(f"{path} must hold a mapping of config keys.")
         return cls.from_dict({**data, **(overrides or {})}, str(path))
 
     def validate(self, source: str = "config") -> None:
-        from ..adapters import ADAPTERS
-        from .tasks import TASKS
+        from ..adapters import check_adapter_options
+        from .data import check_data_overrides
+        from .decoder import check_decoder_options
+        from .tasks import check_task_options
 
-        TASKS.get(self.task)
-        ADAPTERS.get(self.adapter)
+        check_task_options(self.task, self.task_options, source)  # unknown task or option: did-you-mean
+        check_adapter_options(self.adapter, self.adapter_options, source)
+        check_decoder_options(self.decoder, self.decoder_options, source)
+        check_data_overrides(self.data_files, self.data_patterns, self.data_root, source)
         if self.train_on not in ("text", "image"):
             raise GapkitError(f"{source}: train_on must be 'text' or 'image', got {self.train_on!r}.")
         if self.world and self.data_root:
@@ -114,6 +117,12 @@ class CloseConfig:
         for key in ("epochs", "batch_size", "beams", "prefix_tokens"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
                 raise GapkitError(f"{source}: {key} must be a positive integer, got {getattr(self, key)!r}.")
+        for key in ("max_train_examples", "max_eval_examples"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise GapkitError(f"{source}: {key} must be a positive integer (or null for all), got {v!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
+            raise GapkitError(f"{source}: seed must be an integer in 0..{SEED_MAX}, got {self.seed!r}.")
         for key in ("noise", "noise_norm", "lr"):
             v = getattr(self, key)
             if v is not None and (not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v)):

@@ -30,6 +30,36 @@ REAL_PATTERNS = {
     "vqa": "coco/{subset}2014/COCO_{subset}2014_{image_id:012d}.jpg",
     "vqa_e": "coco/{subset}2014/COCO_{subset}2014_{image_id:012d}.jpg",
 }
+SPLIT_FILE_KINDS = ("snli_ve_", "coco_captions_", "vqa_questions_", "vqa_annotations_", "vqa_e_")
+# The fields each image-path pattern is filled with (example values, used to check a pattern).
+PATTERN_FIELDS = {"karpathy": {"filepath": "val2014", "filename": "COCO_val2014_000000000042.jpg"},
+                  "snli_ve": {"id": "1000092795"}, "vqa": {"image_id": 42, "subset": "val"},
+                  "vqa_e": {"image_id": 42, "subset": "val"}}
+
+
+def check_data_overrides(files, patterns, data_root: str | None, where: str = "config") -> None:
+    """data_files / data_patterns: only with data_root; known keys (with a suggestion); file names
+    that are strings; patterns that format with their kind's fields."""
+    from .._options import check_keys, check_mapping, check_value
+
+    # A file key is a kind ("karpathy", "styles") or KIND_SPLIT for any split name ("vqa_questions_test").
+    check_keys({k: v for k, v in check_mapping(files, f"{where}: data_files").items()
+                if not k.startswith(SPLIT_FILE_KINDS) or k in SPLIT_FILE_KINDS}, REAL_FILES, f"{where}: data_files",
+               "real data")
+    check_keys(check_mapping(patterns, f"{where}: data_patterns"), REAL_PATTERNS, f"{where}: data_patterns",
+               "real data")
+    for name, given in (("data_files", files), ("data_patterns", patterns)):
+        if given and not data_root:
+            raise GapkitError(f"{where}: {name} applies to real data; set data_root too (a world folder and "
+                              "the embedded world use their own manifest).")
+        for key, value in given.items():
+            check_value(value, str, None, f"{where}: {name}.{key}")
+    for kind, pattern in patterns.items():
+        try:
+            pattern.format(**PATTERN_FIELDS[kind])
+        except (KeyError, IndexError, ValueError) as e:
+            raise GapkitError(f"{where}: data_patterns.{kind} = {pattern!r} does not format ({type(e).__name__}: "
+                              f"{e}); its fields: {', '.join(PATTERN_FIELDS[kind])}.") from None
 
 
 @dataclass

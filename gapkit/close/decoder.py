@@ -5,7 +5,7 @@ a tokenizer that is missing, tiny, or maps ordinary words to <unk> is an error."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -52,6 +52,18 @@ def shapes_tokenizer():
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
 
 
+def check_decoder_options(name: str, options, where: str = "config") -> None:
+    """decoder_options against the registered decoder's declared ``OPTIONS`` (and its ``CHECK`` of
+    how they combine); a T5 loaded from files (``t5-base``, a folder) takes none."""
+    from .._options import check_options
+
+    factory = DECODERS.get(name) if name in DECODERS else None
+    owner = f"decoder {name!r}" if factory else f"decoder {name!r} (a T5 loaded from its files)"
+    check_options(options, getattr(factory, "OPTIONS", {}), f"{where}: decoder_options", owner)
+    if hasattr(factory, "CHECK"):
+        factory.CHECK(options, f"{where}: decoder_options")
+
+
 @DECODERS.register("shapes-t5")
 def shapes_t5(seed: int = 0, **overrides):
     """A small T5 (2+2 layers, d_model 128) with the shapes world's word-level tokenizer."""
@@ -66,6 +78,19 @@ def shapes_t5(seed: int = 0, **overrides):
         torch.manual_seed(seed)
         model = T5ForConditionalGeneration(cfg)
     return model, tok
+
+
+def _check_shapes_t5(options: dict, where: str) -> None:
+    c = ShapesT5Config(**options)
+    if c.dropout_rate >= 1:
+        raise GapkitError(f"{where}.dropout_rate must be < 1, got {c.dropout_rate!r}.")
+    if c.d_model < c.num_heads:  # T5's per-head size is d_model // num_heads
+        raise GapkitError(f"{where}: d_model ({c.d_model}) must be >= num_heads ({c.num_heads}).")
+
+
+# The fields of ShapesT5Config: sizes are integers >= 1, dropout_rate a number >= 0.
+shapes_t5.OPTIONS = {f.name: (int, 1) if isinstance(f.default, int) else (float, 0.0) for f in fields(ShapesT5Config)}
+shapes_t5.CHECK = _check_shapes_t5
 
 
 def pretrained_t5(name: str, seed: int = 0, **_):

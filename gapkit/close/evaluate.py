@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..metrics import caption_scores, ve_accuracy, vqa_accuracy
+from ..metrics import score as score_family
 from .batches import Tokenized
 
 
@@ -23,16 +23,10 @@ def _decode(prep, vectors: np.ndarray, data: Tokenized, max_len: int, batch: int
     return out
 
 
-def score(task_metric: str, examples, preds: list[str], meteor: bool = False) -> dict:
-    """Metrics for one family: captioning (CIDEr etc.), VQA accuracy, VE accuracy."""
-    if task_metric == "cider":
-        m = caption_scores({str(i): p for i, p in enumerate(preds)},
-                           {str(i): ex.refs for i, ex in enumerate(examples)}, meteor=meteor)
-    elif task_metric == "vqa_accuracy":
-        m = vqa_accuracy(preds, [ex.refs for ex in examples])
-    else:
-        m = ve_accuracy(preds, [ex.refs[0] for ex in examples])
-    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in m.items() if k != "per_item"}
+def score(family: str, examples, preds: list[str], meteor: bool = False) -> dict:
+    """The metrics of one family (``gapkit.metrics.SCORERS``: caption, vqa, ve) for ``preds``
+    against each example's references."""
+    return score_family(family, preds, [list(ex.refs) for ex in examples], meteor)
 
 
 def evaluate_split(prep, split: str, max_len: int, on: str = "image") -> tuple[dict, list[dict]]:
@@ -42,7 +36,7 @@ def evaluate_split(prep, split: str, max_len: int, on: str = "image") -> tuple[d
     vectors = sp.image_vectors if on == "image" else sp.text_vectors
     data = Tokenized(prep.tokenizer, sp.examples, max_len)
     preds = _decode(prep, vectors, data, max_len)
-    metrics = score(prep.task.metric, sp.examples, preds, prep.cfg.meteor)
+    metrics = score(prep.task.scorer, sp.examples, preds, prep.cfg.meteor)
     rows = [{"image_id": ex.image_id, "extra": ex.extra, "prediction": p, "refs": ex.refs}
             for ex, p in zip(sp.examples, preds)]
     return metrics, rows

@@ -4,10 +4,12 @@ raw features, then normalised, as the original code does."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..cache import EmbeddingCache
-from ..embed import embed_texts, extract_image_features, image_cache_fields
+from ..embed import embed_images, embed_texts
 from ..encoders import Encoder
 from .tasks import Example
 
@@ -24,28 +26,14 @@ def text_vectors(encoder: Encoder, examples: list[Example], template: str, cache
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
 
 
-class _ImageSet:
-    """The distinct images of a list of examples, shaped like PairedData for the cache key."""
-
-    def __init__(self, examples: list[Example], identity: dict) -> None:
-        seen: dict[str, object] = {}
-        for ex in examples:
-            seen.setdefault(ex.image_id, ex.image_path)
-        self.image_ids = list(seen)
-        self.image_paths = list(seen.values())
-        self.n_images = len(self.image_ids)
-        self._identity = identity
-
-    def identity(self) -> dict:
-        return self._identity
-
-
 def image_vectors(encoder: Encoder, examples: list[Example], cache: EmbeddingCache, identity: dict,
-                  batch_size: int = 256) -> np.ndarray:
-    """(n, d) unit image vectors, one per example."""
-    images = _ImageSet(examples, identity)
-    raw = cache.get_or_compute(image_cache_fields(encoder, images),
-                               lambda: extract_image_features(encoder, images.image_paths, batch_size))
-    row = {k: i for i, k in enumerate(images.image_ids)}
+                  image_root: Path, batch_size: int = 256, verify: bool = False) -> np.ndarray:
+    """(n, d) unit image vectors, one per example (each distinct image encoded once)."""
+    paths: dict[str, Path] = {}
+    for ex in examples:
+        paths.setdefault(ex.image_id, ex.image_path)
+    ids = list(paths)
+    raw = embed_images(encoder, list(paths.values()), ids, identity, image_root, cache, batch_size, verify=verify)
+    row = {k: i for i, k in enumerate(ids)}
     out = raw[[row[ex.image_id] for ex in examples]]
     return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)

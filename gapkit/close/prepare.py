@@ -51,6 +51,26 @@ def data_source(cfg: CloseConfig) -> DataSource:
     return DataSource.shapes_world(cfg.world)
 
 
+@dataclass
+class Vectors:
+    """CLIP vectors of examples through the embedding cache (one place for encoder, cache, the
+    data identity in the key, the image root and whether image files are verified by content)."""
+
+    encoder: object
+    cache: EmbeddingCache
+    identity: dict
+    image_root: object
+    template: str
+    verify_images: bool = False
+
+    def texts(self, examples: list[Example]) -> np.ndarray:
+        return text_vectors(self.encoder, examples, self.template, self.cache, self.identity)
+
+    def images(self, examples: list[Example]) -> np.ndarray:
+        return image_vectors(self.encoder, examples, self.cache, self.identity, self.image_root,
+                             verify=self.verify_images)
+
+
 def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
     if n is None or n >= len(examples):
         return examples
@@ -58,56 +78,65 @@ def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Exampl
     return [examples[i] for i in keep]
 
 
-def _fit_adapter(cfg, adapter, encoder, src, cache, identity) -> None:
+def _fit_adapter(cfg, adapter, vec: Vectors, src) -> None:
     """Paired data for mean-shift / linear / cov: the captioning split ``adapter_fit_split``."""
     from .tasks import TASKS
 
     pairs = TASKS.get("caption-single")().examples(src, cfg.adapter_fit_split, train=True)
     if not pairs:
         raise GapkitError(f"No paired data in split {cfg.adapter_fit_split!r} to fit the {cfg.adapter} adapter.")
-    img = image_vectors(encoder, pairs, cache, identity)
-    txt = text_vectors(encoder, pairs, cfg.template, cache, identity)
-    adapter.fit(img, txt)
+    adapter.fit(vec.images(pairs), vec.texts(pairs))
     log.info("fitted %s adapter on %d %s pairs", cfg.adapter, len(pairs), cfg.adapter_fit_split)
 
 
-def build_adapter(cfg: CloseConfig, encoder, src: DataSource, cache: EmbeddingCache, identity: dict) -> Adapter:
+def build_adapter(cfg: CloseConfig, vec: Vectors, src: DataSource) -> Adapter:
     """The run's adapter, fitted on paired data when it needs it."""
     if cfg.train_on == "image":
         return create_adapter("none", seed=cfg.seed)  # images are never adapted
-    params = {"noise": cfg.resolved_noise(encoder.embed_dim), "seed": cfg.seed, **cfg.adapter_options}
+    params = {"noise": cfg.resolved_noise(vec.encoder.embed_dim), "seed": cfg.seed, **cfg.adapter_options}
     if cfg.adapter == "none":
         params.pop("noise")
     adapter = create_adapter(cfg.adapter, **params)
     if adapter.needs_fit or cfg.adapter == "random-shift":
-        _fit_adapter(cfg, adapter, encoder, src, cache, identity)
+        _fit_adapter(cfg, adapter, vec, src)
     return adapter
 
 
-def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_train: bool = True) -> Prepared:
+def _examples(cfg: CloseConfig, task: Task, src: DataSource, eval_splits, with_train: bool):
+    """Training examples and each evaluation split's examples, all parsed (and found non-empty)
+    before any embedding is computed, so a bad split name costs nothing and writes nothing."""
+    train = []
+    if with_train:
+        train = _subsample(task.examples(src, "train", train=True), cfg.max_train_examples, cfg.seed)
+        if not train:
+            raise GapkitError(f"Task {cfg.task} has no training examples in {src.root}.")
+    evals = {}
+    for split in eval_splits:
+        evals[split] = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples, cfg.seed)
+        if not evals[split]:
+            raise GapkitError(f"Task {cfg.task} has no examples in split {split!r} of {src.root}; "
+                              "check the split name (eval_split / --split).")
+    return train, evals
+
+
+def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_train: bool = True,
+            verify_images: bool = False) -> Prepared:
     device = resolve_device(cfg.device)
     task = create_task(cfg.task, **cfg.task_options)
     src = data_source(cfg)
+    train_ex, eval_ex = _examples(cfg, task, src, eval_splits or (cfg.eval_split,), with_train)
     encoder = create_encoder(cfg.encoder, device=cfg.device)
-    cache = EmbeddingCache()
-    identity = {"close-data": src.identity}
+    vec = Vectors(encoder, EmbeddingCache(), {"close-data": src.identity}, src.root, cfg.template, verify_images)
     dim = encoder.embed_dim
     train = Split([], np.zeros((0, dim), np.float32))
     if with_train:
-        ex = _subsample(task.examples(src, "train", train=True), cfg.max_train_examples, cfg.seed)
-        if not ex:
-            raise GapkitError(f"Task {cfg.task} has no training examples in {src.root}.")
-        vec = (text_vectors(encoder, ex, cfg.template, cache, identity) if cfg.train_on == "text"
-               else image_vectors(encoder, ex, cache, identity))
-        train = Split(ex, vec)
+        train = Split(train_ex, vec.texts(train_ex) if cfg.train_on == "text" else vec.images(train_ex))
     evals = {}
-    for split in eval_splits or (cfg.eval_split,):
-        ex = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples, cfg.seed)
-        img = image_vectors(encoder, ex, cache, identity)
+    for split, ex in eval_ex.items():
+        img = vec.images(ex)
         has_text = all(e.input_texts for e in ex)  # VQA on real data may lack captions for an image
-        txt = text_vectors(encoder, ex, cfg.template, cache, identity) if has_text else None
-        evals[split] = Split(ex, img, txt, img)
-    adapter = build_adapter(cfg, encoder, src, cache, identity)
+        evals[split] = Split(ex, img, vec.texts(ex) if has_text else None, img)
+    adapter = build_adapter(cfg, vec, src)
     t5, tok = create_decoder(cfg.decoder, seed=cfg.seed, **cfg.decoder_options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import shutil
 from pathlib import Path
 
 import torch
 
 from ..errors import GapkitError
-from ..io import write_json
+from ..io import dumps_json, write_files
 from ..results import provenance
 from .config import CloseConfig
 from .evaluate import evaluate_split
@@ -51,7 +50,7 @@ def _check_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
 
 
 def train_run(cfg: CloseConfig, run: str | Path, resume: bool = False, overwrite: bool = False,
-              command: list[str] | None = None) -> dict:
+              command: list[str] | None = None, verify_images: bool = False) -> dict:
     """Train (or resume) and evaluate on ``cfg.eval_split``; returns the metrics record."""
     run = Path(run)
     _check_run_dir(run, resume, overwrite)
@@ -62,16 +61,16 @@ def train_run(cfg: CloseConfig, run: str | Path, resume: bool = False, overwrite
     run.mkdir(parents=True, exist_ok=True)
     try:
         with _log_to(run / "log.txt"):
-            return _train(cfg, run, resume, command)
+            return _train(cfg, run, resume, command, verify_images)
     except BaseException:
         if not resume and not (run / CHECKPOINT).exists():
             shutil.rmtree(run, ignore_errors=True)  # nothing worth keeping: leave no half-written run
         raise
 
 
-def _train(cfg: CloseConfig, run: Path, resume: bool, command) -> dict:
+def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bool) -> dict:
     cfg.save(run / "config.yaml")
-    prep = prepare(cfg)
+    prep = prepare(cfg, verify_images=verify_images)
     trainer = CloseTrainer(prep, run)
     if resume and (run / CHECKPOINT).exists():
         trainer.load()
@@ -86,40 +85,52 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command) -> dict:
               "noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
               "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(),
               "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
-                                       seed=cfg.seed, config=cfg.to_dict())}
-    write_json(run / "predictions.json", predictions)
-    write_json(run / "metrics.json", _finite(record))
+                                       image_root=_image_root(prep), seed=cfg.seed, config=cfg.to_dict())}
+    write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
 
 
-def _finite(obj):
-    """JSON has no NaN: write null instead."""
-    if isinstance(obj, float) and not math.isfinite(obj):
+def _image_root(prep) -> str:
+    return str(Path(prep.source.root).resolve())
+
+
+def _epochs_done(run: Path, state: dict, cfg: CloseConfig, allow_partial: bool) -> dict | None:
+    """None for a finished run; for an interrupted one (refused unless ``allow_partial``) the
+    record that marks its metrics as partial."""
+    done = int(state.get("epoch", 0))
+    if done >= cfg.epochs:
         return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
+    if not allow_partial:
+        raise GapkitError(f"{run} stopped after epoch {done} of {cfg.epochs} (interrupted?): finish it with "
+                          f"`gapkit train --config {run / 'config.yaml'} --out {run} --resume`, or pass "
+                          "--allow-partial to evaluate it as it is.")
+    log.warning("%s is partial: evaluating after epoch %d of %d", run, done, cfg.epochs)
+    return {"epochs_done": done, "epochs": cfg.epochs}
 
 
 def eval_run(run: str | Path, split: str = "test", on: str = "image", max_examples: int | None = None,
-             command: list[str] | None = None) -> dict:
-    """Evaluate a finished run on ``split``: writes metrics-<split>.json and predictions-<split>.json."""
+             command: list[str] | None = None, allow_partial: bool = False, verify_images: bool = False) -> dict:
+    """Evaluate a trained run on ``split``: writes metrics-<split>.json and predictions-<split>.json.
+    A run whose training stopped early is refused unless ``allow_partial`` (then marked partial)."""
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / CHECKPOINT).is_file():
         raise GapkitError(f"{run} is not a finished run (needs config.yaml and {CHECKPOINT}).")
     cfg = CloseConfig.load(run / "config.yaml")
     if max_examples is not None:
         cfg.max_eval_examples = max_examples
-    prep = prepare(cfg, eval_splits=(split,), with_train=False)
-    state = torch.load(run / CHECKPOINT, map_location=prep.device, weights_only=False)
+        cfg.validate(f"--max-examples {max_examples}")
+    state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
+    partial = _epochs_done(run, state, cfg, allow_partial)
+    prep = prepare(cfg, eval_splits=(split,), with_train=False, verify_images=verify_images)
     prep.model.load_state_dict(state["model"])
     metrics, predictions = evaluate_split(prep, split, cfg.max_len or prep.task.max_len, on=on)
+    if partial:
+        metrics = {**metrics, "partial": True, **partial}
     suffix = split if on == "image" else f"{split}-text"
     record = {"task": cfg.task, "split": split, "inputs": on, "metrics": metrics,
-              "provenance": provenance(command, encoder=prep.encoder_identity, seed=cfg.seed)}
-    write_json(run / f"predictions-{suffix}.json", predictions)
-    write_json(run / f"metrics-{suffix}.json", _finite(record))
+              "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
+                                       image_root=_image_root(prep), seed=cfg.seed)}
+    write_files({run / f"predictions-{suffix}.json": dumps_json(predictions),
+                 run / f"metrics-{suffix}.json": dumps_json(record)})
     return record

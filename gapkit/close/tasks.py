@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._registry import Registry
-from ..data._json import read_json, read_jsonl, require
+from ..data._json import read_json, read_jsonl, require, require_list, require_str
 from ..errors import GapkitError
 from .data import DataSource
 
@@ -37,8 +37,10 @@ def vqa_targets(answers: list[str]) -> list[str]:
 
 class Task:
     name = ""
-    metric = ""  # headline metric
+    scorer = ""  # metric family in gapkit.metrics.SCORERS
+    metric = ""  # headline metric (a key the scorer returns)
     max_len = 32  # decode length (CLOSE: captions 32, VQA 16, VE 8)
+    OPTIONS: dict[str, tuple[type, float | None]] = {}  # what task_options may set: name -> (type, minimum)
 
     def examples(self, src: DataSource, split: str, train: bool) -> list[Example]:
         raise NotImplementedError
@@ -47,13 +49,16 @@ class Task:
 def _karpathy_images(src: DataSource, split: str):
     path = src.file("karpathy")
     data = read_json(path, "Karpathy split")
-    for k, img in enumerate(require(data, "images", "the top level", path)):
+    for k, img in enumerate(require_list(data, "images", "the top level", path)):
         if require(img, "split", f"images[{k}]", path) != split:
             continue
-        caps = [require(s, "raw", f"images[{k}].sentences", path).strip().lower()
-                for s in require(img, "sentences", f"images[{k}]", path)]
+        caps = [require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip().lower()
+                for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))]
+        if not caps:
+            continue  # an image without captions has nothing to train on or score against
         image_id = str(img.get("cocoid", img.get("imgid", k)))
-        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=img["filename"]), caps
+        filename = require_str(img, "filename", f"images[{k}]", path)
+        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=filename), caps
 
 
 def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]:
@@ -62,7 +67,7 @@ def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]
     out: dict[str, list[str]] = {}
     for k, ann in enumerate(require(read_json(path, "COCO captions"), "annotations", "the top level", path)):
         image_id = str(require(ann, "image_id", f"annotations[{k}]", path))
-        out.setdefault(image_id, []).append(require(ann, "caption", f"annotations[{k}]", path).strip().lower())
+        out.setdefault(image_id, []).append(require_str(ann, "caption", f"annotations[{k}]", path).strip().lower())
     return out
 
 
@@ -70,7 +75,7 @@ def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]
 class CaptionSingle(Task):
     """Captioning, single-caption mode: each caption is trained to reproduce itself."""
 
-    name, metric, max_len = "caption-single", "cider", 32
+    name, scorer, metric, max_len = "caption-single", "caption", "cider", 32
 
     def examples(self, src, split, train):
         out = []
@@ -86,7 +91,7 @@ class CaptionSingle(Task):
 class CaptionMulti(Task):
     """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
 
-    name, metric, max_len = "caption-multi", "cider", 32
+    name, scorer, metric, max_len = "caption-multi", "caption", "cider", 32
 
     def examples(self, src, split, train):
         out = []
@@ -103,7 +108,8 @@ class CaptionMulti(Task):
 class CaptionStyle(Task):
     """Stylistic captioning: trained only on one style's text (``style`` option), applied to images."""
 
-    name, metric, max_len = "caption-style", "cider", 32
+    name, scorer, metric, max_len = "caption-style", "caption", "cider", 32
+    OPTIONS = {"style": (str, None)}
 
     def __init__(self, style: str = "first-person") -> None:
         self.style = style
@@ -125,7 +131,7 @@ class CaptionStyle(Task):
 class VisualEntailment(Task):
     """Visual entailment (SNLI-VE): premise text (train) or image (test) + hypothesis -> label."""
 
-    name, metric, max_len = "ve", "accuracy", 8
+    name, scorer, metric, max_len = "ve", "ve", "accuracy", 8
 
     def examples(self, src, split, train):
         path = src.file("snli_ve", split)
@@ -145,7 +151,7 @@ class Vqa(Task):
     """VQA v2: the averaged CLIP embedding of the image's captions (train) or the image (test) +
     question -> answer."""
 
-    name, metric, max_len = "vqa", "vqa_accuracy", 16
+    name, scorer, metric, max_len = "vqa", "vqa", "vqa_acc_official", 16
 
     def examples(self, src, split, train):
         q_path, a_path = src.file("vqa_questions", split), src.file("vqa_annotations", split)
@@ -172,7 +178,7 @@ class Vqa(Task):
 class VqaE(Task):
     """VQA-E: the explanation caption (train) or image (test) + question -> answer."""
 
-    name, metric, max_len = "vqa-e", "vqa_accuracy", 16
+    name, scorer, metric, max_len = "vqa-e", "vqa", "vqa_acc_official", 16
 
     def examples(self, src, split, train):
         path = src.file("vqa_e", split)
@@ -185,6 +191,13 @@ class VqaE(Task):
                                src.image_path("vqa_e", image_id=image_id, subset=split),
                                row["question"].lower(), vqa_targets(answers), answers))
         return out
+
+
+def check_task_options(name: str, options, where: str = "config") -> None:
+    """Refuse unknown task_options (with a suggestion) and values of the wrong type."""
+    from .._options import check_options
+
+    check_options(options, TASKS.get(name).OPTIONS, f"{where}: task_options", f"task {name!r}")
 
 
 def create_task(name: str, **options) -> Task:

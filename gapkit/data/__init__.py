@@ -26,6 +26,7 @@ class PairedData:
     caption_image: np.ndarray  # (n_captions,) int64, index into image_ids
     fingerprint: str  # identifies the annotation source (file sha256, world identity)
     extra: dict = field(default_factory=dict)
+    image_root: Path | None = None  # the folder image paths were resolved against (provenance, cache key)
 
     @property
     def n_images(self) -> int:
@@ -50,7 +51,7 @@ class PairedData:
         keep = self.caption_image < n_images
         return PairedData(self.name, self.split, self.image_ids[:n_images], self.image_paths[:n_images],
                           [c for c, k in zip(self.captions, keep) if k], self.caption_image[keep],
-                          f"{self.fingerprint}:first{n_images}", dict(self.extra))
+                          f"{self.fingerprint}:first{n_images}", dict(self.extra), self.image_root)
 
 
 def file_fingerprint(path: Path) -> str:

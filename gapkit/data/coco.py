@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import GapkitError
 from . import DATASETS, PairedData, file_fingerprint
-from ._json import read_json, require
+from ._json import read_json, require, require_list, require_str
 
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
 
@@ -19,7 +19,7 @@ def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> Pair
         raise GapkitError(f"Data set {name!r} needs --data-path (the Karpathy json file).")
     path = Path(path)
     data = read_json(path, "Karpathy split")
-    images = require(data, "images", "the top level", path)
+    images = require_list(data, "images", "the top level", path)
     splits = split.split("+")  # "train+restval" as in the Karpathy convention
     bad = [s for s in splits if s not in KARPATHY_SPLITS]
     if bad:
@@ -29,15 +29,16 @@ def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> Pair
     for k, img in enumerate(images):
         if require(img, "split", f"images[{k}]", path) not in splits:
             continue
-        rel = Path(img.get("filepath", default_dir)) / require(img, "filename", f"images[{k}]", path)
-        for s in require(img, "sentences", f"images[{k}]", path):
-            caps.append(require(s, "raw", f"images[{k}].sentences", path).strip())
+        rel = Path(img.get("filepath") or default_dir) / require_str(img, "filename", f"images[{k}]", path)
+        for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path)):
+            caps.append(require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip())
             owner.append(len(ids))
         ids.append(str(img.get("cocoid", img.get("imgid", k))))
         paths.append(root / rel)
     if not ids:
         raise GapkitError(f"{path} has no images in split {split!r}.")
-    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_fingerprint(path))
+    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_fingerprint(path),
+                      image_root=root)
 
 
 @DATASETS.register("coco-karpathy")
@@ -61,17 +62,17 @@ def coco_captions(path=None, split="val", image_root=None) -> PairedData:
     data = read_json(path, "COCO captions")
     root = Path(image_root) if image_root else path.parent
     index, ids, paths = {}, [], []
-    for k, img in enumerate(require(data, "images", "the top level", path)):
+    for k, img in enumerate(require_list(data, "images", "the top level", path)):
         index[require(img, "id", f"images[{k}]", path)] = len(ids)
         ids.append(str(img["id"]))
-        paths.append(root / require(img, "file_name", f"images[{k}]", path))
+        paths.append(root / require_str(img, "file_name", f"images[{k}]", path))
     caps, owner = [], []
-    for k, ann in enumerate(require(data, "annotations", "the top level", path)):
+    for k, ann in enumerate(require_list(data, "annotations", "the top level", path)):
         image_id = require(ann, "image_id", f"annotations[{k}]", path)
         if image_id not in index:
             raise GapkitError(f"Malformed {path}: annotations[{k}] refers to unknown image_id {image_id}.")
-        caps.append(require(ann, "caption", f"annotations[{k}]", path).strip())
+        caps.append(require_str(ann, "caption", f"annotations[{k}]", path).strip())
         owner.append(index[image_id])
     # Keep images in id order with their captions grouped (annotation order is arbitrary).
     return PairedData("coco-captions", split, ids, paths, caps, np.asarray(owner, np.int64),
-                      file_fingerprint(path))
+                      file_fingerprint(path), image_root=root)

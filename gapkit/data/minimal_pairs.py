@@ -24,6 +24,7 @@ class MinimalPairs:
     attribute: list[str]
     change: list[str]  # the specific change ("red->blue"); the attribute when the file has none
     fingerprint: str
+    image_root: Path | None = None  # the folder image paths were resolved against
 
 
 def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -> MinimalPairs:
@@ -45,4 +46,4 @@ def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -
     col = lambda c: [r[c] for r in rows]
     change = [r.get("change") or r["attribute"] for r in rows]  # optional column
     return MinimalPairs([root / p for p in col("image_a")], [root / p for p in col("image_b")],
-                        col("caption_a"), col("caption_b"), col("attribute"), change, file_fingerprint(path))
+                        col("caption_a"), col("caption_b"), col("attribute"), change, file_fingerprint(path), root)

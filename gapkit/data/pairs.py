@@ -50,4 +50,4 @@ def pairs_file(path=None, split="all", image_root=None) -> PairedData:
         raise GapkitError(f"Pairs file {path} has no rows.")
     ids = list(index)
     return PairedData("pairs", split, ids, [root / i for i in ids], caps, np.asarray(owner, np.int64),
-                      file_fingerprint(path))
+                      file_fingerprint(path), image_root=root)

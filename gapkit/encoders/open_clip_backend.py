@@ -41,10 +41,14 @@ def _did_you_mean(given: str, names: list[str]) -> str:
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
+# Specs of the other backends, offered as suggestions too ("gapkit-shape" -> gapkit-shapes).
+OTHER_SPECS = ["gapkit-shapes"]
+
+
 def _check_arch(arch: str) -> None:
     names = _arch_names()
     if arch not in names:
-        raise GapkitError(f"Unknown encoder {arch!r}.{_did_you_mean(arch, names)} Encoders are "
+        raise GapkitError(f"Unknown encoder {arch!r}.{_did_you_mean(arch, names + OTHER_SPECS)} Encoders are "
                           "gapkit-shapes, ARCH:TAG or ARCH:CHECKPOINT (open_clip), hf-hub:REPO, "
                           "local-dir:PATH or hf:PATH; see `gapkit ls encoders`.")
 

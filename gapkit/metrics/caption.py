@@ -1,6 +1,10 @@
 """Caption metrics with pycocoevalcap's scorers called one by one (``COCOEvalCap.evaluate``
 always builds SPICE, which downloads CoreNLP and fails offline).
 
+- Whitespace: every run of whitespace in predictions and references (``\\r``, ``\\x0b``, ``\\x0c``,
+  U+0085, U+2028, U+2029 included) becomes one space first. The PTB tokenizer is fed one text per
+  line and read back line by line, so one line break inside a caption would shift every later
+  caption onto the wrong references.
 - Tokenisation: Stanford PTBTokenizer (the jar shipped in pycocoevalcap, lower-cased, punctuation
   tokens removed) when Java is available, run from a temporary folder so a read-only install
   works; otherwise a regex tokenizer, and the result says which was used.
@@ -38,16 +42,25 @@ def _jar(sub: str, name: str) -> str:
     return os.path.join(list(pycocoevalcap.__path__)[0], sub, name)
 
 
+def one_line(text: str) -> str:
+    """Every run of whitespace (any Unicode line or paragraph separator too) -> one space, ends stripped."""
+    return " ".join(text.split())
+
+
 def ptb_tokenize(texts: list[str]) -> list[str]:
-    """Stanford PTB tokenisation, one line per text."""
+    """Stanford PTB tokenisation, one line per text (each text is made one line first)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "sentences.txt")
-        with open(path, "w") as f:
-            f.write("\n".join(t.replace("\n", " ") for t in texts))
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write("\n".join(one_line(t) for t in texts))
         out = subprocess.run(["java", "-cp", _jar("tokenizer", "stanford-corenlp-3.4.1.jar"),
-                              "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase", path],
-                             capture_output=True, text=True, check=True, timeout=600).stdout
-    lines = out.split("\n")[: len(texts)]
+                              "edu.stanford.nlp.process.PTBTokenizer", "-encoding", "utf-8", "-preserveLines", "-lowerCase",
+                              path],
+                             capture_output=True, text=True, encoding="utf-8", check=True, timeout=600).stdout
+    lines = out.split("\n")
+    if len(lines) < len(texts) or any(line.strip() for line in lines[len(texts):]):
+        raise RuntimeError(f"the PTB tokenizer returned {len(lines)} lines for {len(texts)} texts")
+    lines = lines[: len(texts)]
     return [" ".join(w for w in line.rstrip().split(" ") if w not in _PTB_PUNCT) for line in lines]
 
 
@@ -68,7 +81,7 @@ def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bo
         raise ValueError(f"{len(missing)} predictions have no references, e.g. {missing[:3]}")
     use_ptb = tokenizer == "ptb" or (tokenizer == "auto" and java_available())
     tok = ptb_tokenize if use_ptb else simple_tokenize
-    flat = [preds[i] for i in ids] + [r for i in ids for r in refs[i]]
+    flat = [one_line(preds[i]) for i in ids] + [one_line(r) for i in ids for r in refs[i]]
     toks = tok(flat)
     res = {i: [toks[k]] for k, i in enumerate(ids)}
     gts, k = {}, len(ids)

@@ -19,11 +19,13 @@ CHUNK = 16384
 
 
 def accumulate(image_emb, text_emb, caption_image, *, normalize: bool, reps: int, seed: int,
-               images: np.ndarray | None = None, chunk: int = CHUNK) -> Sums:
+               images: np.ndarray | None = None, chunk: int = CHUNK, weights: np.ndarray | None = None) -> Sums:
     """One pass over images and one over captions (a single pass when pairs are 1:1).
 
     ``images``: optional subset of image indices (the bootstrap subsample); captions of other
-    images are skipped. Replicate 0 of the result is the (sub)sample point estimate."""
+    images are skipped. Replicate 0 of the result is the (sub)sample point estimate.
+    ``weights``: the (1 + reps, n_images) table ``poisson_weights(seed, reps, 0, n)`` with images
+    outside ``images`` zeroed, when the caller already drew it (drawing it dominates small inputs)."""
     d = image_emb.shape[1]
     sums = Sums.zeros(reps, d)
     n_img = len(image_emb)
@@ -33,13 +35,15 @@ def accumulate(image_emb, text_emb, caption_image, *, normalize: bool, reps: int
         for s in range(0, n_img, chunk):
             e = min(s + chunk, n_img)
             x, y = unit_rows(image_emb[s:e], normalize), unit_rows(text_emb[s:e], normalize)
-            w = poisson_weights(seed, reps, s, e)
+            # float64 weights keep the float64 sums exact (Poisson counts are exact in float32)
+            w = poisson_weights(seed, reps, s, e) if weights is None else weights[:, s:e].astype(np.float64)
             sums.add_images(x, w)
             sums.add_pairs(x, y, w)
         return sums
     owner = np.arange(len(text_emb)) if caption_image is None else np.asarray(caption_image)
     keep_img = np.ones(n_img, bool) if images is None else np.isin(np.arange(n_img), images)
-    weights = _weight_table(seed, reps, n_img, keep_img)  # (1 + reps, n_img)
+    if weights is None:
+        weights = _weight_table(seed, reps, n_img, keep_img)  # (1 + reps, n_img)
     for s in range(0, n_img, chunk):
         e = min(s + chunk, n_img)
         sel = np.flatnonzero(keep_img[s:e]) + s

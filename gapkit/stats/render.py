@@ -27,20 +27,34 @@ ROWS = [
 ]
 
 
+def _interval_line(info: dict) -> str:
+    if "intervals" in info.get("skipped", {}):
+        return f"95% intervals: none, {info['skipped']['intervals']}"
+    if not info["bootstrap"]:
+        return "95% intervals: none (--bootstrap 0)"
+    return (f"95% intervals: seeded bootstrap (seed {info['seed']}, {info['bootstrap']} replicates, "
+            "resampling images); basic (bias-corrected) intervals for the norm-type statistics")
+
+
+def _labels(report) -> list[tuple[str, str]]:
+    top = [k for k in report.stats if k.startswith("top") and k.endswith("_share")]
+    return ROWS + [(k, f"share of |gap|^2 in top {k[3:].split('_')[0]} dims") for k in top]
+
+
 def render_table(report) -> str:
     info = report.info
+    with_ci = bool(info["bootstrap"]) and "intervals" not in info.get("skipped", {})
     lines = [f"n = {info['n_images']} images, {info['n_captions']} captions, d = {info['d']}; "
-             f"{info['normalization']}",
-             f"95% intervals: seeded bootstrap (seed {info['seed']}, {info['bootstrap']} replicates, "
-             f"resampling images)", ""]
+             f"{info['normalization']}", _interval_line(info), ""]
     width = max(len(label) for _, label in ROWS) + 2
-    lines.append(f"{'statistic':<{width}}{'value':>9}  {'95% interval':<20}")
-    top = [k for k in report.stats if k.startswith("top") and k.endswith("_share")]
-    for name, label in ROWS + [(k, f"share of |gap|^2 in top {k[3:].split('_')[0]} dims") for k in top]:
-        if name not in report.stats:
-            continue
-        s = report.stats[name]
-        lines.append(f"{label:<{width}}{s.value:>9.4f}  [{s.lo:.4f}, {s.hi:.4f}]")
+    lines.append(f"{'statistic':<{width}}{'value':>9}" + (f"  {'95% interval':<20}" if with_ci else ""))
+    skipped = info.get("skipped", {})
+    for name, label in _labels(report):
+        if name in report.stats:
+            s = report.stats[name]
+            lines.append(f"{label:<{width}}{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""))
+        elif name in skipped:
+            lines.append(f"{label:<{width}}{'-':>9}  {skipped[name]}")
     dims = ", ".join(f"{t['dim']} ({t['abs_gap']:.3f})" for t in report.top_dims[:5])
     lines += ["", f"largest per-dimension gaps |mu_I,d - mu_T,d|: {dims}"]
     if report.shifts:
@@ -51,20 +65,25 @@ def render_table(report) -> str:
             seed = "" if sh["seed"] is None else str(sh["seed"])
             lines.append(f"{sh['bias']:<8}{sh['magnitude']:>6.2f}{seed:>6}{sh['mg']['value']:>9.3f}"
                          f"{sh['delta']['value']:>9.3f}")
-    for key in ("retrieval",):
+    for key in ("retrieval", "images_without_captions"):
         if key in info:
-            lines.append(f"{key}: {info[key]}")
+            lines.append(f"{key.replace('_', ' ')}: {info[key]}")
     return "\n".join(lines)
 
 
 def flat_rows(report) -> list[dict]:
     """One row per statistic (CSV)."""
-    rows = [{"statistic": k, "value": s.value, "ci_low": s.lo, "ci_high": s.hi, "n": s.n}
+    rows = [{"statistic": k, "value": s.value, "ci_low": _blank(s.lo), "ci_high": _blank(s.hi), "n": s.n}
             for k, s in report.stats.items()]
     for sh in report.shifts:
         tag = f"{sh['bias']}@{sh['magnitude']:.3g}" + (f"#{sh['seed']}" if sh["seed"] is not None else "")
         for m in ("mg", "delta"):
             s = sh[m]
-            rows.append({"statistic": f"shift_{m}[{tag}]", "value": s["value"], "ci_low": s["lo"],
-                         "ci_high": s["hi"], "n": s["n"]})
+            rows.append({"statistic": f"shift_{m}[{tag}]", "value": s["value"], "ci_low": _blank(s["lo"]),
+                         "ci_high": _blank(s["hi"]), "n": s["n"]})
     return rows
+
+
+def _blank(v: float):
+    """No interval is an empty CSV cell, not the text 'nan'."""
+    return "" if v != v else v

@@ -14,6 +14,9 @@ from ..errors import GapkitError
 
 UNIT_TOL = 1e-3
 CHUNK = 16384
+# Fewer images than this leave the cone, unpaired and retrieval terms resting on one to three
+# pairs; statistics needing more (separability, spectrum, intervals) say "n too small" instead.
+MIN_PAIRS = 4
 
 
 @dataclass
@@ -54,12 +57,15 @@ def check_inputs(image_emb, text_emb, caption_image, normalize: bool) -> NormInf
                           "pass caption_image (each caption's image index) for 1 image : k captions.")
     if caption_image is not None:
         ci = np.asarray(caption_image)
+        if ci.dtype.kind not in "iu":
+            raise GapkitError(f"caption_image must hold integer image indices, got {ci.dtype}.")
         if ci.shape != (len(text_emb),):
             raise GapkitError(f"caption_image must have one entry per caption ({len(text_emb)}), got {ci.shape}.")
         if len(ci) and (ci.min() < 0 or ci.max() >= len(image_emb)):
             raise GapkitError(f"caption_image refers to images outside 0..{len(image_emb) - 1}.")
-    if len(text_emb) < 2 or len(image_emb) < 2:
-        raise GapkitError(f"Need at least 2 pairs, got {len(image_emb)} images and {len(text_emb)} captions.")
+    if len(text_emb) < MIN_PAIRS or len(image_emb) < MIN_PAIRS:
+        raise GapkitError(f"Need at least {MIN_PAIRS} pairs to measure a gap, got {len(image_emb)} images and "
+                          f"{len(text_emb)} captions.")
     lo_i, hi_i = _check_rows(image_emb, "image_emb")
     lo_t, hi_t = _check_rows(text_emb, "text_emb")
     lo, hi = min(lo_i, lo_t), max(hi_i, hi_t)

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..cache import cache_root, digest
+from ..cache import cache_root, check_cache_root, digest
 from ..errors import GapkitError
 
 log = logging.getLogger("gapkit.worlds")
@@ -34,6 +34,7 @@ def ensure_shapes_world(seed: int = 0, sizes: dict[str, int] | None = None) -> P
     if (out / "gapkit-world.json").is_file():
         check_world_manifest(out)
         return out
+    check_cache_root()  # the world is generated into the cache: fail now if it cannot be written
     log.info("generating shapes world (seed %d) into %s", seed, out)
     world = ShapesWorld(seed=seed, sizes=dict(sizes or DEFAULT_SIZES)).generate()
     return export_world(world, out)
