@@ -17,13 +17,30 @@ ROWS = [
     ("l2i", "mean paired distance |x - y| (L2I)"),
     ("rmg", "RMG (Schrodi et al. reference form)"),
     ("separability", "modality linear separability"),
-    ("paired_cosine_after_gap_shift", "paired cosine after text + (mu_I - mu_T)"),
     ("i2t_r1", "R@1 image->text"), ("i2t_r5", "R@5 image->text"), ("i2t_r10", "R@10 image->text"),
     ("t2i_r1", "R@1 text->image"), ("t2i_r5", "R@5 text->image"), ("t2i_r10", "R@10 text->image"),
     ("diff_cov_trace", "trace Cov(x - y)"),
     ("diff_effective_rank", "effective rank Cov(x - y)"),
     ("diff_dims_99", "dims for 99% of Cov(x - y)"),
     ("diff_top_eigenvalue_share", "top eigenvalue share Cov(x - y)"),
+]
+# The gap decomposition: is the gap one constant offset, or image-specific content? (label, what
+# the number says). ../shared/docs/gap-geometry.md has real CLIP's values.
+DECOMPOSITION = [
+    ("text_text_unrelated", "mean text-text cosine, different images",
+     "real CLIP: above the paired cosine (texts resemble each other more than their images)"),
+    ("paired_cosine_after_gap_shift", "paired cosine after text + (mu_I - mu_T)",
+     "alignment left once the constant offset is removed (1 = the gap is all offset)"),
+    ("ridge_r2", "ridge R^2 text -> image (held-out)",
+     "how much of an image embedding one caption determines"),
+    ("residual_text_ratio", "tr Cov(x - y) / tr Cov(y)",
+     "image-specific residual against the text spread (> 1: the residual dominates)"),
+    ("residual_share", "tr Cov(x - y) / mean |x - y|^2",
+     "share of the squared paired distance that varies from pair to pair"),
+    ("constant_share", "|mu_I - mu_T|^2 / mean |x - y|^2",
+     "share that one constant vector explains (what a mean shift can remove)"),
+    ("image_effective_rank", "effective rank Cov(image)", "dimensions the images spread over"),
+    ("text_effective_rank", "effective rank Cov(text)", "dimensions the texts spread over"),
 ]
 
 
@@ -55,6 +72,7 @@ def render_table(report) -> str:
             lines.append(f"{label:<{width}}{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""))
         elif name in skipped:
             lines.append(f"{label:<{width}}{'-':>9}  {skipped[name]}")
+    lines += _decomposition_lines(report, width, with_ci)
     dims = ", ".join(f"{t['dim']} ({t['abs_gap']:.3f})" for t in report.top_dims[:5])
     lines += ["", f"largest per-dimension gaps |mu_I,d - mu_T,d|: {dims}"]
     if report.shifts:
@@ -69,6 +87,20 @@ def render_table(report) -> str:
         if key in info:
             lines.append(f"{key.replace('_', ' ')}: {info[key]}")
     return "\n".join(lines)
+
+
+def _decomposition_lines(report, width: int, with_ci: bool) -> list[str]:
+    rows = [r for r in DECOMPOSITION if r[0] in report.stats]
+    if not rows:
+        skipped = report.info.get("skipped", {}).get("decomposition")
+        return ["", f"gap decomposition: {skipped}"] if skipped else []
+    lines = ["", f"gap decomposition: constant offset or image-specific residual? "
+                 f"({report.info.get('decomposition', '')})"]
+    for name, label, meaning in rows:
+        s = report.stats[name]
+        ci = f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""
+        lines.append(f"{label:<{width}}{s.value:>9.4f}{ci}  {meaning}")
+    return lines
 
 
 def flat_rows(report) -> list[dict]:
