@@ -73,7 +73,7 @@ JITTER_ROT = 20.0  # degrees
 JITTER_SCALE = (0.92, 1.08)
 JITTER_RGB = 14  # per channel, object and background
 
-IMAGE_SIZE = 64  # pixels, rendered at SUPERSAMPLE x and box-downsampled
+IMAGE_SIZE = 96  # pixels (3 x 32: the ResNet tower's final 3 x 3 map lines up with the grid), rendered at SUPERSAMPLE x, box-downsampled
 SUPERSAMPLE = 2
 
 # Split shares by scene key hash: the same scene key never appears in two splits.
