@@ -118,13 +118,22 @@ def test_existing_run_folder_needs_resume_or_overwrite(world_dir, tmp_path, caps
     assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
 
 
-def test_noise_default_is_close_norm():
-    cfg = CloseConfig(task="ve")
-    assert cfg.resolved_noise(768) == pytest.approx(0.08)
-    assert cfg.resolved_noise(128) == pytest.approx(0.08 * (768 / 128) ** 0.5)
+def test_noise_default_is_closes_tuned_w_per_dimension():
+    """CLOSE kept one w per task for every CLIP (d = 512 to 1024): ViT-B/32 (d = 512) gets 0.12 for
+    single captioning, not 0.12 * sqrt(768 / 512) = 0.147."""
+    for task, w in (("caption-single", 0.12), ("caption-multi", 0.04), ("ve", 0.08), ("vqa", 0.04), ("vqa-e", 0.04)):
+        for d in (128, 512, 768, 1024):
+            assert CloseConfig(task=task).resolved_noise(d) == w
+    by_norm = CloseConfig(task="caption-single", tuned_noise="matched-norm")
+    assert by_norm.resolved_noise(512) == pytest.approx(0.12 * (768 / 512) ** 0.5)
+    assert by_norm.resolved_noise(512) == pytest.approx(0.147, abs=5e-4)
+    assert CloseConfig(task="ve", noise_norm=2.0).resolved_noise(400) == pytest.approx(0.1)
     assert CloseConfig(task="ve", noise=0.3).resolved_noise(128) == 0.3
+    assert CloseConfig(task="ve", adapter="none").resolved_noise(128) == 0.0
     with pytest.raises(GapkitError, match="noise must be a number"):
         CloseConfig.from_dict({"noise": -1})
+    with pytest.raises(GapkitError, match="tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"):
+        CloseConfig.from_dict({"tuned_noise": "by-norm"})
 
 
 def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):

@@ -51,6 +51,11 @@ def data_source(cfg: CloseConfig) -> DataSource:
     return DataSource.shapes_world(cfg.world)
 
 
+# The evaluation subsample is drawn with this seed whatever the training seed is, so every seed of
+# a grid cell is scored on the same items (their per-item scores pair up).
+EVAL_SUBSAMPLE_SEED = 0
+
+
 def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
     if n is None or n >= len(examples):
         return examples
@@ -69,6 +74,15 @@ def _fit_adapter(cfg, adapter, encoder, src, cache, identity) -> None:
     txt = text_vectors(encoder, pairs, cfg.template, cache, identity)
     adapter.fit(img, txt)
     log.info("fitted %s adapter on %d %s pairs", cfg.adapter, len(pairs), cfg.adapter_fit_split)
+
+
+def training_task(cfg: CloseConfig, task: Task) -> Task:
+    """The task whose training examples the run uses: the task itself, except that an images model
+    uses its ``image_task``'s (multi-caption's images model is the single-caption one: each image
+    paired with each of its captions, the target rows the single-caption text runs train on)."""
+    if cfg.train_on == "image" and task.image_task:
+        return create_task(task.image_task)
+    return task
 
 
 def build_adapter(cfg: CloseConfig, encoder, src: DataSource, cache: EmbeddingCache, identity: dict) -> Adapter:
@@ -94,7 +108,7 @@ def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_t
     dim = encoder.embed_dim
     train = Split([], np.zeros((0, dim), np.float32))
     if with_train:
-        ex = _subsample(task.examples(src, "train", train=True), cfg.max_train_examples, cfg.seed)
+        ex = _subsample(training_task(cfg, task).examples(src, "train", train=True), cfg.max_train_examples, cfg.seed)
         if not ex:
             raise GapkitError(f"Task {cfg.task} has no training examples in {src.root}.")
         vec = (text_vectors(encoder, ex, cfg.template, cache, identity) if cfg.train_on == "text"
@@ -102,7 +116,7 @@ def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_t
         train = Split(ex, vec)
     evals = {}
     for split in eval_splits or (cfg.eval_split,):
-        ex = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples, cfg.seed)
+        ex = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples, EVAL_SUBSAMPLE_SEED)
         img = image_vectors(encoder, ex, cache, identity)
         has_text = all(e.input_texts for e in ex)  # VQA on real data may lack captions for an image
         txt = text_vectors(encoder, ex, cfg.template, cache, identity) if has_text else None

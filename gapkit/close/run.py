@@ -15,7 +15,7 @@ from ..errors import GapkitError
 from ..io import write_json
 from ..results import provenance
 from .config import CloseConfig
-from .evaluate import evaluate_split
+from .evaluate import evaluate_split, per_item_scores
 from .prepare import prepare
 from .train import CHECKPOINT, CloseTrainer
 
@@ -77,20 +77,31 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command) -> dict:
         trainer.load()
         log.info("resumed %s after epoch %d", run, trainer.epoch)
     prep.adapter.save(run / "adapter.pt")
+    resolved = resolved_settings(prep, trainer)
     log.info("%s: %d training examples (%s), adapter %s, noise w=%.4g (w*sqrt(d)=%.3g, d=%d)", cfg.task,
              len(prep.train.examples), cfg.train_on, cfg.adapter, prep.adapter.noise,
              prep.adapter.noise_norm(prep.dim), prep.dim)
+    log.info("resolved settings: %s", resolved)
     history = trainer.fit()
     metrics, predictions = evaluate_split(prep, cfg.eval_split, trainer.max_len)
     record = {"task": cfg.task, "split": cfg.eval_split, "metrics": metrics, "history": history,
               "noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
-              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(),
+              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(), "resolved": resolved,
+              "per_item": per_item_scores(predictions),
               "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
                                        seed=cfg.seed, config=cfg.to_dict())}
     write_json(run / "predictions.json", predictions)
     write_json(run / "metrics.json", _finite(record))
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
+
+
+def resolved_settings(prep, trainer) -> dict:
+    """What the config left to defaults, as this run used it: noise, training and decoding settings."""
+    cfg = prep.cfg
+    return {"noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
+            "tuned_noise": cfg.tuned_noise, **trainer.hp, "beams": cfg.beams, "early_stopping": cfg.early_stopping,
+            "max_len": trainer.max_len}
 
 
 def _finite(obj):
@@ -106,7 +117,9 @@ def _finite(obj):
 
 def eval_run(run: str | Path, split: str = "test", on: str = "image", max_examples: int | None = None,
              command: list[str] | None = None) -> dict:
-    """Evaluate a finished run on ``split``: writes metrics-<split>.json and predictions-<split>.json."""
+    """Evaluate a finished run on ``split``: writes metrics-<split>.json and predictions-<split>.json.
+    With on="text" the split's text vectors go through the run's adapter without its noise (a shift,
+    a linear map; what the model saw during training, minus the noise)."""
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / CHECKPOINT).is_file():
         raise GapkitError(f"{run} is not a finished run (needs config.yaml and {CHECKPOINT}).")
@@ -116,10 +129,16 @@ def eval_run(run: str | Path, split: str = "test", on: str = "image", max_exampl
     prep = prepare(cfg, eval_splits=(split,), with_train=False)
     state = torch.load(run / CHECKPOINT, map_location=prep.device, weights_only=False)
     prep.model.load_state_dict(state["model"])
+    if (run / "adapter.pt").is_file():
+        prep.adapter.load(run / "adapter.pt")  # the fitted state the run trained with
     metrics, predictions = evaluate_split(prep, split, cfg.max_len or prep.task.max_len, on=on)
     suffix = split if on == "image" else f"{split}-text"
     record = {"task": cfg.task, "split": split, "inputs": on, "metrics": metrics,
+              "per_item": per_item_scores(predictions),
               "provenance": provenance(command, encoder=prep.encoder_identity, seed=cfg.seed)}
+    if on == "text":
+        record["text_adapter"] = {**prep.adapter.describe(), "applied": "deterministic part (no noise)"
+                                  if cfg.train_on == "text" else "none (trained on images)"}
     write_json(run / f"predictions-{suffix}.json", predictions)
     write_json(run / f"metrics-{suffix}.json", _finite(record))
     return record
