@@ -277,7 +277,6 @@ def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatc
 def test_epoch_log_mg_is_noiseless(world_dir, tmp_path):
     """The per-epoch "mg" is CLOSE Table 3's MG: mean cos(image, a(text)) without the noise;
     the noisy one is logged as mg_noisy."""
-    import numpy as np
 
     from gapkit.close.prepare import prepare
 
