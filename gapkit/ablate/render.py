@@ -62,10 +62,10 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
 def protocol_line(spec, results: dict) -> str:
     """How many runs each cell has and on how many items they were scored."""
     runs = {len(v) for v in cell_runs(spec, results).values()}
-    seeds = f"seeds {spec.seeds}" if spec.seeds else "one training seed (the base config's)"
+    seeds = f"training seeds {spec.seeds}" if spec.seeds else "the base config's training seed"
     n = sorted({r["metrics"].get("n") for r in results.values() if r["metrics"].get("n") is not None})
     items = "no finished cell yet" if not n else f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    return (f"Protocol: {'-'.join(str(k) for k in sorted(runs))} run(s) per cell ({seeds}); evaluation items per "
+    return (f"Protocol: runs per cell {'-'.join(str(k) for k in sorted(runs))} ({seeds}); evaluation items per "
             f"run: {items}.")
 
 

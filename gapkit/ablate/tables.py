@@ -143,7 +143,7 @@ def bias_table(spec, results: dict, shift_stats: dict) -> Table:
     rows = []
     for label in row_order(spec):
         st = shift_stats.get(label, {})
-        cells = [label.split("@")[0], value_text(st.get("magnitude", []), 2), value_text(st.get("mg", []), 3),
+        cells = [label.split("@")[0], _span(st.get("magnitude", []), 2), value_text(st.get("mg", []), 3),
                  value_text(st.get("delta", []), 3)]
         cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
         rows.append(cells)
