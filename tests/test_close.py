@@ -103,6 +103,8 @@ def test_vqa_target_rule():
     (["--decoder", "t5-nonexistent"], "Decoder 't5-nonexistent' is not available locally"),
     (["--set", "epoch=3"], "unknown key 'epoch'. Did you mean: epochs"),
     (["--set", "epochs=0"], "epochs must be a positive integer"),
+    (["--tuned-noise", "by-norm"], "tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"),
+    (["--weight-decay", "-1"], "weight_decay must be a number >= 0"),
 ])
 def test_bad_config_exits_2_and_leaves_nothing(world_dir, tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -138,16 +140,7 @@ def test_noise_default_is_closes_tuned_w_per_dimension():
 
 def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):
     """The real-decoder path: a T5 folder (random weights here) with a saved tokenizer."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    from gapkit.close.decoder import shapes_tokenizer
-
-    tok = shapes_tokenizer()
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
-                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "t5")
-    tok.save_pretrained(tmp_path / "t5")
-    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=str(tmp_path / "t5"), decoder_options={}),
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=_local_t5(tmp_path / "t5"), decoder_options={}),
                     tmp_path / "run")
     assert rec["metrics"]["n"] > 0
 
@@ -203,6 +196,8 @@ def test_training_defaults_follow_the_decoder(tmp_path):
         assert CloseConfig(task=task, decoder=t5).resolved_training() == close
     assert CloseConfig(task="caption-multi", decoder=t5).resolved_training() == {**close, "batch_size": 32}
     assert CloseConfig(task="caption-multi", decoder="t5-base").resolved_training()["batch_size"] == 32
+    # the images model of multi-caption is the single-caption one, batch included
+    assert CloseConfig(task="caption-multi", decoder=t5, train_on="image").resolved_training() == close
     tiny = {"lr": 1e-3, "weight_decay": 0.0, "epochs": 4, "batch_size": 128}
     assert CloseConfig(task="caption-multi").resolved_training() == tiny
     mine = CloseConfig(task="caption-multi", decoder=t5, lr=1e-4, epochs=2, batch_size=64, weight_decay=0.01)

@@ -324,3 +324,10 @@ def test_v1_files_load_into_a_spec_that_pins_v1_settings(tmp_path):
     assert len(results) == 3 == len(jobs_for(spec, out))
     got = sorted((r["config"]["task"], r["config"]["train_on"]) for r in results.values())
     assert got == [("caption-multi", "text"), ("caption-single", "image"), ("caption-single", "text")]
+
+
+def test_ls_lists_signature_kinds_and_ablation_figures(capsys):
+    assert main(["ls", "signatures"]) == 0 and main(["ls", "ablation-figures"]) == 0
+    out = capsys.readouterr().out
+    for name in ("value", "difference", "ratio", "bias", "noise", "noise-magnitude"):
+        assert f"  {name} " in out

@@ -87,8 +87,11 @@ class CloseConfig:
         """lr, weight_decay, epochs, batch_size: the config's values where set, else the decoder's
         defaults (CLOSE's for a pretrained T5, batch 32 for multi-caption; shapes-t5's own)."""
         from .decoder import training_defaults
+        from .tasks import TASKS
 
-        defaults = training_defaults(self.decoder, self.task)
+        # an images model trains as its image_task does (multi-caption's is the single-caption one)
+        image_task = TASKS.get(self.task).image_task if self.train_on == "image" else None
+        defaults = training_defaults(self.decoder, image_task or self.task)
         return {k: defaults[k] if getattr(self, k) is None else getattr(self, k) for k in TRAINING_KEYS}
 
     def to_dict(self) -> dict:
