@@ -295,3 +295,58 @@ def test_one_images_model_for_both_captioning_tasks(world_dir):
         [e.targets for e in text.examples]
     assert all(len(e.targets) == 1 for e in multi.examples)
     assert (multi.vectors == single.vectors).all()
+
+
+def _allennlp_beam_search(model, clip, beams: int, steps: int, eos: int = 1) -> list[int]:
+    """An independent reference for CLOSE's decoding (AllenNLP BeamSearch): keep the `beams` best
+    sequences by summed log-probability, a finished one continuing only with eos at log-prob 0;
+    stop when every kept sequence has finished. The best sequence, without start and eos."""
+    import torch
+
+    embeds, mask = model.encoder_inputs(clip, None, None)
+    kept = [([0], 0.0)]
+    for _ in range(steps):
+        cands = []
+        for seq, lp in kept:
+            if len(seq) > 1 and seq[-1] == eos:
+                cands.append((seq + [eos], lp))
+                continue
+            logits = model.t5(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=torch.tensor([seq])).logits
+            top = torch.topk(torch.log_softmax(logits[0, -1].double(), -1), beams)
+            cands += [(seq + [i], lp + v) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+        kept = sorted(cands, key=lambda c: -c[1])[:beams]
+        if all(seq[-1] == eos for seq, _ in kept):
+            break
+    return _until_eos(kept[0][0])
+
+
+def _until_eos(seq: list[int]) -> list[int]:
+    seq = seq[1:]  # the decoder start token
+    return seq[:seq.index(1)] if 1 in seq else seq
+
+
+def test_beam_search_finds_what_closes_beam_search_finds():
+    """On a tiny random T5 whose best sequences run to the length limit, the default search returns
+    the reference's sequence every time; early_stopping=True stops at the first 5 finished
+    hypotheses and returns a worse one."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from gapkit.close.model import ClipPrefixT5
+
+    torch.manual_seed(5)
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=10, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                             pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                                             dropout_rate=0.0))
+    with torch.no_grad():
+        t5.lm_head.weight.mul_(7.0)  # peaked distributions: beams that finish early and beams that do not
+    model = ClipPrefixT5(t5, 6).eval()
+    cfg = CloseConfig()
+    early = 0
+    with torch.no_grad():
+        for j in range(4):
+            clip = torch.randn(1, 6, generator=torch.Generator().manual_seed(500 + j))
+            ref = _allennlp_beam_search(model, clip, cfg.beams, 8)
+            assert _until_eos(model.generate(clip, None, None, 8, cfg.beams, cfg.early_stopping)[0].tolist()) == ref
+            early += _until_eos(model.generate(clip, None, None, 8, cfg.beams, True)[0].tolist()) != ref
+    assert early > 0
