@@ -230,6 +230,7 @@ def test_signature_without_results_or_interval(tmp_path):
     ({"claim": "x"}, "missing a, kind, op, paper, threshold"),
     (_sig(claim=""), "claim must be a non-empty text"),
     (_sig(a="none"), "a must be a mapping with row and task"),
+    ("noise helps", "signatures\\[0\\] must be a mapping with keys a, b, claim"),
 ])
 def test_signature_errors(tmp_path, capsys, check, message):
     path = _spec(tmp_path, tasks=["caption-single", "vqa"], rows=NOISE_ROWS, signatures=[check])
