@@ -170,14 +170,17 @@ def test_retrained_encoder_weights_make_new_cells(world_dir, tmp_path):
 
 
 def test_committed_cells_match_their_specs():
-    """The committed results in analyses/results are found under the current cell keys."""
+    """The committed results in analyses/results are found under the current cell keys: each
+    cell's result file is named by its key (v1 files by their converted config's key)."""
     from pathlib import Path
 
     from gapkit.ablate.runner import default_out, jobs_for, load_results
 
     for name in ("bias", "noise", "table1"):
         spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / f"{name}.yaml")
-        assert len(load_results(spec, default_out(spec))) == len(jobs_for(spec, default_out(spec))), name
+        jobs = jobs_for(spec, default_out(spec))
+        assert all(Path(j.result_path).is_file() for j in jobs), name
+        assert len(load_results(spec, default_out(spec))) == len(jobs), name
 
 
 def test_cell_lock_is_exclusive_and_released(tmp_path):
