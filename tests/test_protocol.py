@@ -299,6 +299,16 @@ def test_v1_results_convert_to_what_they_ran():
     assert upgrade_result(new) is new  # current results pass through
 
 
+def test_v1_result_key_is_its_cell_key_with_the_weights_it_records():
+    from gapkit.ablate.spec import cell_key, encoder_fingerprint
+
+    v1 = {"key": "old", "config": V1_CONFIG, "metrics": {"cider": 58.1}, "history": []}
+    new = upgrade_result(v1)  # no provenance: the weights gapkit-shapes resolves to now
+    assert new["key"] == cell_key(new["config"], encoder_fingerprint("gapkit-shapes"))
+    other = upgrade_result({**v1, "provenance": {"encoder": {"weights_sha256": "0" * 64}}})
+    assert other["key"] == cell_key(new["config"], "0" * 64) != new["key"]  # other weights: another cell
+
+
 def test_v1_files_load_into_a_spec_that_pins_v1_settings(tmp_path):
     pins = {"tuned_noise": "matched-norm", "early_stopping": True, "lr": 0.001, "batch_size": 128, "weight_decay": 0.0}
     path = _spec(tmp_path, tasks=["caption-single", "caption-multi"],
