@@ -35,8 +35,11 @@ def check_keys(given: dict, allowed: Iterable[str], where: str, owner: str) -> N
 
 
 def check_value(value, kind: type, minimum: float | None, where: str) -> None:
-    """``value`` is of ``kind`` (float: any finite real; int: an integer; str: non-empty) and >= minimum."""
-    if kind is str:
+    """``value`` is of ``kind`` (float: any finite real; int: an integer; str: non-empty; bool: true or
+    false) and >= minimum."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is str:
         ok = isinstance(value, str) and value != ""
     elif kind is int:
         ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -56,4 +59,4 @@ def check_options(given, spec: Spec, where: str, owner: str) -> None:
 
 
 def _describe(kind: type) -> str:
-    return {str: "a non-empty string", int: "an integer"}.get(kind, "a finite number")
+    return {str: "a non-empty string", int: "an integer", bool: "true or false"}.get(kind, "a finite number")

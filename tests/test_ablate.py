@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,12 +44,21 @@ def smoke_spec(world_dir, path, table="bias", rows=None, tasks=None):
 
 def test_grid_runs_renders_and_skips_finished_cells(world_dir, tmp_path, capsys):
     spec_path = smoke_spec(world_dir, tmp_path / "smoke.yaml")
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["signatures"] = [{"claim": "small random shifts barely hurt", "paper": "93.5 vs 94.4", "kind": "difference",
+                          "a": {"row": "RNG@0.5", "task": "ve"}, "b": {"row": "none", "task": "ve"}, "op": ">=",
+                          "threshold": -5.0}]
+    spec_path.write_text(yaml.safe_dump(raw))
     assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
     md = (tmp_path / "res" / "table.md").read_text()
-    assert "| Bias | Mag. | MG | Δ | VE acc. |" in md and "RNG" in md and "±" in md
+    assert "| Bias | Mag. | MG | Δ | VE acc. |" in md and "RNG" in md
+    assert re.search(r"\| -?\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] \|", md)  # mean [lo, hi]
+    assert "Protocol: runs per cell 1-2 (the base config's training seed); evaluation items per run: 6." in md
     assert f"Regenerate: `gapkit ablate {spec_path} --out {tmp_path / 'res'}`" in md and "6 of 6 cells" in md
     assert "no result" not in md
     assert "the paper's published numbers" in md
+    assert "## Signatures" in md and "| small random shifts barely hurt | 93.5 vs 94.4 |" in md
+    assert (tmp_path / "res" / "signatures.csv").read_text().startswith("Claim,Paper,gapkit [95% interval]")
     assert (tmp_path / "res" / "table.csv").is_file() and (tmp_path / "res" / "table.tex").is_file()
     assert (tmp_path / "res" / "ablation-smoke.png").is_file()  # specs outside analyses/ keep figures local
     cells = sorted((tmp_path / "res" / "cells").glob("*.json"))
@@ -160,14 +170,17 @@ def test_retrained_encoder_weights_make_new_cells(world_dir, tmp_path):
 
 
 def test_committed_cells_match_their_specs():
-    """The committed results in analyses/results are found under the current cell keys."""
+    """The committed results in analyses/results are found under the current cell keys: each
+    cell's result file is named by its key (v1 files by their converted config's key)."""
     from pathlib import Path
 
     from gapkit.ablate.runner import default_out, jobs_for, load_results
 
     for name in ("bias", "noise", "table1"):
         spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / f"{name}.yaml")
-        assert len(load_results(spec, default_out(spec))) == len(jobs_for(spec, default_out(spec))), name
+        jobs = jobs_for(spec, default_out(spec))
+        assert all(Path(j.result_path).is_file() for j in jobs), name
+        assert len(load_results(spec, default_out(spec))) == len(jobs), name
 
 
 def test_cell_lock_is_exclusive_and_released(tmp_path):

@@ -101,3 +101,68 @@ def test_bad_names_and_params():
         create_adapter("noise", scale=2)
     with pytest.raises(ValueError, match="noise must be"):
         create_adapter("noise", noise=-1)
+
+
+def _eps(seed, shape):
+    """The adapter's first standard-normal draw, computed independently of the adapter."""
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).numpy().astype(np.float64)
+
+
+def _n(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("name, options", [("mean-shift", {"scale": 0.7}),
+                                           ("random-shift", {"magnitude": 0.8, "direction_seed": 2})])
+def test_shift_then_noise_then_renormalise_as_close(name, options, rng):
+    """CLOSE's Shift / FixedRandomShift with renorm=False: n(t + v + w eps), not n(n(t + v) + w eps)."""
+    img, txt = _paired(rng)
+    t = _unit(txt[:5])
+    w, seed = 0.3, 11
+    a = create_adapter(name, noise=w, seed=seed, **options).fit(img, txt).train()
+    assert a.renorm_before_noise is False
+    v = (a.scale * a.shift if name == "mean-shift" else a.shift).numpy().astype(np.float64)
+    eps = _eps(seed, (5, D))
+    t64 = t.numpy().astype(np.float64)
+    expected = _n(t64 + v + w * eps)
+    assert np.allclose(a(t).numpy(), expected, atol=1e-5)
+    # the named alternative (gapkit 0.1's order) is a different vector
+    b = create_adapter(name, noise=w, seed=seed, renorm_before_noise=True, **options).fit(img, txt).train()
+    other = _n(_n(t64 + v) + w * eps)
+    assert np.allclose(b(t).numpy(), other, atol=1e-5)
+    assert not np.allclose(expected, other, atol=1e-3)
+    # without noise both orders give the same unit vector (the deterministic part MG is measured on)
+    assert torch.allclose(a.deterministic(t), b.deterministic(t), atol=1e-6)
+
+
+def test_linear_renormalises_before_the_noise_as_close(rng):
+    """CLOSE's get_adapter builds LinearAdapter(..., renorm=True): n(n(t A^T + b) + w eps)."""
+    img, txt = _paired(rng)
+    t = _unit(txt[:4])
+    a = create_adapter("linear", noise=0.2, seed=5).fit(img, txt).train()
+    assert a.renorm_before_noise is True
+    moved = t.numpy().astype(np.float64) @ a.weight.numpy().T.astype(np.float64) + a.bias.numpy()
+    assert np.allclose(a(t).numpy(), _n(_n(moved) + 0.2 * _eps(5, (4, D))), atol=1e-5)
+
+
+def test_cov_scale_defaults_to_closes_3(rng):
+    img, txt = _paired(rng)
+    t = _unit(txt[:6])
+    a = create_adapter("cov", noise=0.1, seed=3).fit(img, txt).train()
+    assert a.cov_scale == 3.0
+    gen = torch.Generator().manual_seed(3)  # CLOSE's order: z ~ N(0, Sigma) first, then the isotropic noise
+    z = torch.randn((6, D), generator=gen).numpy().astype(np.float64) @ a.chol.numpy().T.astype(np.float64)
+    eps = torch.randn((6, D), generator=gen).numpy().astype(np.float64)
+    expected = _n(t.numpy() + a.mean.numpy() + 3.0 * z + 0.1 * eps)
+    assert np.allclose(a(t).numpy(), expected, atol=1e-5)
+    assert create_adapter("cov", cov_scale=1.0).cov_scale == 1.0
+
+
+def test_renorm_option_is_checked():
+    from gapkit.adapters import check_adapter_options
+
+    check_adapter_options("mean-shift", {"renorm_before_noise": True})
+    with pytest.raises(GapkitError, match=r"renorm_before_noise must be true or false, got 'yes'"):
+        check_adapter_options("random-shift", {"renorm_before_noise": "yes"})
+    with pytest.raises(GapkitError, match="adapter 'noise' takes no options, got 'renorm_before_noise'"):
+        check_adapter_options("noise", {"renorm_before_noise": True})

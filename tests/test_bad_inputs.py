@@ -361,3 +361,8 @@ def test_eval_refuses_a_partial_run_unless_allowed(world_dir, tmp_path, capsys):
     assert main(["eval", str(run), "--split", "test", "--allow-partial"]) == 0
     metrics = json.loads((run / "metrics-test.json").read_text())["metrics"]
     assert metrics["partial"] is True and (metrics["epochs_done"], metrics["epochs"]) == (1, 3)
+    # a config that leaves epochs to the decoder is measured against the decoder's (shapes-t5: 4)
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "epochs": None}, sort_keys=False))
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "test"]) == 2
+    assert "stopped after epoch 1 of 4" in capsys.readouterr().err

@@ -103,6 +103,8 @@ def test_vqa_target_rule():
     (["--decoder", "t5-nonexistent"], "Decoder 't5-nonexistent' is not available locally"),
     (["--set", "epoch=3"], "unknown key 'epoch'. Did you mean: epochs"),
     (["--set", "epochs=0"], "epochs must be a positive integer"),
+    (["--tuned-noise", "by-norm"], "tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"),
+    (["--weight-decay", "-1"], "weight_decay must be a number >= 0"),
 ])
 def test_bad_config_exits_2_and_leaves_nothing(world_dir, tmp_path, capsys, argv, message):
     out = tmp_path / "run"
@@ -118,27 +120,27 @@ def test_existing_run_folder_needs_resume_or_overwrite(world_dir, tmp_path, caps
     assert "pass --resume to continue it or --overwrite" in capsys.readouterr().err
 
 
-def test_noise_default_is_close_norm():
-    cfg = CloseConfig(task="ve")
-    assert cfg.resolved_noise(768) == pytest.approx(0.08)
-    assert cfg.resolved_noise(128) == pytest.approx(0.08 * (768 / 128) ** 0.5)
+def test_noise_default_is_closes_tuned_w_per_dimension():
+    """CLOSE kept one w per task for every CLIP (d = 512 to 1024): ViT-B/32 (d = 512) gets 0.12 for
+    single captioning, not 0.12 * sqrt(768 / 512) = 0.147."""
+    for task, w in (("caption-single", 0.12), ("caption-multi", 0.04), ("ve", 0.08), ("vqa", 0.04), ("vqa-e", 0.04)):
+        for d in (128, 512, 768, 1024):
+            assert CloseConfig(task=task).resolved_noise(d) == w
+    by_norm = CloseConfig(task="caption-single", tuned_noise="matched-norm")
+    assert by_norm.resolved_noise(512) == pytest.approx(0.12 * (768 / 512) ** 0.5)
+    assert by_norm.resolved_noise(512) == pytest.approx(0.147, abs=5e-4)
+    assert CloseConfig(task="ve", noise_norm=2.0).resolved_noise(400) == pytest.approx(0.1)
     assert CloseConfig(task="ve", noise=0.3).resolved_noise(128) == 0.3
+    assert CloseConfig(task="ve", adapter="none").resolved_noise(128) == 0.0
     with pytest.raises(GapkitError, match="noise must be a number"):
         CloseConfig.from_dict({"noise": -1})
+    with pytest.raises(GapkitError, match="tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"):
+        CloseConfig.from_dict({"tuned_noise": "by-norm"})
 
 
 def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):
     """The real-decoder path: a T5 folder (random weights here) with a saved tokenizer."""
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    from gapkit.close.decoder import shapes_tokenizer
-
-    tok = shapes_tokenizer()
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
-                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
-    T5ForConditionalGeneration(cfg).save_pretrained(tmp_path / "t5")
-    tok.save_pretrained(tmp_path / "t5")
-    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=str(tmp_path / "t5"), decoder_options={}),
+    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=_local_t5(tmp_path / "t5"), decoder_options={}),
                     tmp_path / "run")
     assert rec["metrics"]["n"] > 0
 
@@ -169,3 +171,182 @@ def test_real_data_layout(world_dir, tmp_path):
         assert rec["n_train"] > 0
     with pytest.raises(GapkitError, match="Data root not found"):
         train_run(_cfg(world_dir, task="ve", world=None, data_root=str(tmp_path / "nope")), tmp_path / "r2")
+
+
+def _local_t5(folder):
+    """A T5 folder (random weights) with a saved tokenizer: the path a pretrained T5 takes."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from gapkit.close.decoder import shapes_tokenizer
+
+    tok = shapes_tokenizer()
+    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
+                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    T5ForConditionalGeneration(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def test_training_defaults_follow_the_decoder(tmp_path):
+    """A pretrained T5 (any local folder) gets CLOSE's lr 3e-4, weight decay 0, 8 epochs, batch 128
+    (32 for multi-caption); the embedded shapes-t5 keeps its own tuned values; the config wins."""
+    t5 = str(tmp_path / "any-t5")  # resolving the defaults needs no weights
+    close = {"lr": 3e-4, "weight_decay": 0.0, "epochs": 8, "batch_size": 128}
+    for task in ("caption-single", "ve", "vqa", "vqa-e", "caption-style"):
+        assert CloseConfig(task=task, decoder=t5).resolved_training() == close
+    assert CloseConfig(task="caption-multi", decoder=t5).resolved_training() == {**close, "batch_size": 32}
+    assert CloseConfig(task="caption-multi", decoder="t5-base").resolved_training()["batch_size"] == 32
+    # the images model of multi-caption is the single-caption one, batch included
+    assert CloseConfig(task="caption-multi", decoder=t5, train_on="image").resolved_training() == close
+    tiny = {"lr": 1e-3, "weight_decay": 0.0, "epochs": 4, "batch_size": 128}
+    assert CloseConfig(task="caption-multi").resolved_training() == tiny
+    mine = CloseConfig(task="caption-multi", decoder=t5, lr=1e-4, epochs=2, batch_size=64, weight_decay=0.01)
+    assert mine.resolved_training() == {"lr": 1e-4, "weight_decay": 0.01, "epochs": 2, "batch_size": 64}
+    with pytest.raises(GapkitError, match="weight_decay must be a number >= 0, got -0.1"):
+        CloseConfig.from_dict({"weight_decay": -0.1})
+    with pytest.raises(GapkitError, match="batch_size must be a positive integer, got 0"):
+        CloseConfig.from_dict({"batch_size": 0})
+
+
+def test_a_local_t5_trains_with_closes_settings(world_dir, tmp_path):
+    import math
+
+    folder = _local_t5(tmp_path / "t5")
+    cfg = CloseConfig.from_dict(dict(world=world_dir, encoder="gapkit-shapes:random-init", task="caption-multi",
+                                     decoder=folder, beams=1, max_train_examples=40, max_eval_examples=4))
+    rec = train_run(cfg, tmp_path / "run")
+    r = rec["resolved"]
+    assert (r["lr"], r["weight_decay"], r["epochs"], r["batch_size"]) == (3e-4, 0.0, 8, 32)
+    assert len(rec["history"]) == 8 and rec["history"][0]["step"] == math.ceil(rec["n_train"] / 32)
+    assert rec["history"][0]["lr"] == pytest.approx(3e-4 * (1 - 1 / 8))  # linear decay over 8 epochs
+
+
+def test_beam_search_settings_are_closes(monkeypatch):
+    """num_beams 5, no length penalty, and no early stopping (CLOSE's AllenNLP search goes on until
+    every beam has finished); early_stopping=True stays available."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from gapkit.close.model import ClipPrefixT5
+
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=20, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2,
+                                             decoder_start_token_id=0))
+    seen = []
+    monkeypatch.setattr(t5, "generate", lambda **kw: seen.append(kw) or torch.zeros((1, 1), dtype=torch.long))
+    model = ClipPrefixT5(t5, 6)
+    cfg = CloseConfig()
+    model.generate(torch.ones(1, 6), None, None, 16, cfg.beams, cfg.early_stopping)
+    assert seen[-1]["num_beams"] == 5 and seen[-1]["early_stopping"] is False
+    assert seen[-1]["length_penalty"] == 0.0 and seen[-1]["do_sample"] is False
+    model.generate(torch.ones(1, 6), None, None, 16, 5, True)
+    assert seen[-1]["early_stopping"] is True
+    with pytest.raises(GapkitError, match="early_stopping must be true or false"):
+        CloseConfig.from_dict({"early_stopping": "no"})
+
+
+def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatch):
+    """`gapkit eval --inputs text` decodes n(t + mu) for a model trained on mean-shifted text,
+    not the unshifted t."""
+    import numpy as np
+    import torch
+
+    import gapkit.close.evaluate as evaluate
+    from gapkit.close.prepare import prepare
+
+    cfg = _cfg(world_dir, task="caption-single", epochs=1, adapter="mean-shift", max_eval_examples=5)
+    train_run(cfg, tmp_path / "run")
+    fed = []
+    real = evaluate._decode
+    monkeypatch.setattr(evaluate, "_decode", lambda prep, vectors, *a: fed.append(vectors) or real(prep, vectors, *a))
+    assert main(["eval", str(tmp_path / "run"), "--split", "val", "--inputs", "text"]) == 0
+    text = prepare(cfg, eval_splits=("val",), with_train=False).evals["val"].text_vectors.astype(np.float64)
+    shift = torch.load(tmp_path / "run" / "adapter.pt", weights_only=False)["fitted"]["shift"].numpy()
+    moved = text + shift
+    assert np.allclose(fed[-1], moved / np.linalg.norm(moved, axis=1, keepdims=True), atol=1e-5)
+    assert not np.allclose(fed[-1], text, atol=1e-3)
+    record = json.loads((tmp_path / "run" / "metrics-val-text.json").read_text())
+    assert record["text_adapter"]["adapter"] == "mean-shift" and "no noise" in record["text_adapter"]["applied"]
+    assert len(record["per_item"]["cider"]) == 5
+
+
+def test_epoch_log_mg_is_noiseless(world_dir, tmp_path):
+    """The per-epoch "mg" is CLOSE Table 3's MG: mean cos(image, a(text)) without the noise;
+    the noisy one is logged as mg_noisy."""
+
+    from gapkit.close.prepare import prepare
+
+    cfg = _cfg(world_dir, task="caption-single", epochs=1, adapter="noise", noise=0.5, max_eval_examples=8)
+    rec = train_run(cfg, tmp_path / "run")
+    ev = prepare(cfg, eval_splits=("val",), with_train=False).evals["val"]
+    expected = float((ev.image_vectors * ev.text_vectors).sum(1).mean())  # noise adapter: a = identity
+    h = rec["history"][0]
+    assert h["mg"] == pytest.approx(expected, abs=1e-5)
+    assert abs(h["mg_noisy"]) < abs(h["mg"]) and "centroid_distance_noisy" in h
+
+
+def test_one_images_model_for_both_captioning_tasks(world_dir):
+    """train_on image: multi-caption trains on the single-caption examples (each image with each of
+    its captions), the same target rows the single-caption text runs see."""
+    from gapkit.close.prepare import prepare
+
+    single, multi, text = (prepare(_cfg(world_dir, task=t, train_on=on)).train for t, on in
+                           (("caption-single", "image"), ("caption-multi", "image"), ("caption-single", "text")))
+    assert [e.targets for e in multi.examples] == [e.targets for e in single.examples] == \
+        [e.targets for e in text.examples]
+    assert all(len(e.targets) == 1 for e in multi.examples)
+    assert (multi.vectors == single.vectors).all()
+
+
+def _allennlp_beam_search(model, clip, beams: int, steps: int, eos: int = 1) -> list[int]:
+    """An independent reference for CLOSE's decoding (AllenNLP BeamSearch): keep the `beams` best
+    sequences by summed log-probability, a finished one continuing only with eos at log-prob 0;
+    stop when every kept sequence has finished. The best sequence, without start and eos."""
+    import torch
+
+    embeds, mask = model.encoder_inputs(clip, None, None)
+    kept = [([0], 0.0)]
+    for _ in range(steps):
+        cands = []
+        for seq, lp in kept:
+            if len(seq) > 1 and seq[-1] == eos:
+                cands.append((seq + [eos], lp))
+                continue
+            logits = model.t5(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=torch.tensor([seq])).logits
+            top = torch.topk(torch.log_softmax(logits[0, -1].double(), -1), beams)
+            cands += [(seq + [i], lp + v) for v, i in zip(top.values.tolist(), top.indices.tolist())]
+        kept = sorted(cands, key=lambda c: -c[1])[:beams]
+        if all(seq[-1] == eos for seq, _ in kept):
+            break
+    return _until_eos(kept[0][0])
+
+
+def _until_eos(seq: list[int]) -> list[int]:
+    seq = seq[1:]  # the decoder start token
+    return seq[:seq.index(1)] if 1 in seq else seq
+
+
+def test_beam_search_finds_what_closes_beam_search_finds():
+    """On a tiny random T5 whose best sequences run to the length limit, the default search returns
+    the reference's sequence every time; early_stopping=True stops at the first 5 finished
+    hypotheses and returns a worse one."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    from gapkit.close.model import ClipPrefixT5
+
+    torch.manual_seed(5)
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=10, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                                             pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+                                             dropout_rate=0.0))
+    with torch.no_grad():
+        t5.lm_head.weight.mul_(7.0)  # peaked distributions: beams that finish early and beams that do not
+    model = ClipPrefixT5(t5, 6).eval()
+    cfg = CloseConfig()
+    early = 0
+    with torch.no_grad():
+        for j in range(4):
+            clip = torch.randn(1, 6, generator=torch.Generator().manual_seed(500 + j))
+            ref = _allennlp_beam_search(model, clip, cfg.beams, 8)
+            assert _until_eos(model.generate(clip, None, None, 8, cfg.beams, cfg.early_stopping)[0].tolist()) == ref
+            early += _until_eos(model.generate(clip, None, None, 8, cfg.beams, True)[0].tolist()) != ref
+    assert early > 0

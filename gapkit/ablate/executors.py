@@ -92,8 +92,9 @@ def run_cell(job: CellJob) -> dict:
         resume = (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
         record = train_run(cfg, run, resume=resume, overwrite=run.exists() and not resume)
         result = {"key": job.key, "label": job.label, "config": job.config, "metrics": record["metrics"],
-                  "history": record["history"], "noise": record["noise"], "noise_norm": record["noise_norm"],
-                  "dim": record["dim"], "n_train": record["n_train"], "provenance": record["provenance"]}
+                  "per_item": record["per_item"], "history": record["history"], "noise": record["noise"],
+                  "noise_norm": record["noise_norm"], "dim": record["dim"], "n_train": record["n_train"],
+                  "resolved": record["resolved"], "provenance": record["provenance"]}
         write_json(Path(job.result_path), result)
     return result
 

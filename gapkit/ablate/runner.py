@@ -7,9 +7,11 @@ import logging
 import time
 from pathlib import Path
 
+from ..errors import GapkitError
 from ..progress import progress
 from ..results import upgrade_metrics
 from .executors import Attempt, CellJob, create_executor, first_line
+from .legacy import upgrade_result
 from .spec import Spec
 
 log = logging.getLogger("gapkit.ablate")
@@ -20,24 +22,44 @@ def default_out(spec: Spec) -> Path:
 
 
 def jobs_for(spec: Spec, out: Path) -> list[CellJob]:
-    return [CellJob(c.key, f"{c.row}/{c.task}", c.config.to_dict(), str(out / "runs" / c.key),
-                    str(out / "cells" / f"{c.key}.json")) for c in spec.cells()]
+    """One job per distinct run: cells that are the same run (the images model shared by both
+    captioning columns) share a job."""
+    out = Path(out)
+    jobs: dict[str, CellJob] = {}
+    for c in spec.cells():
+        if c.key not in jobs:
+            jobs[c.key] = CellJob(c.key, f"{c.row}/{c.config.task}", c.config.to_dict(), str(out / "runs" / c.key),
+                                  str(out / "cells" / f"{c.key}.json"))
+    return list(jobs.values())
+
+
+def _read_result(path: Path) -> dict | None:
+    """A result file under the current schema (v1 files converted, see ``legacy``), or None."""
+    try:
+        res = upgrade_result(json.loads(path.read_text()))
+    except (ValueError, GapkitError) as e:
+        log.warning("unreadable result %s (%s): the cell will run again", path, first_line(str(e)))
+        return None
+    return {**res, "metrics": upgrade_metrics(res.get("metrics", {}))}
 
 
 def load_results(spec: Spec, out: Path) -> dict[str, dict]:
-    """Finished cells: key -> result (a result whose config differs from the spec's is ignored;
-    metric keys are read under their current names)."""
+    """Finished cells: key -> result. A result whose config differs from the cell's is ignored;
+    metric keys are read under their current names; files written by gapkit 0.1 are converted
+    (``legacy.upgrade_result``) and matched by their converted config, whatever their file name."""
+    jobs = {j.key: j for j in jobs_for(spec, out)}
     done = {}
-    for job in jobs_for(spec, out):
+    for key, job in jobs.items():
         path = Path(job.result_path)
-        if path.is_file():
-            try:
-                res = json.loads(path.read_text())
-            except ValueError:
-                log.warning("unreadable result %s: the cell will run again", path)
-                continue
-            if res.get("config") == job.config:
-                done[job.key] = {**res, "metrics": upgrade_metrics(res.get("metrics", {}))}
+        res = _read_result(path) if path.is_file() else None
+        if res is not None and res.get("config") == job.config:
+            done[key] = res
+    others = sorted(p for p in (Path(out) / "cells").glob("*.json") if p.stem not in done)
+    for path in others if len(done) < len(jobs) else []:
+        res = _read_result(path) if not path.stem.startswith(".") else None
+        key = res and res.get("converted_from") and res.get("key")
+        if key in jobs and key not in done and res["config"] == jobs[key].config:
+            done[key] = res
     return done
 
 

@@ -4,13 +4,23 @@ A spec has a ``table`` kind (how results are rendered), a ``base`` CLOSE config 
 cells, the ``tasks`` (columns), and ``rows``: each row has a ``label``, ``set`` (config
 overrides), an optional ``grid`` (key -> list of values: one row per value) and ``repeat``
 (key -> list of values averaged into one row, e.g. three random directions). Every combination
-with every task is one cell: an independent CLOSE run with its own result file."""
+with every task is one cell: an independent CLOSE run with its own result file.
+
+The protocol keys: ``seeds`` (training seeds, each a run of every cell, averaged with a 95%
+interval; ``repeats: N`` is seeds 0..N-1) and ``items`` (evaluation items per run, the same items
+for every seed). A row with a ``repeat`` pairs its k-th value with the k-th seed (the RNG rows:
+3 directions, each its own seed), so it needs as many values as there are seeds. Optional:
+``signatures`` (checks rendered as a signatures table, see ``signatures.py``) and ``figure``
+(which ablation figure to draw; default: the table's kind).
+
+An images model (``train_on: image``) of a task with an ``image_task`` is that task's model:
+multi-caption's images cells are the single-caption ones (one run, used for both columns)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
-import itertools
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +29,10 @@ from ..cache import digest
 from ..close.config import CloseConfig
 from ..errors import GapkitError
 from ..io import read_yaml
+from .signatures import parse_checks
 
-SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference"}
+SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference", "seeds",
+             "repeats", "items", "signatures", "figure"}
 ROW_KEYS = {"label", "set", "grid", "repeat"}
 
 
@@ -35,7 +47,13 @@ class Cell:
     def key(self) -> str:
         """The cell's name on disk: its config and the weights behind its encoder name, so
         retrained weights under the same name (new gapkit-shapes weights) are new cells."""
-        return digest({"config": self.config.to_dict(), "encoder_weights": encoder_fingerprint(self.config.encoder)})[:16]
+        return cell_key(self.config.to_dict(), encoder_fingerprint(self.config.encoder))
+
+
+def cell_key(config: dict, encoder_weights: str) -> str:
+    """The key of a cell with this config (``CloseConfig.to_dict()``) run with encoder weights of
+    this sha256; also how a converted v1 result file is matched to its cell (``legacy``)."""
+    return digest({"config": config, "encoder_weights": encoder_weights})[:16]
 
 
 @functools.cache
@@ -58,25 +76,50 @@ class Spec:
     description: str = ""
     task_overrides: dict = field(default_factory=dict)
     reference: dict = field(default_factory=dict)
+    seeds: list[int] | None = None  # None: one run per cell, with the base config's seed
+    items: int | None = None
+    signatures: list = field(default_factory=list)  # signatures.Check
+    figure: str | None = None
+
+    def _runs(self, rep_key, rep_vals: list, label: str) -> list[tuple]:
+        """(repeat value, seed) of each run of a row: repeats x base seed, seeds alone, or zipped."""
+        if self.seeds is None:
+            return [(r, None) for r in rep_vals]
+        if rep_key is None:
+            return [(None, s) for s in self.seeds]
+        if len(rep_vals) != len(self.seeds):
+            raise GapkitError(f"{self.path}: row {label!r} repeats {rep_key} over {len(rep_vals)} values but the spec "
+                              f"has {len(self.seeds)} seeds; each repeat is one run with its own seed, so give "
+                              f"{len(self.seeds)} values.")
+        return list(zip(rep_vals, self.seeds))
 
     def cells(self) -> list[Cell]:
         out = []
         for row in self.rows:
             grid_key, grid_vals = _single(row.get("grid"), f"{self.path}: row {row['label']!r} grid")
             rep_key, rep_vals = _single(row.get("repeat"), f"{self.path}: row {row['label']!r} repeat")
-            for g, r in itertools.product(grid_vals, rep_vals):
+            for g in grid_vals:
                 label = row["label"] if grid_key is None else f"{row['label']}@{g}"
-                for task in self.tasks:
-                    conf = _merge(self.base, self.task_overrides.get(task, {}), {"task": task}, row.get("set", {}))
-                    params = {}
-                    if grid_key is not None:
-                        _set_path(conf, grid_key, g)
-                        params[grid_key] = g
-                    if rep_key is not None:
-                        _set_path(conf, rep_key, r)
-                        params[rep_key] = r
-                    out.append(Cell(label, task, _config(conf, self.path, row["label"]), params))
+                for r, seed in self._runs(rep_key, rep_vals, row["label"]):
+                    out += [self._cell(row, label, task, (grid_key, g), (rep_key, r), seed) for task in self.tasks]
         return out
+
+    def _cell(self, row: dict, label: str, task: str, grid: tuple, rep: tuple, seed: int | None) -> Cell:
+        conf = _merge(self.base, self.task_overrides.get(task, {}), {"task": task}, row.get("set", {}))
+        params = {}
+        for key, value in (grid, rep, ("seed", seed)):
+            if key is not None and (key != "seed" or value is not None):
+                _set_path(conf, key, value)
+                params[key] = value
+        return Cell(label, task, _image_model(_config(conf, self.path, row["label"])), params)
+
+
+def _image_model(cfg: CloseConfig) -> CloseConfig:
+    """An images model of a task with an ``image_task`` is that task's run (same config, same key)."""
+    from ..close.tasks import TASKS
+
+    image_task = TASKS.get(cfg.task).image_task if cfg.train_on == "image" else None
+    return dataclasses.replace(cfg, task=image_task) if image_task else cfg
 
 
 def _single(block, where: str):
@@ -154,9 +197,59 @@ def load_spec(path: str | Path) -> Spec:
             raise GapkitError(f"{path}: row {row['label']!r} has unknown key {bad[0]!r}; allowed: "
                               f"{', '.join(sorted(ROW_KEYS))}.")
         _check_numbers(path, row)
+    base = dict(raw.get("base") or {})
+    items = _protocol_items(path, raw, base)
+    if items is not None:
+        base["max_eval_examples"] = items
     spec = Spec(name=raw.get("name", path.stem), table=raw["table"], tasks=list(raw["tasks"]), rows=raw["rows"],
-                base=raw.get("base", {}), path=path, description=raw.get("description", ""),
-                task_overrides=raw.get("task_overrides", {}), reference=raw.get("reference", {}))
+                base=base, path=path, description=raw.get("description", ""),
+                task_overrides=raw.get("task_overrides", {}), reference=raw.get("reference", {}),
+                seeds=_protocol_seeds(path, raw), items=items, figure=_figure_name(path, raw))
     spec.cells()  # validates every cell's config now, before any run starts
+    spec.signatures = parse_checks(raw.get("signatures"), spec)
     return spec
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _protocol_seeds(path: Path, raw: dict) -> list[int] | None:
+    """``seeds: [0, 1, 2]`` or ``repeats: 3`` (seeds 0, 1, 2); None when neither is given."""
+    if "seeds" in raw and "repeats" in raw:
+        raise GapkitError(f"{path}: give seeds (a list) or repeats (a count), not both.")
+    if "repeats" in raw:
+        if not _positive_int(raw["repeats"]):
+            raise GapkitError(f"{path}: repeats must be a positive integer (the number of training seeds), "
+                              f"got {raw['repeats']!r}.")
+        return list(range(raw["repeats"]))
+    if "seeds" not in raw:
+        return None
+    seeds = raw["seeds"]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise GapkitError(f"{path}: seeds must be a non-empty list of integers >= 0, got {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise GapkitError(f"{path}: seeds must be distinct (each is one run), got {seeds!r}.")
+    return list(seeds)
+
+
+def _protocol_items(path: Path, raw: dict, base: dict) -> int | None:
+    """``items: N``: N evaluation items per run (base.max_eval_examples, which it replaces)."""
+    if "items" not in raw:
+        return None
+    if not _positive_int(raw["items"]):
+        raise GapkitError(f"{path}: items must be a positive integer (evaluation items per run), got {raw['items']!r}.")
+    if base.get("max_eval_examples") is not None:
+        raise GapkitError(f"{path}: give items or base.max_eval_examples, not both (items sets it).")
+    return raw["items"]
+
+
+def _figure_name(path: Path, raw: dict) -> str:
+    from ..plots.ablation import ABLATION_FIGURES
+
+    name = raw.get("figure", raw["table"])
+    if name not in ABLATION_FIGURES:
+        raise GapkitError(f"{path}: {ABLATION_FIGURES.unknown_message(str(name))}")
+    return name
 

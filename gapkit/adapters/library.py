@@ -1,5 +1,13 @@
 """The registered adapters (CLOSE sections 2.1-2.5, with the original code's defects fixed:
-seeded generators, spelled names, no hard-coded constants, eval-mode identity)."""
+seeded generators, spelled names, no hard-coded constants, eval-mode identity).
+
+Order of operations, as in CLOSE's ``close/model/language_adapters.py`` and ``get_adapter``
+(``close/experiments/utils.py``): the shift adapters build ``Shift(..., renorm=False)``, so the
+shifted vector is *not* renormalised before the noise, only after it: n(t + s mu + w eps); the
+linear adapter is built with ``renorm=True``: n(n(t A^T + b) + w eps). ``renorm_before_noise``
+keeps the other order available for each of them (gapkit 0.1 renormalised before the noise
+everywhere). The output is always renormalised at the end, also when w = 0 (CLOSE's
+``FixedRandomShift`` skips its final renormalisation when w = 0, leaving vectors off the sphere)."""
 
 from __future__ import annotations
 
@@ -33,18 +41,37 @@ class GaussianNoise(Adapter):
     name = "noise"
 
 
+class _Moved(Adapter):
+    """A deterministic map ``move`` (shift or linear), then the noise, then renormalisation; with
+    ``renorm_before_noise`` the moved vector is renormalised before the noise too."""
+
+    RENORM_DEFAULT = False  # CLOSE's value for this adapter (get_adapter's renorm argument)
+
+    def __init__(self, noise: float = 0.0, seed: int = 0, renorm_before_noise: bool | None = None) -> None:
+        super().__init__(noise, seed)
+        self.renorm_before_noise = self.RENORM_DEFAULT if renorm_before_noise is None else bool(renorm_before_noise)
+
+    def move(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def transform(self, t):
+        x = self.move(t)  # (B, d), off the sphere
+        return unit(x) if self.renorm_before_noise else x
+
+
 @ADAPTERS.register("mean-shift")
-class MeanShift(Adapter):
-    """n(n(t + s mu) + w eps) with mu = mean(image) - mean(text) fitted on paired data; s = ``scale``
-    (negative moves away from the images)."""
+class MeanShift(_Moved):
+    """n(t + s mu + w eps) with mu = mean(image) - mean(text) fitted on paired data; s = ``scale``
+    (negative moves away from the images). CLOSE's order; ``renorm_before_noise``: n(n(t + s mu) + w eps)."""
 
     name = "mean-shift"
-    PARAMS = ("noise", "seed", "scale")
-    OPTIONS = {"scale": (float, None)}
+    PARAMS = ("noise", "seed", "scale", "renorm_before_noise")
+    OPTIONS = {"scale": (float, None), "renorm_before_noise": (bool, None)}
     needs_fit = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, scale: float = 1.0) -> None:
-        super().__init__(noise, seed)
+    def __init__(self, noise: float = 0.0, seed: int = 0, scale: float = 1.0,
+                 renorm_before_noise: bool | None = None) -> None:
+        super().__init__(noise, seed, renorm_before_noise)
         self.scale = float(scale)
         self.register_buffer("shift", torch.zeros(0))
 
@@ -53,10 +80,10 @@ class MeanShift(Adapter):
         self.shift = torch.as_tensor(mu, dtype=torch.float32)
         return self
 
-    def transform(self, t):
+    def move(self, t):
         if self.shift.numel() == 0:
             raise RuntimeError("mean-shift adapter used before fit()")
-        return unit(t + self.scale * self.shift.to(t.device))
+        return t + self.scale * self.shift.to(t.device)
 
     def fitted_state(self) -> dict:
         return {"shift": self.shift.clone()}
@@ -66,17 +93,19 @@ class MeanShift(Adapter):
 
 
 @ADAPTERS.register("random-shift")
-class RandomShift(Adapter):
-    """n(n(t + r) + w eps) with r a fixed direction uniform on the sphere, |r| = ``magnitude``,
-    drawn from ``direction_seed`` (the paper's RNG rows)."""
+class RandomShift(_Moved):
+    """n(t + r + w eps) with r a fixed direction uniform on the sphere, |r| = ``magnitude``, drawn
+    from ``direction_seed`` (the paper's RNG rows). CLOSE's order; ``renorm_before_noise``:
+    n(n(t + r) + w eps)."""
 
     name = "random-shift"
-    PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim")
-    OPTIONS = {"magnitude": (float, 0.0), "direction_seed": (int, 0), "dim": (int, 1)}
+    PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim", "renorm_before_noise")
+    OPTIONS = {"magnitude": (float, 0.0), "direction_seed": (int, 0), "dim": (int, 1),
+               "renorm_before_noise": (bool, None)}
 
     def __init__(self, noise: float = 0.0, seed: int = 0, magnitude: float = 1.0,
-                 direction_seed: int = 0, dim: int | None = None) -> None:
-        super().__init__(noise, seed)
+                 direction_seed: int = 0, dim: int | None = None, renorm_before_noise: bool | None = None) -> None:
+        super().__init__(noise, seed, renorm_before_noise)
         self.magnitude, self.direction_seed, self.dim = float(magnitude), int(direction_seed), dim
         self.register_buffer("shift", torch.zeros(0))
         if dim is not None:
@@ -92,10 +121,10 @@ class RandomShift(Adapter):
         self._draw_direction(np.asarray(text_emb).shape[1])
         return self
 
-    def transform(self, t):
+    def move(self, t):
         if self.shift.numel() == 0:
             self._draw_direction(t.shape[1])
-        return unit(t + self.shift.to(t.device))
+        return t + self.shift.to(t.device)
 
     def fitted_state(self) -> dict:
         return {"shift": self.shift.clone()}
@@ -105,17 +134,20 @@ class RandomShift(Adapter):
 
 
 @ADAPTERS.register("linear")
-class Linear(Adapter):
+class Linear(_Moved):
     """n(n(t A^T + b) + w eps): ridge regression from text to paired image vectors (CLOSE Table 4
-    "+Linear"); ``ridge`` is the L2 penalty."""
+    "+Linear", renormalised before the noise as CLOSE's get_adapter does; ``renorm_before_noise:
+    false`` gives n(t A^T + b + w eps)); ``ridge`` is the L2 penalty."""
 
     name = "linear"
-    PARAMS = ("noise", "seed", "ridge")
-    OPTIONS = {"ridge": (float, 0.0)}
+    PARAMS = ("noise", "seed", "ridge", "renorm_before_noise")
+    OPTIONS = {"ridge": (float, 0.0), "renorm_before_noise": (bool, None)}
+    RENORM_DEFAULT = True
     needs_fit = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, ridge: float = 1e-3) -> None:
-        super().__init__(noise, seed)
+    def __init__(self, noise: float = 0.0, seed: int = 0, ridge: float = 1e-3,
+                 renorm_before_noise: bool | None = None) -> None:
+        super().__init__(noise, seed, renorm_before_noise)
         self.ridge = float(ridge)
         self.register_buffer("weight", torch.zeros(0))
         self.register_buffer("bias", torch.zeros(0))
@@ -130,10 +162,10 @@ class Linear(Adapter):
         self.bias = torch.as_tensor(ym - xm @ a, dtype=torch.float32)
         return self
 
-    def transform(self, t):
+    def move(self, t):
         if self.weight.numel() == 0:
             raise RuntimeError("linear adapter used before fit()")
-        return unit(t @ self.weight.T.to(t.device) + self.bias.to(t.device))
+        return t @ self.weight.T.to(t.device) + self.bias.to(t.device)
 
     def fitted_state(self) -> dict:
         return {"weight": self.weight.clone(), "bias": self.bias.clone()}
@@ -145,15 +177,16 @@ class Linear(Adapter):
 @ADAPTERS.register("cov")
 class CovarianceNoise(Adapter):
     """n(t + mu_d + c z + w eps), z ~ N(0, Sigma_d): structured noise whose mean and covariance are
-    those of image - text differences on paired data (CLOSE Table 4 "+Cov."); c = ``cov_scale``
-    (the original code hard-codes 3)."""
+    those of image - text differences on paired data (CLOSE Table 4 "+Cov."); c = ``cov_scale``,
+    default 3 as CLOSE's ``CovNoise`` hard-codes (gapkit 0.1 used 1)."""
 
     name = "cov"
     PARAMS = ("noise", "seed", "cov_scale")
     OPTIONS = {"cov_scale": (float, 0.0)}
+    CLOSE_COV_SCALE = 3.0
     needs_fit = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, cov_scale: float = 1.0) -> None:
+    def __init__(self, noise: float = 0.0, seed: int = 0, cov_scale: float = CLOSE_COV_SCALE) -> None:
         super().__init__(noise, seed)
         self.cov_scale = float(cov_scale)
         self.register_buffer("mean", torch.zeros(0))

@@ -16,7 +16,8 @@ def add_parser(sub, name: str) -> None:
     p.add_argument("run", help="run folder written by `gapkit train`")
     p.add_argument("--split", default="test")
     p.add_argument("--inputs", choices=("image", "text"), default="image",
-                   help="decode from image vectors (default) or unadapted text vectors")
+                   help="decode from image vectors (default) or from the split's text vectors through the "
+                        "run's adapter without its noise")
     p.add_argument("--max-examples", type=positive_int, default=None)
     p.add_argument("--allow-partial", action="store_true",
                    help="evaluate a run whose training stopped early (its metrics are marked partial)")

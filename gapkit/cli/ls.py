@@ -13,6 +13,8 @@ TOPICS = {
     "tasks": ("gapkit.close.tasks", "TASKS", []),
     "executors": ("gapkit.ablate.executors", "EXECUTORS", []),
     "tables": ("gapkit.ablate.tables", "TABLES", []),
+    "signatures": ("gapkit.ablate.signatures", "KINDS", []),
+    "ablation-figures": ("gapkit.plots.ablation", "ABLATION_FIGURES", []),
     "decoders": ("gapkit.close.decoder", "DECODERS", []),
     "projections": ("gapkit.plots.tsne", "PROJECTIONS", []),
     "scorers": ("gapkit.metrics", "SCORERS", []),

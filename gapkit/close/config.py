@@ -14,12 +14,21 @@ import yaml
 from ..errors import GapkitError
 from ..io import read_yaml
 
-# CLOSE's tuned per-task noise (code defaults, ViT-L/14, d = 768), kept as a *norm* w * sqrt(768)
-# so the default carries over to other embedding sizes: w_d = norm / sqrt(d).
+# CLOSE's tuned per-task noise w, a per-dimension std (close/experiments/train.py: s-cap 0.12,
+# m-cap 0.04, ve 0.08, vqa / vqa-e 0.04). CLOSE kept the same w for every CLIP from d = 512 to 1024
+# (its Table 5), so the default is w itself whatever d is ("per-dimension"). "matched-norm" is the
+# named alternative gapkit 0.1 used: the same expected noise norm as at CLOSE's d = 768, w * sqrt(768 / d).
 CLOSE_TUNED_NOISE = {"caption-single": 0.12, "caption-multi": 0.04, "caption-style": 0.12, "ve": 0.08,
                      "vqa": 0.04, "vqa-e": 0.04}
+CLOSE_FIXED_NOISE = 0.08  # the paper's "w = 0.08 for all tasks"; tasks without a tuned value get it
 CLOSE_DIM = 768
 SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
+TUNED_NOISE = ("per-dimension", "matched-norm")
+# CLOSE's training settings for T5 (close/experiments/train.py: --lr 3e-4, --epochs 8, batch 128;
+# close/train/optimizer.py: AdamW weight_decay 0.0): what any pretrained T5 decoder gets unless the
+# config sets them. The multi-caption batch (32) is the task's ``close_batch_size``.
+CLOSE_TRAINING = {"lr": 3e-4, "weight_decay": 0.0, "epochs": 8, "batch_size": 128}
+TRAINING_KEYS = ("lr", "weight_decay", "epochs", "batch_size")
 
 
 @dataclass
@@ -40,32 +49,52 @@ class CloseConfig:
     adapter_options: dict = field(default_factory=dict)  # e.g. {scale: -1}, {magnitude: 0.5}
     noise: float | None = None  # per-dimension std w; None: noise_norm / sqrt(d)
     noise_norm: float | None = None  # w * sqrt(d); None with noise None: the task's CLOSE default
+    tuned_noise: str = "per-dimension"  # how that default applies: CLOSE's w per dimension, or "matched-norm"
     adapter_fit_split: str = "restval"  # paired data for mean-shift / linear / cov (COCO: restval)
     train_on: str = "text"  # "image": the CLOSE w/ images upper bound
-    epochs: int = 4
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    # None: the decoder's defaults (``resolved_training``): CLOSE's for a pretrained T5, the tuned
+    # values of the embedded shapes-t5 for it.
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
     warmup_steps: int = 0
     seed: int = 0
     max_train_examples: int | None = None  # seeded subsample of the training examples
     eval_split: str = "val"
     max_eval_examples: int | None = None
     beams: int = 5
+    # False: search until no running beam can beat the finished ones, as CLOSE's AllenNLP beam
+    # search does; True (gapkit 0.1): stop once `beams` hypotheses have finished.
+    early_stopping: bool = False
     max_len: int | None = None  # None: the task's CLOSE default (32 / 16 / 8)
     meteor: bool = False
     device: str | None = None
     eval_each_epoch: bool = False
 
     def resolved_noise(self, dim: int) -> float:
+        """The per-dimension noise std w for embeddings of size ``dim``: ``noise``, else
+        ``noise_norm / sqrt(dim)``, else the task's CLOSE-tuned w (per dimension, or matched by
+        norm with ``tuned_noise: matched-norm``); 0 for the ``none`` adapter."""
         if self.noise is not None:
             return float(self.noise)
         if self.adapter == "none":
             return 0.0
-        norm = self.noise_norm
-        if norm is None:
-            norm = CLOSE_TUNED_NOISE.get(self.task, 0.08) * math.sqrt(CLOSE_DIM)
-        return float(norm) / math.sqrt(dim)
+        if self.noise_norm is not None:
+            return float(self.noise_norm) / math.sqrt(dim)
+        w = CLOSE_TUNED_NOISE.get(self.task, CLOSE_FIXED_NOISE)
+        return w if self.tuned_noise == "per-dimension" else w * math.sqrt(CLOSE_DIM / dim)
+
+    def resolved_training(self) -> dict:
+        """lr, weight_decay, epochs, batch_size: the config's values where set, else the decoder's
+        defaults (CLOSE's for a pretrained T5, batch 32 for multi-caption; shapes-t5's own)."""
+        from .decoder import training_defaults
+        from .tasks import TASKS
+
+        # an images model trains as its image_task does (multi-caption's is the single-caption one)
+        image_task = TASKS.get(self.task).image_task if self.train_on == "image" else None
+        defaults = training_defaults(self.decoder, image_task or self.task)
+        return {k: defaults[k] if getattr(self, k) is None else getattr(self, k) for k in TRAINING_KEYS}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -115,15 +144,24 @@ class CloseConfig:
         if self.world and self.data_root:
             raise GapkitError(f"{source}: give world (an exported world) or data_root (real data), not both.")
         for key in ("epochs", "batch_size", "beams", "prefix_tokens"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
-                raise GapkitError(f"{source}: {key} must be a positive integer, got {getattr(self, key)!r}.")
+            v = getattr(self, key)
+            # epochs and batch_size may be None: the decoder's default (resolved_training)
+            if (v is not None or key in ("beams", "prefix_tokens")) and (
+                    not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise GapkitError(f"{source}: {key} must be a positive integer, got {v!r}.")
         for key in ("max_train_examples", "max_eval_examples"):
             v = getattr(self, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise GapkitError(f"{source}: {key} must be a positive integer (or null for all), got {v!r}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= SEED_MAX:
             raise GapkitError(f"{source}: seed must be an integer in 0..{SEED_MAX}, got {self.seed!r}.")
-        for key in ("noise", "noise_norm", "lr"):
+        for key in ("noise", "noise_norm", "lr", "weight_decay"):
             v = getattr(self, key)
-            if v is not None and (not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v)):
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
+                                  or not math.isfinite(v)):
                 raise GapkitError(f"{source}: {key} must be a number >= 0, got {v!r}.")
+        if self.tuned_noise not in TUNED_NOISE:
+            raise GapkitError(f"{source}: tuned_noise must be one of {', '.join(TUNED_NOISE)}, got "
+                              f"{self.tuned_noise!r}.")
+        if not isinstance(self.early_stopping, bool):
+            raise GapkitError(f"{source}: early_stopping must be true or false, got {self.early_stopping!r}.")

@@ -93,6 +93,23 @@ shapes_t5.OPTIONS = {f.name: (int, 1) if isinstance(f.default, int) else (float,
 shapes_t5.CHECK = _check_shapes_t5
 
 
+# The embedded decoder's own training defaults, tuned for it on the shapes world (the README says
+# so); every other decoder gets CLOSE's (config.CLOSE_TRAINING).
+shapes_t5.TRAINING = {"lr": 1e-3, "weight_decay": 0.0, "epochs": 4, "batch_size": 128}
+
+
+def training_defaults(name: str, task: str) -> dict:
+    """lr, weight_decay, epochs, batch_size a config leaves unset, for decoder ``name`` on ``task``:
+    a registered decoder's ``TRAINING``, else (a pretrained T5) CLOSE's, with the task's CLOSE batch."""
+    from .config import CLOSE_TRAINING
+    from .tasks import TASKS
+
+    factory = DECODERS.get(name) if name in DECODERS else None
+    if factory is not None and hasattr(factory, "TRAINING"):
+        return dict(factory.TRAINING)
+    return {**CLOSE_TRAINING, "batch_size": TASKS.get(task).close_batch_size}
+
+
 def pretrained_t5(name: str, seed: int = 0, **_):
     """A pretrained T5 from a local folder or the local Hugging Face cache (never downloaded)."""
     from transformers import AutoTokenizer, T5ForConditionalGeneration

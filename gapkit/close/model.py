@@ -35,9 +35,15 @@ class ClipPrefixT5(nn.Module):
         return self.t5(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
     @torch.no_grad()
-    def generate(self, clip, extra_ids, extra_mask, max_len: int, beams: int = 5) -> torch.Tensor:
-        """Beam search, plain sum of log-probabilities (no length penalty), as CLOSE decodes."""
+    def generate(self, clip, extra_ids, extra_mask, max_len: int, beams: int = 5,
+                 early_stopping: bool = False) -> torch.Tensor:
+        """Beam search over plain sums of log-probabilities (no length penalty), as CLOSE decodes
+        with AllenNLP's BeamSearch: that search ends only when every beam has finished, i.e. when no
+        unfinished beam scores above the finished ones. Hugging Face's ``early_stopping=False`` with
+        ``length_penalty=0`` stops on the same condition (a sum of log-probabilities can only fall);
+        ``early_stopping=True`` stops as soon as ``beams`` hypotheses have finished, which can
+        return a lower-scoring one."""
         embeds, mask = self.encoder_inputs(clip, extra_ids, extra_mask)
-        beam_args = {"length_penalty": 0.0, "early_stopping": True} if beams > 1 else {}
+        beam_args = {"length_penalty": 0.0, "early_stopping": early_stopping} if beams > 1 else {}
         return self.t5.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=beams,
                                 max_new_tokens=max_len, do_sample=False, **beam_args)

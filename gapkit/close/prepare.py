@@ -71,6 +71,11 @@ class Vectors:
                              verify=self.verify_images)
 
 
+# The evaluation subsample is drawn with this seed whatever the training seed is, so every seed of
+# a grid cell is scored on the same items (their per-item scores pair up).
+EVAL_SUBSAMPLE_SEED = 0
+
+
 def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
     if n is None or n >= len(examples):
         return examples
@@ -87,6 +92,15 @@ def _fit_adapter(cfg, adapter, vec: Vectors, src) -> None:
         raise GapkitError(f"No paired data in split {cfg.adapter_fit_split!r} to fit the {cfg.adapter} adapter.")
     adapter.fit(vec.images(pairs), vec.texts(pairs))
     log.info("fitted %s adapter on %d %s pairs", cfg.adapter, len(pairs), cfg.adapter_fit_split)
+
+
+def training_task(cfg: CloseConfig, task: Task) -> Task:
+    """The task whose training examples the run uses: the task itself, except that an images model
+    uses its ``image_task``'s (multi-caption's images model is the single-caption one: each image
+    paired with each of its captions, the target rows the single-caption text runs train on)."""
+    if cfg.train_on == "image" and task.image_task:
+        return create_task(task.image_task)
+    return task
 
 
 def build_adapter(cfg: CloseConfig, vec: Vectors, src: DataSource) -> Adapter:
@@ -107,12 +121,14 @@ def _examples(cfg: CloseConfig, task: Task, src: DataSource, eval_splits, with_t
     before any embedding is computed, so a bad split name costs nothing and writes nothing."""
     train = []
     if with_train:
-        train = _subsample(task.examples(src, "train", train=True), cfg.max_train_examples, cfg.seed)
+        train = _subsample(training_task(cfg, task).examples(src, "train", train=True), cfg.max_train_examples,
+                           cfg.seed)
         if not train:
             raise GapkitError(f"Task {cfg.task} has no training examples in {src.root}.")
     evals = {}
     for split in eval_splits:
-        evals[split] = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples, cfg.seed)
+        evals[split] = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples,
+                                  EVAL_SUBSAMPLE_SEED)
         if not evals[split]:
             raise GapkitError(f"Task {cfg.task} has no examples in split {split!r} of {src.root}; "
                               "check the split name (eval_split / --split).")

@@ -14,7 +14,7 @@ from ..errors import GapkitError
 from ..io import dumps_json, write_files
 from ..results import provenance
 from .config import CloseConfig
-from .evaluate import evaluate_split
+from .evaluate import evaluate_split, per_item_scores
 from .prepare import prepare
 from .train import CHECKPOINT, CloseTrainer
 
@@ -76,19 +76,30 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
         trainer.load()
         log.info("resumed %s after epoch %d", run, trainer.epoch)
     prep.adapter.save(run / "adapter.pt")
+    resolved = resolved_settings(prep, trainer)
     log.info("%s: %d training examples (%s), adapter %s, noise w=%.4g (w*sqrt(d)=%.3g, d=%d)", cfg.task,
              len(prep.train.examples), cfg.train_on, cfg.adapter, prep.adapter.noise,
              prep.adapter.noise_norm(prep.dim), prep.dim)
+    log.info("resolved settings: %s", resolved)
     history = trainer.fit()
     metrics, predictions = evaluate_split(prep, cfg.eval_split, trainer.max_len)
     record = {"task": cfg.task, "split": cfg.eval_split, "metrics": metrics, "history": history,
               "noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
-              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(),
+              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(), "resolved": resolved,
+              "per_item": per_item_scores(predictions),
               "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
                                        image_root=_image_root(prep), seed=cfg.seed, config=cfg.to_dict())}
     write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
+
+
+def resolved_settings(prep, trainer) -> dict:
+    """What the config left to defaults, as this run used it: noise, training and decoding settings."""
+    cfg = prep.cfg
+    return {"noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
+            "tuned_noise": cfg.tuned_noise, **trainer.hp, "beams": cfg.beams, "early_stopping": cfg.early_stopping,
+            "max_len": trainer.max_len}
 
 
 def _image_root(prep) -> str:
@@ -97,22 +108,26 @@ def _image_root(prep) -> str:
 
 def _epochs_done(run: Path, state: dict, cfg: CloseConfig, allow_partial: bool) -> dict | None:
     """None for a finished run; for an interrupted one (refused unless ``allow_partial``) the
-    record that marks its metrics as partial."""
+    record that marks its metrics as partial. The run's epochs are the resolved ones (a config
+    that leaves epochs unset trains for the decoder's default)."""
     done = int(state.get("epoch", 0))
-    if done >= cfg.epochs:
+    epochs = cfg.resolved_training()["epochs"]
+    if done >= epochs:
         return None
     if not allow_partial:
-        raise GapkitError(f"{run} stopped after epoch {done} of {cfg.epochs} (interrupted?): finish it with "
+        raise GapkitError(f"{run} stopped after epoch {done} of {epochs} (interrupted?): finish it with "
                           f"`gapkit train --config {run / 'config.yaml'} --out {run} --resume`, or pass "
                           "--allow-partial to evaluate it as it is.")
-    log.warning("%s is partial: evaluating after epoch %d of %d", run, done, cfg.epochs)
-    return {"epochs_done": done, "epochs": cfg.epochs}
+    log.warning("%s is partial: evaluating after epoch %d of %d", run, done, epochs)
+    return {"epochs_done": done, "epochs": epochs}
 
 
 def eval_run(run: str | Path, split: str = "test", on: str = "image", max_examples: int | None = None,
              command: list[str] | None = None, allow_partial: bool = False, verify_images: bool = False) -> dict:
     """Evaluate a trained run on ``split``: writes metrics-<split>.json and predictions-<split>.json.
-    A run whose training stopped early is refused unless ``allow_partial`` (then marked partial)."""
+    A run whose training stopped early is refused unless ``allow_partial`` (then marked partial).
+    With on="text" the split's text vectors go through the run's adapter without its noise (a shift,
+    a linear map; what the model saw during training, minus the noise)."""
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / CHECKPOINT).is_file():
         raise GapkitError(f"{run} is not a finished run (needs config.yaml and {CHECKPOINT}).")
@@ -124,13 +139,19 @@ def eval_run(run: str | Path, split: str = "test", on: str = "image", max_exampl
     partial = _epochs_done(run, state, cfg, allow_partial)
     prep = prepare(cfg, eval_splits=(split,), with_train=False, verify_images=verify_images)
     prep.model.load_state_dict(state["model"])
+    if (run / "adapter.pt").is_file():
+        prep.adapter.load(run / "adapter.pt")  # the fitted state the run trained with
     metrics, predictions = evaluate_split(prep, split, cfg.max_len or prep.task.max_len, on=on)
     if partial:
         metrics = {**metrics, "partial": True, **partial}
     suffix = split if on == "image" else f"{split}-text"
     record = {"task": cfg.task, "split": split, "inputs": on, "metrics": metrics,
+              "per_item": per_item_scores(predictions),
               "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
                                        image_root=_image_root(prep), seed=cfg.seed)}
+    if on == "text":
+        record["text_adapter"] = {**prep.adapter.describe(), "applied": "deterministic part (no noise)"
+                                  if cfg.train_on == "text" else "none (trained on images)"}
     write_files({run / f"predictions-{suffix}.json": dumps_json(predictions),
                  run / f"metrics-{suffix}.json": dumps_json(record)})
     return record

@@ -40,6 +40,11 @@ class Task:
     scorer = ""  # metric family in gapkit.metrics.SCORERS
     metric = ""  # headline metric (a key the scorer returns)
     max_len = 32  # decode length (CLOSE: captions 32, VQA 16, VE 8)
+    close_batch_size = 128  # CLOSE's training batch (close/experiments/train.py: 128, multi-caption 32)
+    # The task whose training examples an images model (train_on: image) uses, when not this one:
+    # the images model of multi-caption is the single-caption one (CLOSE Table 1 gives one number
+    # for both columns).
+    image_task: str | None = None
     OPTIONS: dict[str, tuple[type, float | None]] = {}  # what task_options may set: name -> (type, minimum)
 
     def examples(self, src: DataSource, split: str, train: bool) -> list[Example]:
@@ -92,6 +97,8 @@ class CaptionMulti(Task):
     """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
 
     name, scorer, metric, max_len = "caption-multi", "caption", "cider", 32
+    close_batch_size = 32  # "about 4 targets per input caption"
+    image_task = "caption-single"
 
     def examples(self, src, split, train):
         out = []

@@ -37,10 +37,12 @@ class CloseTrainer:
         self.p, self.run = prep, Path(run_dir)
         cfg = prep.cfg
         self.max_len = cfg.max_len or prep.task.max_len
+        # lr, weight_decay, epochs, batch_size: the config's, else the decoder's defaults (CLOSE's for a T5)
+        self.hp = cfg.resolved_training()
         self.data = Tokenized(prep.tokenizer, prep.train.examples, self.max_len)
-        self.steps_per_epoch = int(np.ceil(len(prep.train.examples) / cfg.batch_size))
-        self.total_steps = self.steps_per_epoch * cfg.epochs
-        self.opt = torch.optim.AdamW(prep.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = int(np.ceil(len(prep.train.examples) / self.hp["batch_size"]))
+        self.total_steps = self.steps_per_epoch * self.hp["epochs"]
+        self.opt = torch.optim.AdamW(prep.model.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: _lr_factor(s, self.total_steps, cfg.warmup_steps))
         self.epoch, self.step, self.history = 0, 0, []
@@ -76,11 +78,12 @@ class CloseTrainer:
         model.train()
         adapter.train()
         losses, seen, t0 = [], 0, time.time()
-        bar = progress(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="step")
+        batch = self.hp["batch_size"]
+        bar = progress(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{self.hp['epochs']}", unit="step")
         with torch.random.fork_rng(devices=[self.p.device] if self.p.device.type == "cuda" else []):
             torch.manual_seed(cfg.seed * 1000 + self.epoch)  # dropout, reproducible across resumes
-            for s in range(0, len(order), cfg.batch_size):
-                idx = order[s:s + cfg.batch_size]
+            for s in range(0, len(order), batch):
+                idx = order[s:s + batch]
                 clip = adapter(vectors[idx])  # (B, d): noise etc. on text vectors, identity on images
                 clip, extra_ids, extra_mask, labels = self.data.train_batch(idx, clip)
                 dev = self.p.device
@@ -103,7 +106,7 @@ class CloseTrainer:
 
     def fit(self) -> list[dict]:
         cfg = self.p.cfg
-        while self.epoch < cfg.epochs:
+        while self.epoch < self.hp["epochs"]:
             rec = self.train_epoch()
             rec.update(gap_log(self.p))
             if cfg.eval_each_epoch:

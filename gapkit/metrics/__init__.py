@@ -36,12 +36,23 @@ def score_ve(preds: list[str], refs: list[list[str]], meteor: bool = False) -> d
     return ve_accuracy(preds, [r[0] for r in refs])
 
 
+PER_ITEM = "per_item_"  # scorers return the per-item scores of metric m (x100) as per_item_<m>
+
+
 def score(family: str, preds: list[str], refs: list[list[str]], meteor: bool = False) -> dict:
     """Flat metrics of one family (see ``SCORERS``): per-item arrays dropped, numpy floats made floats."""
+    return score_items(family, preds, refs, meteor)[0]
+
+
+def score_items(family: str, preds: list[str], refs: list[list[str]], meteor: bool = False) -> tuple[dict, dict]:
+    """(flat metrics, {metric: per-item scores in the order of ``preds``}) of one family. A metric
+    with per-item scores is their mean (CIDEr-D with the IDF of the whole scored set; accuracies)."""
     metrics = SCORERS.get(family)(preds, refs, meteor)
-    return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()
-            if not k.startswith("per_item")}
+    flat = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()
+            if not k.startswith(PER_ITEM)}
+    items = {k[len(PER_ITEM):]: [float(x) for x in v] for k, v in metrics.items() if k.startswith(PER_ITEM)}
+    return flat, items
 
 
-__all__ = ["SCORERS", "caption_scores", "java_available", "normalize_answer", "score", "vqa_accuracy",
-           "ve_accuracy"]
+__all__ = ["SCORERS", "caption_scores", "java_available", "normalize_answer", "score", "score_items",
+           "vqa_accuracy", "ve_accuracy"]

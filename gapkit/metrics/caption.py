@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import tempfile
 
+import numpy as np
+
 # Tokens the PTB tokenizer emits for punctuation, dropped before scoring (as pycocoevalcap does).
 _PTB_PUNCT = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
 
@@ -70,7 +72,8 @@ def simple_tokenize(texts: list[str]) -> list[str]:
 
 def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bool = False,
                    tokenizer: str = "auto") -> dict:
-    """BLEU-1..4, ROUGE-L, CIDEr(-D) (and METEOR) x100 for ``preds[id]`` against ``refs[id]``."""
+    """BLEU-1..4, ROUGE-L, CIDEr(-D) (and METEOR) x100 for ``preds[id]`` against ``refs[id]``, and
+    ``per_item_cider``: each prediction's CIDEr-D x100, in the order of ``preds`` (their mean is ``cider``)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -91,12 +94,15 @@ def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bo
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out = {f"bleu{n + 1}": 100 * b for n, b in enumerate(bleu)}
     out["rouge_l"] = 100 * Rouge().compute_score(gts, res)[0]
-    out["cider"] = 100 * Cider().compute_score(gts, res)[0]
+    cider, per_cider = Cider().compute_score(gts, res)  # the corpus CIDEr is the mean of the per-item scores
+    out["cider"] = 100 * cider
     if meteor:
         out["meteor"] = 100 * _meteor(gts, res) if java_available() else "unavailable (Java not found)"
     out["spice"] = "unavailable (needs Stanford CoreNLP models, downloaded at run time)"
     out["tokenizer"] = "ptb" if use_ptb else "regex (Java not found)" if tokenizer == "auto" else tokenizer
     out["n"] = len(ids)
+    row = {i: k for k, i in enumerate(ids)}  # the scorers work in sorted id order; report in the order of preds
+    out["per_item_cider"] = 100 * np.asarray([per_cider[row[i]] for i in preds], dtype=float)
     return out
 
 

@@ -110,4 +110,4 @@ def vqa_accuracy(preds: list[str], answers: list[list[str]]) -> dict:
     close = np.array([close_score(p, a) for p, a in zip(preds, answers)])
     mean = lambda per: 100 * float(per.mean()) if len(per) else float("nan")
     return {"vqa_acc_official": mean(official), "vqa_acc_close": mean(close), "n": len(official),
-            "per_item": official, "per_item_close": close}
+            "per_item_vqa_acc_official": 100 * official, "per_item_vqa_acc_close": 100 * close}
