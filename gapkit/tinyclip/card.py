@@ -178,6 +178,8 @@ def write_model_card(folder: Path, seed: int = 0, histories: list[Path] | None =
         write_json(folder / "history.json", merged)
     history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").is_file() else None
     notes = (folder / "notes.md").read_text() if (folder / "notes.md").is_file() else ""
+    values = {k: v[0] for k, v in metrics["geometry"].items()}
+    metrics["missed"] = [key for key, _, _ in GEOMETRY_ROWS if met(key, values[key], values) is False]
     write_json(folder / "metrics.json", {**metrics, "real_clip_fixture": reference})
     with atomic_file(folder / "MODEL_CARD.md") as f:
         f.write(render_card(meta, metrics, reference, history, notes))
