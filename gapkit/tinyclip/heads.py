@@ -51,3 +51,40 @@ class FactorHeads(torch.nn.Module):
         losses += [F.cross_entropy(part, scene_t[:, k])
                    for k, part in enumerate(torch.split(out[:, n_cell:], self.scene_sizes, dim=-1))]
         return sum(losses) / len(losses)
+
+
+def trunk_features(visual: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """(B, C, 3, 3) feature map of a ModifiedResNet tower before its attention pooling."""
+    x = visual.stem(images)
+    for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4):
+        x = layer(x)
+    return x
+
+
+class TrunkHeads(torch.nn.Module):
+    """Warm-start heads on the image tower's *trunk*: each grid cell's factors are read from the
+    matching position of the final 3 x 3 feature map (one linear map shared by the cells, i.e. a
+    1 x 1 convolution), scene factors from its spatial mean. The attention pooling and the
+    projection into the embedding space are left at their initialisation, so the embedding keeps
+    the cone of a freshly initialised tower (Liang et al. 2022) until contrastive training."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.cell_sizes = [2] + [len(spec.OBJECT_FACTORS[f]) for f in _CELL_FACTORS]
+        self.scene_sizes = [len(v) for v in _SCENE_TARGETS.values()]
+        self.cell = torch.nn.Linear(channels, sum(self.cell_sizes))
+        self.scene = torch.nn.Linear(channels, sum(self.scene_sizes))
+
+    def loss(self, fmap: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+        b, c, h, w = fmap.shape
+        if h * w != len(spec.POSITIONS):
+            raise ValueError(f"trunk warm start needs a {len(spec.POSITIONS)}-cell map, got {h} x {w}")
+        # (B, C, 3, 3) -> (B, 9, C): row-major cells, the order of spec.POSITIONS
+        cell_logits = self.cell(fmap.flatten(2).transpose(1, 2))
+        scene_logits = self.scene(fmap.mean((2, 3)))
+        cells, scene_t = FactorHeads.targets(scenes)
+        losses = [F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
+                  for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))]
+        losses += [F.cross_entropy(part, scene_t[:, k])
+                   for k, part in enumerate(torch.split(scene_logits, self.scene_sizes, dim=-1))]
+        return sum(losses) / len(losses)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from ..cache import cache_root
 from ..progress import progress
 from ..worlds.shapes.render import render_array
-from .heads import FactorHeads
+from .heads import FactorHeads, TrunkHeads, trunk_features
 from .model import TinyClipConfig, preprocess, seeded_model
 from .probes import geometry, image_probes, test_pairs, test_split, text_probes
 from .stream import ScenePool, training_batch
@@ -51,8 +51,11 @@ class TrainClipConfig:
     ramp_to: float = 100.0
     scale_lr: float = 1.0
     # Supervised warm start of the image tower over every factor (heads discarded afterwards),
-    # counted inside ``steps``. 0 = pure contrastive training.
+    # counted inside ``steps``. 0 = pure contrastive training. ``warm_start``: "embedding" (heads
+    # on the image embedding) or "trunk" (heads on the final feature map; the attention pooling
+    # and projection keep their initialisation, and with it the cone effect).
     pretrain_steps: int = 0
+    warm_start: str = "embedding"
     # Start from earlier weights (a checkpoint.pt or a folder with model.safetensors): a later
     # stage of a multi-stage recipe. The architecture must match.
     init_from: str | None = None
@@ -108,7 +111,8 @@ class Trainer:
         self.model = seeded_model(cfg.model, cfg.seed)
         if cfg.init_from:
             self.model.load_state_dict(load_weights(Path(cfg.init_from)))
-        self.heads = FactorHeads(cfg.model.embed_dim)
+        self.heads = (TrunkHeads(self.model.visual.layer4[-1].conv3.out_channels) if cfg.warm_start == "trunk"
+                      else FactorHeads(cfg.model.embed_dim))
         self.opt = self._optimizer()
         self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache or cache_root() / "scene-pools")
         self.rng = np.random.default_rng([cfg.seed, 1])
@@ -180,7 +184,10 @@ class Trainer:
         images, _, scenes = training_batch(self.pool, self.rng, self.cfg.batch_size)
         lr = self._set_lr()
         self.model.train()
-        loss = self.heads.loss(self.model.encode_image(preprocess(images)), scenes)
+        pixels = preprocess(images)
+        feats = (trunk_features(self.model.visual, pixels) if self.cfg.warm_start == "trunk"
+                 else self.model.encode_image(pixels))
+        loss = self.heads.loss(feats, scenes)
         self._update(loss)
         return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.detach().exp()), "lr": lr}
 
