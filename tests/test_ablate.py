@@ -170,14 +170,15 @@ def test_retrained_encoder_weights_make_new_cells(world_dir, tmp_path):
 
 
 def test_committed_cells_match_their_specs():
-    """The committed results in analyses/results are found under the current cell keys: each
-    cell's result file is named by its key (v1 files by their converted config's key)."""
+    """The committed results (the v1 archive) are found under their specs' cell keys: each cell's
+    result file is named by its key (v1 files by their converted config's key and the weights
+    they record, which the archived specs pin)."""
     from pathlib import Path
 
     from gapkit.ablate.runner import default_out, jobs_for, load_results
 
     for name in ("bias", "noise", "table1"):
-        spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / f"{name}.yaml")
+        spec = load_spec(Path(__file__).resolve().parent.parent / "analyses" / "v1" / f"{name}.yaml")
         jobs = jobs_for(spec, default_out(spec))
         assert all(Path(j.result_path).is_file() for j in jobs), name
         assert len(load_results(spec, default_out(spec))) == len(jobs), name
@@ -193,3 +194,25 @@ def test_cell_lock_is_exclusive_and_released(tmp_path):
                 pass
     with _cell_lock(run):  # released when the first holder finished
         pass
+
+
+def test_spec_pinned_to_other_weights_renders_but_does_not_run(tmp_path):
+    """An archived spec (weights_sha256 of weights no longer shipped) keys its cells by the pinned
+    weights; running it is refused with the reason, rendering is allowed."""
+    from gapkit.ablate.runner import run_grid
+
+    path = tmp_path / "pinned.yaml"
+    path.write_text("name: pinned\ntable: noise\ntasks: [caption-single]\n"
+                    f"weights_sha256: {'ab' * 32}\nbase: {{encoder: gapkit-shapes, epochs: 1}}\n"
+                    "rows:\n  - label: none\n    set: {adapter: none}\n")
+    spec = load_spec(path)
+    from gapkit.ablate.spec import cell_key
+    cell = spec.cells()[0]
+    assert cell.key == cell_key(cell.config.to_dict(), "ab" * 32)
+    with pytest.raises(GapkitError, match="now resolves to .*--render-only"):
+        run_grid(spec, tmp_path / "out")
+    assert run_grid(spec, tmp_path / "out", only_render=True)["missing"]  # nothing ran, nothing written
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("ab" * 32, "abc"))
+    with pytest.raises(GapkitError, match="weights_sha256 must be 64 lowercase hex digits"):
+        load_spec(bad)

@@ -263,8 +263,8 @@ def test_vqa_columns_name_their_metric_and_old_results_load(world_dir, tmp_path)
 
 @pytest.mark.parametrize("name", ["bias", "noise", "table1"])
 def test_committed_results_load_under_current_metric_names(name):
-    spec = load_spec(ROOT / "analyses" / f"{name}.yaml")
-    results = load_results(spec, ROOT / "analyses" / "results" / name)
+    spec = load_spec(ROOT / "analyses" / "v1" / f"{name}.yaml")
+    results = load_results(spec, ROOT / "analyses" / "v1" / "results" / name)
     assert set(results) == {c.key for c in spec.cells()}  # v1 files, converted on reading
     assert all(r["converted_from"].startswith("gapkit 0.1") for r in results.values())
     vqa = [results[c.key]["metrics"] for c in spec.cells() if c.task.startswith("vqa")]

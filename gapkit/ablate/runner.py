@@ -94,6 +94,9 @@ def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs:
     earlier invocation) failed to {label, error, permanent}; ``missing`` maps every cell without a
     result to its label."""
     out = Path(out) if out else default_out(spec)
+    stale = spec.stale_weights()
+    if stale and not only_render:
+        raise GapkitError(stale)
     all_jobs = jobs_for(spec, out)
     done = load_results(spec, out)
     todo = [j for j in all_jobs if j.key not in done]

@@ -10,8 +10,10 @@ The protocol keys: ``seeds`` (training seeds, each a run of every cell, averaged
 interval; ``repeats: N`` is seeds 0..N-1) and ``items`` (evaluation items per run, the same items
 for every seed). A row with a ``repeat`` pairs its k-th value with the k-th seed (the RNG rows:
 3 directions, each its own seed), so it needs as many values as there are seeds. Optional:
-``signatures`` (checks rendered as a signatures table, see ``signatures.py``) and ``figure``
-(which ablation figure to draw; default: the table's kind).
+``signatures`` (checks rendered as a signatures table, see ``signatures.py``), ``figure``
+(which ablation figure to draw; default: the table's kind) and ``weights_sha256``: the encoder
+weights an archived spec's results were made with (its cells are keyed by them; while the encoder
+name resolves to other weights the spec can be rendered, not run).
 
 An images model (``train_on: image``) of a task with an ``image_task`` is that task's model:
 multi-caption's images cells are the single-caption ones (one run, used for both columns)."""
@@ -32,7 +34,7 @@ from ..io import read_yaml
 from .signatures import parse_checks
 
 SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference", "seeds",
-             "repeats", "items", "signatures", "figure"}
+             "repeats", "items", "signatures", "figure", "weights_sha256"}
 ROW_KEYS = {"label", "set", "grid", "repeat"}
 
 
@@ -42,12 +44,13 @@ class Cell:
     task: str
     config: CloseConfig
     params: dict = field(default_factory=dict)  # grid + repeat values of this cell
+    weights: str | None = None  # the spec's pinned encoder weights (sha256), None: what the name resolves to
 
     @property
     def key(self) -> str:
         """The cell's name on disk: its config and the weights behind its encoder name, so
         retrained weights under the same name (new gapkit-shapes weights) are new cells."""
-        return cell_key(self.config.to_dict(), encoder_fingerprint(self.config.encoder))
+        return cell_key(self.config.to_dict(), self.weights or encoder_fingerprint(self.config.encoder))
 
 
 def cell_key(config: dict, encoder_weights: str) -> str:
@@ -80,6 +83,18 @@ class Spec:
     items: int | None = None
     signatures: list = field(default_factory=list)  # signatures.Check
     figure: str | None = None
+    weights_sha256: str | None = None
+
+    def stale_weights(self) -> str | None:
+        """Why this spec cannot be run (its pinned weights are not what its encoder resolves to), or None."""
+        if self.weights_sha256 is None:
+            return None
+        encoder = self.cells()[0].config.encoder
+        resolved = encoder_fingerprint(encoder)
+        if resolved == self.weights_sha256:
+            return None
+        return (f"{self.path} describes results made with encoder weights {self.weights_sha256[:12]}..., but "
+                f"{encoder!r} now resolves to {resolved[:12]}...; it can be rendered (--render-only), not run.")
 
     def _runs(self, rep_key, rep_vals: list, label: str) -> list[tuple]:
         """(repeat value, seed) of each run of a row: repeats x base seed, seeds alone, or zipped."""
@@ -111,7 +126,7 @@ class Spec:
             if key is not None and (key != "seed" or value is not None):
                 _set_path(conf, key, value)
                 params[key] = value
-        return Cell(label, task, _image_model(_config(conf, self.path, row["label"])), params)
+        return Cell(label, task, _image_model(_config(conf, self.path, row["label"])), params, self.weights_sha256)
 
 
 def _image_model(cfg: CloseConfig) -> CloseConfig:
@@ -204,10 +219,19 @@ def load_spec(path: str | Path) -> Spec:
     spec = Spec(name=raw.get("name", path.stem), table=raw["table"], tasks=list(raw["tasks"]), rows=raw["rows"],
                 base=base, path=path, description=raw.get("description", ""),
                 task_overrides=raw.get("task_overrides", {}), reference=raw.get("reference", {}),
-                seeds=_protocol_seeds(path, raw), items=items, figure=_figure_name(path, raw))
+                seeds=_protocol_seeds(path, raw), items=items, figure=_figure_name(path, raw),
+                weights_sha256=_weights_pin(path, raw))
     spec.cells()  # validates every cell's config now, before any run starts
     spec.signatures = parse_checks(raw.get("signatures"), spec)
     return spec
+
+
+def _weights_pin(path: Path, raw: dict) -> str | None:
+    pin = raw.get("weights_sha256")
+    if pin is not None and not (isinstance(pin, str) and len(pin) == 64
+                                and all(c in "0123456789abcdef" for c in pin)):
+        raise GapkitError(f"{path}: weights_sha256 must be 64 lowercase hex digits, got {pin!r}.")
+    return pin
 
 
 def _positive_int(value) -> bool:

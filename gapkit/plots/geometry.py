@@ -81,3 +81,38 @@ def dim_ablation_figure(rows: list[dict], path, title: str = ""):
         if title:
             ax.set_title(title)
         return save(fig, path)
+
+
+def organism_figure(rows: list[tuple], path, title: str = "tiny CLIP vs real CLIP"):
+    """One panel per gap statistic: the organism's value and real CLIP's, each with its interval,
+    over the target band. ``rows``: (label, organism [v, lo, hi], real [v, lo, hi] or None,
+    (low, high) target bounds or None); nan interval ends are drawn without whiskers."""
+    n = len(rows)
+    cols = 4
+    with paper_style() as plt:
+        fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(COLUMN_WIDTH * 2.2, 1.6 * ((n + cols - 1) // cols)))
+        fig.subplots_adjust(hspace=0.7, wspace=0.45)
+        colours = palette(2)
+        for ax, (label, ours, real, bounds) in zip(axes.flat, rows):
+            for x, (v, col) in enumerate(((ours, colours[0]), (real, colours[1]))):
+                if v is None:
+                    continue
+                val, lo, hi = v
+                err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[val - lo], [hi - val]]
+                ax.errorbar([x], [val], yerr=err, fmt="o", color=col, ms=4, capsize=2)
+            if bounds is not None:  # one-sided targets run to the panel's edge
+                lo, hi = bounds
+                ymin, ymax = ax.get_ylim()
+                ymin, ymax = min(ymin, *(b for b in bounds if b is not None)), max(ymax, *(b for b in bounds if b is not None))
+                pad = 0.08 * (ymax - ymin)
+                ymin, ymax = ymin - pad, ymax + pad
+                ax.axhspan(ymin if lo is None else lo, ymax if hi is None else hi, color="0.85", zorder=0, lw=0)
+                ax.set_ylim(ymin, ymax)
+            ax.set_xlim(-0.6, 1.6)
+            ax.set_xticks([0, 1], ["tiny", "real"], fontsize=6)
+            ax.set_title(label, fontsize=6)
+            ax.tick_params(labelsize=6)
+        for ax in list(axes.flat)[n:]:
+            ax.axis("off")
+        fig.suptitle(f"{title} (grey: target)", fontsize=7)
+        return save(fig, path)

@@ -40,6 +40,13 @@ GEOMETRY_ROWS = (
     ("i2t_r1", "R@1 image -> text (1,000 images, 5 captions each)", (0.4, 0.7)),
 )
 PROBE_TARGET = 0.9
+SHORT_LABELS = {"paired_cosine": "paired cosine", "text_text_unrelated": "unrelated text-text cosine",
+                "l2m": "centroid distance L2M", "image_cone": "image cone", "text_cone": "text cone",
+                "separability": "separability", "shifted_paired_cosine": "paired cos. after mean shift",
+                "ridge_r2": "ridge R^2 text -> image", "residual_text_ratio": "residual / text spread",
+                "residual_share": "residual share", "top10_gap_share": "gap share in top 10 dims",
+                "image_effective_rank": "effective rank, images", "text_effective_rank": "effective rank, texts",
+                "i2t_r1": "R@1 image -> text"}
 
 
 def met(key: str, value: float, metrics: dict) -> bool | None:
@@ -146,6 +153,7 @@ def render_card(meta: dict, metrics: dict, reference: dict | None, history: list
         "Values with cluster-bootstrap 95% intervals over images "
         f"({BOOT_REPS} replicates, basic intervals); definitions in ../shared/docs/gap-geometry.md.", "",
         *geometry_table(metrics, reference), "",
+        "![the geometry beside real CLIP's, one panel per statistic](geometry.png)", "",
         "## Probes per factor (held-out)", "",
         f"Logistic regression, 2,000 train-split / 1,000 test-split scenes; target >= {PROBE_TARGET} (bold: missed).",
         "Object factors are read at two grid cells (centre, bottom right) and averaged; position is the",
@@ -159,6 +167,15 @@ def render_card(meta: dict, metrics: dict, reference: dict | None, history: list
     if notes:
         lines += ["## Notes", "", notes.strip(), ""]
     return "\n".join(lines)
+
+
+def geometry_figure(metrics: dict, reference: dict | None, path: Path) -> list[Path]:
+    """The organism's geometry beside real CLIP's, one panel per statistic, targets shaded."""
+    from ..plots.geometry import organism_figure
+
+    rows = [(SHORT_LABELS[key], metrics["geometry"][key], (reference or {}).get(key), bounds)
+            for key, _, bounds in GEOMETRY_ROWS]
+    return organism_figure(rows, path)
 
 
 def write_model_card(folder: Path, seed: int = 0, histories: list[Path] | None = None) -> dict:
@@ -180,7 +197,10 @@ def write_model_card(folder: Path, seed: int = 0, histories: list[Path] | None =
     notes = (folder / "notes.md").read_text() if (folder / "notes.md").is_file() else ""
     values = {k: v[0] for k, v in metrics["geometry"].items()}
     metrics["missed"] = [key for key, _, _ in GEOMETRY_ROWS if met(key, values[key], values) is False]
+    metrics["missed_probes"] = [f"{kind}:{f}" for kind in ("probes_image", "probes_text")
+                                for f, v in metrics[kind].items() if v < PROBE_TARGET]
     write_json(folder / "metrics.json", {**metrics, "real_clip_fixture": reference})
+    geometry_figure(metrics, reference, folder / "geometry")
     with atomic_file(folder / "MODEL_CARD.md") as f:
         f.write(render_card(meta, metrics, reference, history, notes))
     return metrics
