@@ -103,7 +103,7 @@ def test_python_api_mirrors_cli(rng):
 def test_default_measure_on_the_embedded_world(shared_cache, capsys):
     assert main(["measure", "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
-    assert "n = 1000 images, 5000 captions, d = 128" in out
+    assert "n = 1000 images, 5000 captions, d = 512" in out
     assert "centroid distance" in out and "MG" in out
     assert main(["measure", "--bootstrap", "0", "--no-retrieval"]) == 0
     assert capsys.readouterr().err.count("cache hit") == 2  # images and captions

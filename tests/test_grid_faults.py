@@ -104,6 +104,9 @@ def test_sigint_stops_the_grid_at_once(world_dir, tmp_path, target, jobs):
     """SIGINT to the grid process alone, or Ctrl-C in a terminal (the whole process group): no new
     cell starts, running cells are stopped, exit 130 within seconds."""
     spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=noise_rows(6))
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["base"]["epochs"] = 300  # cells of several seconds: the signal must find them running
+    spec_path.write_text(yaml.safe_dump(spec))
     out = tmp_path / "res"
     proc = _start_grid(spec_path, out, "--jobs", str(jobs), start_new_session=True)
     workers = _wait_for_running_cells(proc, out, 1, in_process=jobs == 1)
