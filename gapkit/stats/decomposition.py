@@ -82,18 +82,29 @@ def _r2(x_true: np.ndarray, x_pred: np.ndarray) -> float:
 
 
 class _RidgePath:
-    """Ridge regressions x ~ y for every alpha at once, from one thin SVD of the centred inputs
-    (W(alpha) = V diag(s / (s^2 + alpha)) U^T (x - mean x)): one SVD per fit instead of one
-    d x d solve per alpha."""
+    """Ridge regressions x ~ y for every alpha at once, from one eigendecomposition of the centred
+    inputs' Gram matrix on their smaller side (m x m rows-Gram when m < d, else the d x d
+    covariance), instead of one d x d solve per alpha. With Yc = U S V^T:
+    W(alpha) = V diag(s / (s^2 + alpha)) U^T Xc; predictions of new rows Z:
+    - rows side: (Z Yc^T) U diag(1 / (s^2 + alpha)) (U^T Xc)
+    - columns side: (Z V) diag(1 / (s^2 + alpha)) (V^T Yc^T Xc)
+    Both avoid dividing by s, so directions with s = 0 contribute exactly 0 as in the SVD form."""
 
     def __init__(self, y: np.ndarray, x: np.ndarray) -> None:
         self.my, self.mx = y.mean(0), x.mean(0)
-        u, self.s, self.vt = np.linalg.svd(y - self.my, full_matrices=False)
-        self.utx = u.T @ (x - self.mx)  # (k, d_out)
+        yc, xc = y - self.my, x - self.mx
+        self.rows = len(y) < y.shape[1]
+        gram = yc @ yc.T if self.rows else yc.T @ yc
+        s2, basis = np.linalg.eigh(gram)
+        self.s2 = np.clip(s2, 0.0, None)
+        self.basis = basis  # U (rows side) or V (columns side)
+        self.yc = yc if self.rows else None
+        self.proj = basis.T @ xc if self.rows else basis.T @ (yc.T @ xc)  # (k, d_out)
 
     def predict(self, y: np.ndarray, alpha: float) -> np.ndarray:
-        coef = self.s / (self.s ** 2 + alpha)  # (k,)
-        return ((y - self.my) @ self.vt.T * coef) @ self.utx + self.mx
+        z = y - self.my
+        left = (z @ self.yc.T) @ self.basis if self.rows else z @ self.basis  # (n, k)
+        return (left / (self.s2 + alpha)) @ self.proj + self.mx
 
 
 def _best_alpha(y: np.ndarray, x: np.ndarray, rng: np.random.Generator, folds: int = 3) -> float:
