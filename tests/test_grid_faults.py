@@ -63,9 +63,16 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _default_sigint() -> None:
+    # A test runner started in the background (`pytest &` in a script) passes SIGINT on ignored, as
+    # POSIX shells do for asynchronous commands; the grid is tested as a foreground command gets it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_grid(spec_path, out, *extra, **popen):
     cmd = [sys.executable, "-m", "gapkit.cli.main", "ablate", str(spec_path), "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, **popen)
 
 
 def _wait_for_running_cells(proc, out, n: int, timeout: float = 240, in_process: bool = False) -> list[int]:
