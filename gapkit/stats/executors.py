@@ -11,7 +11,7 @@ import logging
 from .._registry import Registry
 from ..errors import GapkitError
 from .core import _threads
-from .stream import PassSpec, merge_all, pass_one_to_many, pass_pairs, run_part
+from .stream import Partial, PassSpec, merge_all, pass_one_to_many, pass_pairs, run_part
 
 PASS_EXECUTORS: Registry = Registry("measure executor", ls_hint="measure-executors")
 log = logging.getLogger("gapkit.stats")
@@ -55,7 +55,7 @@ class RayPasses:
         spec_ref = ray.put(spec)  # the shift matrix and queries travel to each node once
         refs = [task.remote(p, spec_ref) for p in src.parts]
         try:
-            return _merge_in_order(ray, refs)
+            return _merge_in_order(ray, refs, Partial.new(spec))
         except ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None)
             if isinstance(cause, GapkitError):
@@ -63,18 +63,18 @@ class RayPasses:
             raise
 
 
-def _merge_in_order(ray, refs: list):
-    """Merge results in shard order as they arrive: a result waits only for earlier shards, so
-    the driver holds few partials (O(d^2) each) however many shards there are."""
-    done: dict[int, object] = {}
+def _merge_in_order(ray, refs: list, merged: Partial) -> Partial:
+    """Merge results into ``merged`` (empty; results come back read-only) in shard order as they
+    arrive: a result waits only for earlier shards, so the driver holds few partials (O(d^2)
+    each) however many shards there are."""
+    done: dict[int, Partial] = {}
     index = {ref: i for i, ref in enumerate(refs)}
-    pending, merged, nxt = list(refs), None, 0
+    pending, nxt = list(refs), 0
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         done[index[ready[0]]] = ray.get(ready[0])
         while nxt in done:
-            part = done.pop(nxt)
-            merged = part if merged is None else merged.merge(part)
+            merged.merge(done.pop(nxt))
             nxt += 1
     return merged
 
