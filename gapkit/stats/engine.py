@@ -51,6 +51,8 @@ def measure_source(src: Source, *, normalize: bool = True, seed: int = 0, bootst
                    chunk: int = 16384, executor: str = "local", address: str | None = None) -> GapReport:
     """``measure`` (see there for the options) over a ``Source``; ``executor`` names how the
     passes run (``gapkit ls measure-executors``), ``address`` a Ray cluster."""
+    from threadpoolctl import threadpool_limits
+
     from . import sampled
     from .executors import create_pass_executor
 
@@ -81,14 +83,17 @@ def measure_source(src: Source, *, normalize: bool = True, seed: int = 0, bootst
         sampled.add_sampled_retrieval(report, total, queries, owner, boot)
     else:
         report.info["retrieval"] = "skipped (retrieval=False)"
-    if separability:
-        sampled.add_separability(report, src, normalize, seed, boot, iv)
     if shift_list:
         point, reps = _shift_terms(run, src, spec, total, shift_list, later, report.gap_vector)
         totals = total.boot.n_cap if total.boot is not None else np.array([float(n_cap)])
         sampled.add_shifts(report, shift_list, point, reps, totals, n_cap, iv)
-    if spectrum:
-        sampled.add_spectrum(report, src, total.moment, normalize, owner, seed, boot)
+    # Small dense work (a 40,000-row logistic regression, d x d eigenvalues) runs on one BLAS
+    # thread: on a loaded machine BLAS threads waited on each other 3-80x longer than the work.
+    with threadpool_limits(1, user_api="blas"):
+        if separability:
+            sampled.add_separability(report, src, normalize, seed, boot, iv)
+        if spectrum:
+            sampled.add_spectrum(report, src, total.moment, normalize, owner, seed, boot)
     return report
 
 

@@ -287,18 +287,18 @@ def _images_chunk(acc: Partial, spec: PassSpec, xraw, start: int, where) -> tupl
 
 def _threaded(n: int, spec: PassSpec, work) -> Partial:
     """``work(lo, hi) -> Partial`` over ``spec.threads`` contiguous shares of n rows, merged in
-    order. BLAS runs one thread per share (many BLAS threads per share would fight over the
-    same cores)."""
-    step = chunk_rows(spec.d, spec.chunk)
-    t = max(1, min(spec.threads, -(-n // step)))
-    if t == 1:
-        return work(0, n)
-    bounds = [round(n * i / t) for i in range(t + 1)]
+    order. BLAS runs one thread per share: the parallelism is the shares' (BLAS threads on top
+    fought over the same cores; on a loaded machine a multi-threaded syrk ran 3x slower)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=t) as pool:
-        parts = list(pool.map(lambda i: work(bounds[i], bounds[i + 1]), range(t)))
-    return merge_all(parts)
+    step = chunk_rows(spec.d, spec.chunk)
+    t = max(1, min(spec.threads, -(-n // step)))
+    bounds = [round(n * i / t) for i in range(t + 1)]
+    with threadpool_limits(1, user_api="blas"):
+        if t == 1:
+            return work(0, n)
+        with ThreadPoolExecutor(max_workers=t) as pool:
+            return merge_all(list(pool.map(lambda i: work(bounds[i], bounds[i + 1]), range(t))))
 
 
 def pass_pairs(image_rows, text_rows, start: int, spec: PassSpec, label: str | None = None) -> Partial:
