@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from ..worlds.shapes.clip import TinyClipConfig, preprocess, seeded_model
+from ..worlds.shapes.clip import PIXEL_MEAN, PIXEL_STD, TinyClipConfig, preprocess, seeded_model
 from ..worlds.shapes.vocab import WordTokenizer
 from . import ENCODERS
 from .base import Encoder, file_sha256
@@ -35,6 +35,18 @@ class ShapesTransform:
 
     def __repr__(self) -> str:
         return f"ShapesTransform(size={self.image_size}, box-resize, (x/255-0.5)/0.5)"
+
+    def tensor_op(self):
+        """This preprocessing on a decoded (3, H, W) uint8 tensor on any device (``--decode
+        torchvision``); area interpolation is PIL's box filter for whole-number scale factors."""
+        size = self.image_size
+
+        def apply(x: torch.Tensor) -> torch.Tensor:
+            if tuple(x.shape[1:]) != (size, size):
+                x = torch.nn.functional.interpolate(x[None].float(), (size, size), mode="area")[0].round()
+            return (x.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+
+        return apply
 
 
 def load_weights_dir(path: Path) -> tuple[TinyClipConfig, dict, Path]:
