@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 14 section 2, on one machine with an NVIDIA GPU, PyTorch preinstalled and
 # no network, in about 6 minutes (every step has a timeout; the whole stays under 8):
+#   0. tests/test_device_paths.py, whose CUDA test skips elsewhere;
 #   1. `gapkit measure --device cuda` against --device cpu (JSONs compared, bf16 tolerance stated in
 #      benchmarks/gpu_check.py) for the embedded default (shapes world + gapkit-shapes) and for an
 #      open_clip ViT-B-32:random-init encoder;
@@ -45,6 +46,12 @@ fails=0
 step() { local name=$1; shift; local t0=$SECONDS
     "$@" || { echo "gpu.sh: $name failed or timed out" >&2; fails=$((fails + 1)); }
     echo "== $name: $((SECONDS - t0)) s (total $((SECONDS - start)) s)" >&2; }
+
+# 0. the tests of the CUDA-only branches, here with a GPU (skipped on machines without one).
+device_tests() {
+    timeout 90 $py -m pytest -q -rs -p no:cacheprovider tests/test_device_paths.py >"$out/gpu-tests.txt" 2>&1
+    local rc=$?; tail -3 "$out/gpu-tests.txt"; return $rc; }
+step "tests/test_device_paths.py on CUDA" device_tests
 
 # 1. measure: CPU against CUDA, each computing its own embeddings (--no-cache); the world is made once.
 measure_pair() {  # $1: label, rest: encoder flags

@@ -1,6 +1,6 @@
 """The code paths that exist for GPUs, run on the CPU where they can be (batched torchvision
 decoding and tensor preprocessing, the autocast / pinned-memory choices), and on CUDA where only
-a GPU can run them (skipped here with the reason; benchmarks/gpu_check.py runs them on one)."""
+a GPU can run them (skipped here with the reason; benchmarks/gpu.sh runs them on one)."""
 
 import json
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gapkit.cache import digest
 from gapkit.embed import extract_image_features, image_cache_fields, pin_memory
 from gapkit.encoders import create_encoder
 from gapkit.encoders.tensor_transform import decode_batch, read_bytes, tensor_transform
@@ -17,7 +18,7 @@ from gapkit.errors import GapkitError
 from .test_encoders import TINY_CFG
 
 NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="needs a CUDA device (benchmarks/gpu_check.py runs it on a GPU machine)")
+                                reason="needs a CUDA device (benchmarks/gpu.sh runs it on a GPU machine)")
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +112,19 @@ def test_cuda_choices_autocast_and_pinned_memory(vit, monkeypatch):
         assert vit._autocast().fast_dtype == torch.bfloat16
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
         assert vit._autocast().fast_dtype == torch.float16
+
+
+def test_reduced_precision_features_are_cached_apart(vit, monkeypatch):
+    """bf16 features (CUDA) and fp32 ones (CPU) never share a cache entry; CPU keys are unchanged."""
+    from gapkit.embed import text_cache_fields
+
+    cpu = image_cache_fields(vit, {"d": 1}, ["a"], None), text_cache_fields(vit, ["a"], {"d": 1}, "{}")
+    assert all("autocast" not in f["encoder"] for f in cpu)
+    monkeypatch.setattr(vit, "device", torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    gpu = image_cache_fields(vit, {"d": 1}, ["a"], None), text_cache_fields(vit, ["a"], {"d": 1}, "{}")
+    assert all(f["encoder"]["autocast"] == "bfloat16" for f in gpu)
+    assert all(digest(a) != digest(b) for a, b in zip(cpu, gpu))
 
 
 @NEEDS_CUDA
