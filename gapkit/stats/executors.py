@@ -7,6 +7,7 @@ O(d^2 + reps x d) numbers per shard, never its rows."""
 from __future__ import annotations
 
 import logging
+import os
 
 from .._registry import Registry
 from ..errors import GapkitError
@@ -87,9 +88,13 @@ def _ray(address: str | None):
     if not ray.is_initialized():
         if address:
             ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(include_dashboard=False, log_to_driver=False)
+        else:  # a local instance gets the cores this process may use (taskset, cpusets), not the machine's
+            ray.init(num_cpus=_cores(), include_dashboard=False, log_to_driver=False)
     return ray
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def create_pass_executor(name: str, address: str | None = None):
