@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import PeakMemory, save_report, table  # noqa: E402
+from _util import MachineNote, PeakMemory, save_report, table  # noqa: E402
 from stats_bench import make_pairs  # noqa: E402
 
 from gapkit.stats.bootstrap import BootstrapSet  # noqa: E402
@@ -72,7 +72,9 @@ def _status(pid: int) -> tuple[float, float]:
 def run_command(cmd: list[str], env: dict) -> dict:
     """Wall and CPU seconds (user + system, from wait4) and peak RssAnon / RssFile of a child."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    # cwd "/": `python -m gapkit` puts the working folder first on sys.path, ahead of PYTHONPATH,
+    # which would import this checkout's gapkit for the --old row too.
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd="/")
     anon = file = 0.0
     while True:
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
@@ -114,27 +116,31 @@ def syrk_floor(n: int, d: int) -> None:
         list(pool.map(work, share))
 
 
-def parts(a: np.ndarray, d: int) -> dict:
-    """The pieces of measure's work as callables over the memory map ``a`` (2, n, d)."""
-    n = a.shape[1]
+def parts(path: Path, n: int, d: int) -> dict:
+    """The pieces of measure's work as callables over the (2, n, d) file at ``path``. Each call
+    maps the file afresh and drops the map when done: pages this process keeps mapped cannot be
+    evicted, so a map held across runs would make every "cold" run after the first a warm one."""
     boot = BootstrapSet(0, 0, n, 10**12)
     from gapkit.stats.engine import Source
 
-    src = Source(a[0], a[1])
+    def src() -> Source:
+        a = np.load(path, mmap_mode="r")
+        return Source(a[0], a[1])
+
     run = LocalPasses()
     shifts = standard_shifts(np.full(d, 1e-3), seeds=(0, 1, 2))
     fixed = np.stack([s.vector for s in shifts if s.name not in ("mean", "-mean")], 1).astype(np.float32)
     gap2 = np.stack([s.vector for s in shifts if s.name in ("mean", "-mean")], 1).astype(np.float32)
     return {
-        "scalar-only pass (check, normalise, every scalar sum)": lambda: run(src, PassSpec(True, d, boot)),
+        "scalar-only pass (check, normalise, every scalar sum)": lambda: run(src(), PassSpec(True, d, boot)),
         "d x d second moment, arithmetic only (syrk floor)": lambda: syrk_floor(n, d),
         f"pass 1: sums + second moment + {fixed.shape[1]} fixed shifts": lambda: run(
-            src, PassSpec(True, d, boot, moment=True, shifts=fixed)),
-        "pass 2: mean / -mean shift terms": lambda: run(src, PassSpec(True, d, boot, sums=False, shifts=gap2)),
+            src(), PassSpec(True, d, boot, moment=True, shifts=fixed)),
+        "pass 2: mean / -mean shift terms": lambda: run(src(), PassSpec(True, d, boot, sums=False, shifts=gap2)),
     }
 
 
-def measure_all(path: Path, a: np.ndarray, d: int, repeats: int, old: str | None) -> dict:
+def measure_all(path: Path, n: int, d: int, repeats: int, old: str | None) -> dict:
     """name -> {"warm": [runs], "cold": [runs]} for every row, interleaved so that load on the
     shared machine hits all rows alike."""
     cmd = [sys.executable, "-m", "gapkit", "--quiet", "measure", "--embeddings", str(path), "--no-retrieval",
@@ -144,7 +150,7 @@ def measure_all(path: Path, a: np.ndarray, d: int, repeats: int, old: str | None
             "gapkit measure ... --no-retrieval --bootstrap 0": lambda: run_command(cmd, env)}
     if old:
         rows["the same command, gapkit before the fused pass"] = lambda: run_command(cmd, {**env, "PYTHONPATH": old})
-    rows.update({k: (lambda f=f: timed_in_process(f)) for k, f in parts(a, d).items()})
+    rows.update({k: (lambda f=f: timed_in_process(f)) for k, f in parts(path, n, d).items()})
     out = {k: {"warm": [], "cold": []} for k in rows}
     for r in range(repeats):
         for k, fn in rows.items():
@@ -155,6 +161,18 @@ def measure_all(path: Path, a: np.ndarray, d: int, repeats: int, old: str | None
                 out[k][state].append(fn())
                 print(f"  {k} [{state}] {out[k][state][-1]['wall']:.2f} s", file=sys.stderr)
     return out
+
+
+def which_gapkit(old: str | None) -> str:
+    """Where each command row imported gapkit from (its git commit when it is a checkout)."""
+    lines = []
+    for label, pp in (("command", str(ROOT)), ("before", old)):
+        if pp:
+            env = {**os.environ, "PYTHONPATH": pp}
+            f = subprocess.run([sys.executable, "-c", "import gapkit; print(gapkit.__file__)"], env=env, cwd="/",
+                               capture_output=True, text=True).stdout.strip()
+            lines.append(f"- {label} row: gapkit from {f}")
+    return "\n".join(lines)
 
 
 def render(res: dict, n: int, d: int, size_gb: float, repeats: int) -> str:
@@ -185,14 +203,18 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where the data file goes (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the data file in --dir")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--note", default="", help="recorded with the results (e.g. what else ran on the machine)")
     args = ap.parse_args()
+    machine = MachineNote(args.note)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        path = Path(args.dir if args.keep else tmp) / f"pairs-{args.n}-{args.d}.npy"
-        a = np.load(path, mmap_mode="r") if path.exists() else make_pairs(path, args.n, args.d)
-        res = measure_all(path, a, args.d, args.repeats, args.old)
-        report = render(res, args.n, args.d, a.nbytes / 1e9, args.repeats)
+        path = (Path(args.dir if args.keep else tmp) / f"pairs-{args.n}-{args.d}.npy").resolve()
+        if not path.exists():
+            make_pairs(path, args.n, args.d)
+        size_gb = path.stat().st_size / 1e9
+        res = measure_all(path, args.n, args.d, args.repeats, args.old)
+        report = render(res, args.n, args.d, size_gb, args.repeats) + "\n\n" + which_gapkit(args.old)
     print(report)
-    save_report(args.out, "measure_bench.py", report)
+    save_report(args.out, "measure_bench.py", report, extra=machine.text())
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import save_report, table  # noqa: E402
+from _util import MachineNote, save_report, table  # noqa: E402
 from measure_bench import ROOT, _status, evict  # noqa: E402
 
 from gapkit.data.shards import load_shards  # noqa: E402
@@ -156,7 +156,9 @@ def main() -> None:
     ap.add_argument("--dir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the shards in --dir")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--note", default="", help="recorded with the results (e.g. what else ran on the machine)")
     args = ap.parse_args()
+    machine = MachineNote(args.note)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GAPKIT_NO_PROGRESS": "1"}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(args.dir if args.keep else tmp) / f"shards-{args.pairs}-{args.d}-{args.shards}"
@@ -173,7 +175,7 @@ def main() -> None:
         size = sum(f.stat().st_size for f in root.rglob("*.npy")) / 1e9
     report = render(runs, rate, args, size, made)
     print(report)
-    save_report(args.out, "shards_bench.py", report)
+    save_report(args.out, "shards_bench.py", report, extra=machine.text())
 
 
 def render(runs: dict, rate: dict, args, size: float, made: float) -> str:
