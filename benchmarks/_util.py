@@ -79,3 +79,28 @@ def save_report(out: str | None, script: str, report: str, extra: str = "") -> N
     if out:
         head = f"Command: `python benchmarks/{script} {' '.join(sys.argv[1:])}`\n{extra}\n"
         Path(out).write_text(head + report + "\n")
+
+
+class MachineNote:
+    """What a reader needs to judge timings from a shared machine: the cores and threads this run
+    could use, the load averages (as `uptime` prints them) before and after, and a free-form note
+    (e.g. "a training job ran alongside at higher priority")."""
+
+    def __init__(self, note: str = "") -> None:
+        import os
+
+        self.note, self.before = note, os.getloadavg()
+
+    def text(self) -> str:
+        import os
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        env = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                        if k in os.environ)
+        fmt = lambda la: ", ".join(f"{x:.2f}" for x in la)
+        lines = [f"Machine: {os.cpu_count()} cores, this run allowed {cores} (sched_getaffinity){'; ' + env if env else ''}; "
+                 f"niceness {os.nice(0)}.",
+                 f"Load averages (1, 5, 15 min) before: {fmt(self.before)}; after: {fmt(os.getloadavg())}."]
+        if self.note:
+            lines.append(f"Note: {self.note}")
+        return "\n".join(lines) + "\n"

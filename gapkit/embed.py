@@ -51,6 +51,49 @@ def _collate(batch):
     return torch.stack([x for x, _ in batch]), []
 
 
+class _ImageBytes(_ImageFiles):
+    """Reads one image file's bytes per item: decoding happens later, batched, on the encoding
+    device (``--decode torchvision``)."""
+
+    def __getitem__(self, i: int):
+        from .encoders.tensor_transform import read_bytes
+
+        try:
+            return read_bytes(self.paths[i]), ""
+        except OSError as e:
+            return torch.zeros(0, dtype=torch.uint8), f"{self.paths[i]}: {type(e).__name__}: {e}"
+
+
+def _collate_bytes(batch):
+    errors = [e for _, e in batch if e]
+    return (None, errors) if errors else ([x for x, _ in batch], [])
+
+
+DECODE = ("pil", "torchvision")  # where images are decoded: DataLoader workers, or the encoding device
+
+
+def _loader_parts(encoder: Encoder, paths: list[Path], decode: str):
+    """(dataset, collate, batch -> (B, 3, H, W) pixels) for one way of decoding."""
+    if decode == "pil":
+        return _ImageFiles(paths, encoder.image_transform), _collate, lambda pixels: pixels
+    from .encoders.tensor_transform import decode_batch, tensor_transform
+
+    prep = tensor_transform(encoder.image_transform)
+
+    def to_pixels(data: list[torch.Tensor]) -> torch.Tensor:
+        try:
+            images = decode_batch(data, encoder.device)
+        except RuntimeError as e:  # torchvision reports a corrupt image for the whole batch
+            raise GapkitError(f"A batch of images could not be decoded by torchvision: {_one_line(str(e))}") from None
+        return torch.stack([prep(img) for img in images])
+
+    return _ImageBytes(paths, None), _collate_bytes, to_pixels
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
 def check_images_exist(paths: list[Path]) -> None:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
@@ -69,23 +112,31 @@ def default_workers(n_images: int) -> int:
     return min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
+def pin_memory(encoder: Encoder, decode: str) -> bool:
+    """Page-locked batches only where they help: pixels copied to a CUDA device (bytes decoded
+    on the device go through torchvision's own transfer)."""
+    return encoder.device.type == "cuda" and decode == "pil"
+
+
 def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int = 256,
-                           num_workers: int | None = None) -> np.ndarray:
-    """(n, D) raw float32 features; unreadable images raise naming the first few."""
+                           num_workers: int | None = None, decode: str = "pil") -> np.ndarray:
+    """(n, D) raw float32 features; unreadable images raise naming the first few. ``decode``:
+    "pil" (DataLoader workers decode and preprocess) or "torchvision" (workers read bytes; the
+    encoding device decodes JPEGs in batches and preprocesses, see ``encoders.tensor_transform``)."""
     check_images_exist(paths)
     workers = default_workers(len(paths)) if num_workers is None else num_workers
+    dataset, collate, to_pixels = _loader_parts(encoder, paths, decode)
     loader = torch.utils.data.DataLoader(
-        _ImageFiles(paths, encoder.image_transform), batch_size=batch_size, num_workers=workers,
-        collate_fn=_collate, pin_memory=encoder.device.type == "cuda",
-        persistent_workers=False, prefetch_factor=4 if workers else None)
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
+        pin_memory=pin_memory(encoder, decode), persistent_workers=False, prefetch_factor=4 if workers else None)
     chunks, errors, t0 = [], [], time.time()
     with progress(total=len(paths), desc="images", unit="img") as bar:
-        for pixels, errs in loader:
+        for batch, errs in loader:
             if errs:
                 errors += errs
                 continue
-            chunks.append(encoder.image_features(pixels))
-            bar.update(len(pixels))
+            chunks.append(encoder.image_features(to_pixels(batch)))
+            bar.update(len(batch))
     if errors:
         raise GapkitError(f"{len(errors)} images could not be read: " + "; ".join(errors[:3]))
     log.info("encoded %d images in %.1fs (%.0f img/s)", len(paths), time.time() - t0,
@@ -136,12 +187,13 @@ def image_row_keys(paths: list[Path], verify: bool = False) -> list[str]:
 
 
 def image_cache_fields(encoder: Encoder, data_identity: dict, image_ids: list[str],
-                       image_root: str | Path | None, verify: bool = False) -> dict:
-    """Key fields of an image entry; the files themselves are keyed per row (``image_row_keys``)."""
+                       image_root: str | Path | None, verify: bool = False, decode: str = "pil") -> dict:
+    """Key fields of an image entry; the files themselves are keyed per row (``image_row_keys``).
+    Tensor preprocessing is not bit-identical to PIL's, so torchvision decoding keys apart."""
     return {"kind": "image", "encoder": encoder.identity(), "data": data_identity,
             "items": items_digest(image_ids), "n": len(image_ids), "dtype": "float32",
             "image_root": None if image_root is None else os.path.realpath(image_root),
-            "image_identity": image_identity(verify)}
+            "image_identity": image_identity(verify), **({"decode": decode} if decode != "pil" else {})}
 
 
 def image_identity(verify: bool) -> str:
@@ -151,15 +203,15 @@ def image_identity(verify: bool) -> str:
 
 def embed_images(encoder: Encoder, paths: list[Path], image_ids: list[str], data_identity: dict,
                  image_root: str | Path | None, cache: EmbeddingCache | None = None, batch_size: int = 256,
-                 num_workers: int | None = None, verify: bool = False) -> np.ndarray:
+                 num_workers: int | None = None, verify: bool = False, decode: str = "pil") -> np.ndarray:
     """Raw (n, D) image features through the cache; only images whose files changed since the
     entry was written are encoded again. Every caller of the cache for images comes here."""
     cache = cache or EmbeddingCache()
-    encode = lambda idx: extract_image_features(encoder, [paths[i] for i in idx], batch_size, num_workers)
+    encode = lambda idx: extract_image_features(encoder, [paths[i] for i in idx], batch_size, num_workers, decode)
     if not cache.enabled:
         return encode(list(range(len(paths))))
     rows = image_row_keys(paths, verify)
-    fields = image_cache_fields(encoder, data_identity, image_ids, image_root, verify)
+    fields = image_cache_fields(encoder, data_identity, image_ids, image_root, verify, decode)
     return cache.get_rows(fields, rows, encode)
 
 
@@ -185,10 +237,10 @@ def embed_texts(encoder: Encoder, texts: list[str], data_identity: dict, templat
 
 def embed_paired(encoder: Encoder, data: PairedData, template: str = "{}",
                  cache: EmbeddingCache | None = None, batch_size: int = 256,
-                 num_workers: int | None = None, verify_images: bool = False) -> PairedEmbeddings:
+                 num_workers: int | None = None, verify_images: bool = False, decode: str = "pil") -> PairedEmbeddings:
     """Image and caption features of ``data`` through the cache."""
     cache = cache or EmbeddingCache()
     img = embed_images(encoder, data.image_paths, data.image_ids, data.identity(), data.image_root, cache,
-                       batch_size, num_workers, verify_images)
+                       batch_size, num_workers, verify_images, decode)
     txt = embed_texts(encoder, data.captions, data.identity(), template, cache)
     return PairedEmbeddings(img, txt, data.caption_image, data, encoder.identity())

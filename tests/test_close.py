@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -65,18 +64,30 @@ def test_config_round_trip_and_rerun(world_dir, tmp_path):
 
 
 def test_resume_after_kill_equals_uninterrupted(world_dir, tmp_path):
+    import torch
+
     args = ["--world", world_dir, "--encoder", "gapkit-shapes:random-init", "--task", "caption-single",
             "--epochs", "3", "--batch-size", "16", "--max-train-examples", "300", "--max-eval-examples", "6",
             "--set", "beams=1", "--set", "decoder_options={d_model: 32, d_ff: 64, num_heads: 2}"]
+    # The killed process starts from this process's environment, and this process trains with the
+    # thread count that environment gives a fresh one: float reductions depend on both (a count
+    # changed later, as the ablate executors do in-process, does not reduce like one set at start).
+    threads = torch.get_num_threads()
+    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                           capture_output=True, text=True, check=True).stdout
+    torch.set_num_threads(int(fresh))
+    try:
+        _resume_after_kill(args, tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _resume_after_kill(args: list[str], tmp_path) -> None:
     full = tmp_path / "full"
     assert main(["train", *args, "--out", str(full)]) == 0
     part = tmp_path / "part"
-    import torch
-
-    # The same thread count as this process: float reductions depend on it.
-    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-m", "gapkit.cli.main", "train", *args, "--out", str(part)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (part / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

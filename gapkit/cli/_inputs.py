@@ -42,8 +42,10 @@ def load_inputs(args):
     data = load_dataset(args.dataset, args.data_path, args.split, args.image_root)
     if args.limit:
         data = data.subset(args.limit)
-    emb = embed_paired(enc, data, args.template, cache, args.batch_size, args.workers, args.verify_images)
+    emb = embed_paired(enc, data, args.template, cache, args.batch_size, args.workers, args.verify_images,
+                       args.decode)
     fit = embed_paired(enc, load_dataset(args.dataset, args.data_path, args.fit_split, args.image_root),
-                       args.template, cache, args.batch_size, args.workers, args.verify_images)
+                       args.template, cache, args.batch_size, args.workers, args.verify_images,
+                       args.decode)
     return (emb.image, emb.text, emb.caption_image, fit.image[fit.caption_image], fit.text,
             f"{args.encoder} on {args.dataset}/{args.split}")

@@ -38,7 +38,8 @@ def load_embeddings_from_args(args):
     if args.limit:
         data = data.subset(args.limit)
     cache = EmbeddingCache(enabled=not args.no_cache)
-    emb = embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers, args.verify_images)
+    emb = embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers, args.verify_images,
+                       args.decode)
     return emb, encoder
 
 

@@ -12,6 +12,7 @@ TOPICS = {
     "adapters": ("gapkit.adapters", "ADAPTERS", []),
     "tasks": ("gapkit.close.tasks", "TASKS", []),
     "executors": ("gapkit.ablate.executors", "EXECUTORS", []),
+    "measure-executors": ("gapkit.stats.executors", "PASS_EXECUTORS", []),
     "tables": ("gapkit.ablate.tables", "TABLES", []),
     "signatures": ("gapkit.ablate.signatures", "KINDS", []),
     "ablation-figures": ("gapkit.plots.ablation", "ABLATION_FIGURES", []),

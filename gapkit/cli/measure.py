@@ -16,6 +16,7 @@ log = logging.getLogger("gapkit.cli")
 EXAMPLES = """Examples:
   gapkit measure
   gapkit measure --embeddings ../shared/fixtures/real-clip/features_clip.npy --json gap.json
+  gapkit measure --embeddings laion-emb/ --no-retrieval --executor ray --address auto --json gap.json
   gapkit measure --encoder ViT-B-32:openai --dataset coco-karpathy --data-path dataset_coco.json \\
       --image-root /data/coco --split test --csv gap.csv
   gapkit measure --dataset pairs --data-path pairs.csv --encoder hf:/models/clip-vit-base-patch32
@@ -27,7 +28,8 @@ def add_parser(sub, name: str) -> None:
                        description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("--embeddings", nargs="+", default=None, metavar="FILE",
                    help="precomputed embeddings instead of an encoder: .npy (2, n, d), two .npy files, "
-                        ".npz or .safetensors with image_emb/text_emb[/caption_image]")
+                        ".npz or .safetensors with image_emb/text_emb[/caption_image], or shards: a folder "
+                        "(clip-retrieval's img_emb/ + text_emb/, or (2, n, d) .npy files) or a quoted glob")
     add_encoder_args(p)
     add_data_args(p)
     g = p.add_argument_group("statistics")
@@ -37,7 +39,13 @@ def add_parser(sub, name: str) -> None:
     g.add_argument("--normalize", action=__import__("argparse").BooleanOptionalAction, default=True,
                    help="L2-normalise rows (default); --no-normalize requires unit-norm inputs")
     g.add_argument("--retrieval", action=__import__("argparse").BooleanOptionalAction, default=None,
-                   help="retrieval R@k (default: on up to 50,000 images)")
+                   help="retrieval R@k for every query (default: every query up to 50,000 images, a seeded "
+                        "sample of 1,000 queries each way above)")
+    x = p.add_argument_group("execution")
+    x.add_argument("--executor", default="local",
+                   help="local (this process) or ray (one task per .npy shard; see `gapkit ls measure-executors`)")
+    x.add_argument("--address", default=None, help="Ray cluster address for --executor ray (default: a local "
+                                                   "instance)")
     o = p.add_argument_group("output")
     o.add_argument("--json", default=None, help="write the full report with provenance as JSON")
     o.add_argument("--csv", default=None, help="write one row per statistic as CSV")
@@ -45,15 +53,24 @@ def add_parser(sub, name: str) -> None:
 
 
 def _inputs(args):
-    """(image_emb, text_emb, caption_image, source provenance)."""
-    if args.embeddings:
-        from ..data.embeddings import first_images, load_embedding_files
+    """(stats Source, source provenance)."""
+    from ..stats.engine import Source
 
+    limit = {"limit": args.limit} if args.limit else {}
+    if args.embeddings:
+        from ..data.embeddings import fingerprints, first_images, load_embedding_files
+        from ..data.shards import is_sharded, load_shards
+
+        if is_sharded(args.embeddings):  # .npy: read shard by shard, memory-mapped
+            shards = load_shards(args.embeddings)
+            source = shards.source() if len(shards.shards) > 1 else fingerprints(args.embeddings)
+            shards = shards.first(args.limit) if args.limit else shards
+            return Source(shards.image_emb, shards.text_emb, None, shards.shards), {**source, **limit}
         f = load_embedding_files(args.embeddings)
         img, txt, ci = f.image_emb, f.text_emb, f.caption_image
         if args.limit:
             img, txt, ci = first_images(img, txt, ci, args.limit)
-        return img, txt, ci, {**f.source, **({"limit": args.limit} if args.limit else {})}
+        return Source(img, txt, ci), {**f.source, **limit}
     from ..embed import image_identity
     from .encode import load_embeddings_from_args
 
@@ -64,7 +81,7 @@ def _inputs(args):
               "image_root": None if emb.data.image_root is None else str(emb.data.image_root.resolve()),
               "image_identity": image_identity(args.verify_images),
               **({"world": emb.data.extra["world"]} if "world" in emb.data.extra else {})}
-    return emb.image, emb.text, caption_image, source
+    return Source(emb.image, emb.text, caption_image), source
 
 
 def _csv_text(report) -> str:
@@ -82,15 +99,16 @@ def _csv_text(report) -> str:
 def run(args) -> int:
     from ..io import check_output_file, dumps_json, write_files
     from ..results import provenance
-    from ..stats import measure
+    from ..stats.engine import measure_source
 
     # Every destination is checked before any work, and all are written together at the end:
     # a failure anywhere leaves no output behind.
     outputs = {flag: check_output_file(path, f"--{flag}") for flag, path in (("json", args.json), ("csv", args.csv))
                if path}
-    image_emb, text_emb, caption_image, source = _inputs(args)
-    report = measure(image_emb, text_emb, caption_image, normalize=args.normalize, seed=args.seed,
-                     bootstrap=args.bootstrap, top_k=args.top_k, retrieval=args.retrieval)
+    src, source = _inputs(args)
+    report = measure_source(src, normalize=args.normalize, seed=args.seed, bootstrap=args.bootstrap,
+                            top_k=args.top_k, retrieval=args.retrieval, executor=args.executor,
+                            address=args.address)
     report.provenance = provenance(source=source, seed=args.seed)
     text = report.table()
     render = {"json": lambda: dumps_json(report.to_dict()), "csv": lambda: _csv_text(report)}

@@ -78,7 +78,7 @@ def _run_encoder(args) -> int:
     cache = EmbeddingCache(enabled=not args.no_cache)
     paths = pairs.image_a + pairs.image_b
     img = embed_images(enc, paths, [str(p) for p in paths], {"minimal-pairs": pairs.fingerprint}, pairs.image_root,
-                       cache, args.batch_size, args.workers, args.verify_images)
+                       cache, args.batch_size, args.workers, args.verify_images, args.decode)
     txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, {"minimal-pairs": pairs.fingerprint},
                       args.template, cache)
     n = len(pairs.attribute)

@@ -95,9 +95,14 @@ def load_embedding_files(paths: list[str | Path]) -> EmbeddingFiles:
             raise GapkitError(f"{p}: embeddings must be .npy, .npz or .safetensors.")
     else:
         raise GapkitError(f"Pass one embeddings file or two .npy files, got {len(paths)}.")
-    source = {"embeddings": [str(p) for p in paths],
-              "sha256": [file_fingerprint(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
-    return EmbeddingFiles(img, txt, ci, source)
+    return EmbeddingFiles(img, txt, ci, fingerprints(paths))
+
+
+def fingerprints(paths: list[str | Path]) -> dict:
+    """Provenance of one or two embedding files: paths and sha256 (files under 2 GB)."""
+    paths = [Path(p) for p in paths]
+    return {"embeddings": [str(p) for p in paths],
+            "sha256": [file_fingerprint(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
 
 
 def first_images(image_emb, text_emb, caption_image, n: int):

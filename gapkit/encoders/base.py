@@ -73,15 +73,24 @@ class Encoder(ABC):
         return hashlib.sha256(repr(self.image_transform).encode()).hexdigest()[:16]
 
     def identity(self) -> dict:
-        return {"backend": self.backend, "spec": self.spec, "weights_sha256": self.weights_sha256,
-                "preprocess": self.preprocess_id(), "embed_dim": self.embed_dim}
+        """Everything about the encoder that changes its features (part of every cache key)."""
+        ident = {"backend": self.backend, "spec": self.spec, "weights_sha256": self.weights_sha256,
+                 "preprocess": self.preprocess_id(), "embed_dim": self.embed_dim}
+        dtype = self.autocast_dtype()
+        return {**ident, "autocast": dtype} if dtype else ident  # fp32 (CPU) keys stay as they were
+
+    def autocast_dtype(self) -> str | None:
+        """The reduced precision features are computed in: bf16 autocast on CUDA (fp16 where the
+        GPU lacks bf16), None for fp32 on the CPU. bf16 features differ from fp32 ones by ~1e-2,
+        so they are cached apart."""
+        if self.device.type != "cuda":
+            return None
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
     # --- shared logic --------------------------------------------------------------------------
     def _autocast(self):
-        if self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            return torch.autocast("cuda", dtype=dtype)
-        return contextlib.nullcontext()
+        dtype = self.autocast_dtype()
+        return torch.autocast("cuda", dtype=getattr(torch, dtype)) if dtype else contextlib.nullcontext()
 
     @torch.no_grad()
     def image_features(self, pixels: torch.Tensor) -> np.ndarray:

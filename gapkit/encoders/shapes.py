@@ -10,7 +10,15 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from ..tinyclip.model import RANDOM_INIT_SEED, TinyClip, TinyClipConfig, preprocess, read_weights_dir
+from ..tinyclip.model import (
+    PIXEL_MEAN,
+    PIXEL_STD,
+    RANDOM_INIT_SEED,
+    TinyClip,
+    TinyClipConfig,
+    preprocess,
+    read_weights_dir,
+)
 from ..tinyclip.tokenizer import WordTokenizer
 from . import ENCODERS
 from .base import Encoder, file_sha256
@@ -31,6 +39,40 @@ class ShapesTransform:
 
     def __repr__(self) -> str:
         return f"ShapesTransform(size={self.image_size}, box-resize, (x/255-0.5)/0.5)"
+
+    def tensor_op(self):
+        """This preprocessing on a decoded (3, H, W) uint8 tensor on any device (``--decode
+        torchvision``): PIL's box resize as two weight matrices (horizontal pass, rounding to 8
+        bits, vertical pass, rounding), so the result equals PIL's up to its fixed-point rounding."""
+        size = self.image_size
+
+        def apply(x: torch.Tensor) -> torch.Tensor:
+            h, w = x.shape[1:]
+            if (h, w) != (size, size):
+                x = x.float()
+                x = (x @ _box_weights(w, size, x.device).T).round()  # (3, h, size)
+                x = (_box_weights(h, size, x.device) @ x).round()  # (3, size, size)
+            return (x.float() / 255.0 - PIXEL_MEAN) / PIXEL_STD
+
+        return apply
+
+
+def _box_weights(n_in: int, n_out: int, device) -> torch.Tensor:
+    """(n_out, n_in) rows of PIL's BOX resampling (libImaging/Resample.c): output pixel i averages
+    the input pixels j with -0.5 < (j + 0.5 - (i + 0.5) * scale) / scale <= 0.5, where scale =
+    n_in / n_out (the support widens with the scale when shrinking, and is one pixel when growing)."""
+    scale = n_in / n_out
+    support = 0.5 * max(scale, 1.0)
+    out = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        center = (i + 0.5) * scale
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
+        for j in range(lo, hi):
+            t = (j - center + 0.5) / max(scale, 1.0)
+            if -0.5 < t <= 0.5:
+                out[i, j] = 1.0
+        out[i] /= out[i].sum()
+    return out.to(device=device, dtype=torch.float32)
 
 
 def load_weights_dir(path: Path) -> tuple[TinyClipConfig, dict, Path]:

@@ -1,4 +1,4 @@
-"""The streaming pass and the scalar gap statistics computed from its sums.
+"""The scalar gap statistics, computed from the sums of the streaming pass (``stream.py``).
 
 All statistics assume L2-normalised rows (the pass normalises each chunk unless told not to).
 Definitions follow docs/gap-metrics.md: for unit vectors the mean cosine over distinct pairs is
@@ -8,130 +8,15 @@ Definitions follow docs/gap-metrics.md: for unit vectors the mean cosine over di
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .sums import Sums, poisson_weights
-from .validate import unit_rows
-
-CHUNK = 16384
-
-
-def accumulate(image_emb, text_emb, caption_image, *, normalize: bool, reps: int, seed: int,
-               images: np.ndarray | None = None, chunk: int = CHUNK, weights: np.ndarray | None = None) -> Sums:
-    """One pass over images and one over captions (a single pass when pairs are 1:1).
-
-    ``images``: optional subset of image indices (the bootstrap subsample); captions of other
-    images are skipped. Replicate 0 of the result is the (sub)sample point estimate.
-    ``weights``: the (1 + reps, n_images) table ``poisson_weights(seed, reps, 0, n)`` with images
-    outside ``images`` zeroed, when the caller already drew it (drawing it dominates small inputs)."""
-    d = image_emb.shape[1]
-    sums = Sums.zeros(reps, d)
-    n_img = len(image_emb)
-    if images is None and caption_image is None and reps == 0:
-        return _point_pass_one_to_one(image_emb, text_emb, normalize, sums)
-    if images is None and caption_image is None:  # 1:1 pairs: one pass does both
-        for s in range(0, n_img, chunk):
-            e = min(s + chunk, n_img)
-            x, y = unit_rows(image_emb[s:e], normalize), unit_rows(text_emb[s:e], normalize)
-            # float64 weights keep the float64 sums exact (Poisson counts are exact in float32)
-            w = poisson_weights(seed, reps, s, e) if weights is None else weights[:, s:e].astype(np.float64)
-            sums.add_images(x, w)
-            sums.add_pairs(x, y, w)
-        return sums
-    owner = np.arange(len(text_emb)) if caption_image is None else np.asarray(caption_image)
-    keep_img = np.ones(n_img, bool) if images is None else np.isin(np.arange(n_img), images)
-    if weights is None:
-        weights = _weight_table(seed, reps, n_img, keep_img)  # (1 + reps, n_img)
-    for s in range(0, n_img, chunk):
-        e = min(s + chunk, n_img)
-        sel = np.flatnonzero(keep_img[s:e]) + s
-        if len(sel):
-            sums.add_images(unit_rows(image_emb[sel], normalize), weights[:, sel])
-    for s in range(0, len(text_emb), chunk):
-        e = min(s + chunk, len(text_emb))
-        idx = owner[s:e]
-        sel = np.flatnonzero(keep_img[idx])
-        if not len(sel):
-            continue
-        rows = idx[sel]
-        x = unit_rows(image_emb[rows], normalize)
-        y = unit_rows(text_emb[sel + s] if len(sel) < e - s else text_emb[s:e], normalize)
-        sums.add_pairs(x, y, weights[:, rows])
-    return sums
-
-
-FAST_CHUNK = 1024  # rows: a float32 chunk of both modalities stays in cache across the passes
-
-
-SUM_BLOCK = 128  # rows summed in float32 before the float64 total: ~1e-7 relative, no float64 copy
-
-
-def _blocked_weighted_sum(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """sum_i w_i x_i as float64, from float32 partial sums over blocks of SUM_BLOCK rows (a float64
-    GEMV would first copy the chunk to float64, which costs more than the whole rest of the pass)."""
-    n, d = x.shape
-    full = n - n % SUM_BLOCK
-    out = np.zeros(d)
-    if full:
-        blocks = np.matmul(w[:full].reshape(-1, 1, SUM_BLOCK), x[:full].reshape(-1, SUM_BLOCK, d))
-        out += blocks[:, 0].astype(np.float64).sum(0)
-    if full < n:
-        out += (w[full:] @ x[full:]).astype(np.float64)
-    return out
-
-
-def _chunk_sums(x, y, normalize: bool) -> tuple:
-    """Partial sums of one chunk of 1:1 pairs (all float64)."""
-    x, y = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
-    nx2, ny2 = np.einsum("cd,cd->c", x, x), np.einsum("cd,cd->c", y, y)
-    if normalize:
-        ix, iy = 1 / np.sqrt(nx2), 1 / np.sqrt(ny2)
-        qx, qy = float(len(x)), float(len(y))
-    else:
-        ix, iy = np.ones_like(nx2), np.ones_like(ny2)
-        qx, qy = float(nx2.sum()), float(ny2.sum())
-    sx, sy = _blocked_weighted_sum(ix, x), _blocked_weighted_sum(iy, y)
-    xy = (np.einsum("cd,cd->c", x, y) * ix * iy).astype(np.float64)
-    d2 = nx2 * ix * ix + ny2 * iy * iy - 2 * xy
-    return sx, sy, qx, qy, xy.sum(), (xy * xy).sum(), np.sqrt(np.maximum(d2, 0)).sum(), d2.sum()
-
-
-def _point_pass_one_to_one(image_emb, text_emb, normalize: bool, sums: Sums) -> Sums:
-    """The point estimate for 1:1 pairs, with the per-chunk passes fused as far as numpy allows
-    (norms folded into the sums instead of normalising; |x - y|^2 from x.y), chunks small enough
-    to stay in cache, and chunks spread over threads (numpy releases the GIL). Partial sums are
-    reduced in chunk order, so results do not depend on thread timing."""
-    n, d = len(image_emb), image_emb.shape[1]
-    starts = range(0, n, FAST_CHUNK)
-    work = lambda s: _chunk_sums(image_emb[s:s + FAST_CHUNK], text_emb[s:s + FAST_CHUNK], normalize)
-    with ThreadPoolExecutor(max_workers=_threads()) as pool:
-        parts = list(pool.map(work, starts))
-    sx, sy = np.zeros(d), np.zeros(d)
-    tot = np.zeros(6)
-    for part in parts:
-        sx += part[0]
-        sy += part[1]
-        tot += part[2:]
-    qx, qy, p1, p2, l2i, dd = tot
-    one = lambda v: np.array([v], dtype=np.float64)
-    return Sums(n_img=one(n), sx=sx[None], qx=one(qx), n_cap=one(n), n_cap_sq=one(n), sy=sy[None],
-                qy=one(qy), sxp=sx[None].copy(), p1=one(p1), p2=one(p2), p1_sq=one(p1), l2i=one(l2i),
-                dd=one(dd))
+from .sums import Sums
 
 
 def _threads() -> int:
+    """Threads for one process's numpy work: the cores it may use, at most 4."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
-def _weight_table(seed: int, reps: int, n_img: int, keep: np.ndarray) -> np.ndarray:
-    out = np.zeros((1 + reps, n_img), np.float32)
-    for s in range(0, n_img, CHUNK):
-        e = min(s + CHUNK, n_img)
-        out[:, s:e] = poisson_weights(seed, reps, s, e)
-    out[:, ~keep] = 0
-    return out
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:

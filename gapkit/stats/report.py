@@ -1,24 +1,17 @@
-"""``measure``: every gap statistic with a seeded bootstrap 95% interval, as a ``GapReport``."""
+"""``measure``: every gap statistic with a seeded bootstrap 95% interval, as a ``GapReport``
+(computed by ``engine.py``: one streaming pass, see there)."""
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .core import accumulate, centroids, scalar_statistics, top_dims_share
-from .retrieval import KS, retrieval_hits
-from .separability import separability_hits
-from .shift import Shift, shift_values, standard_shifts
-from .spectrum import diff_covariance, spectrum_replicates, spectrum_statistics
-from .sums import poisson_weights
-from .validate import check_inputs
+from .shift import Shift
 
-log = logging.getLogger("gapkit.stats")
-
-RETRIEVAL_AUTO_MAX = 50000  # retrieval is O(n_img * n_cap * d): skipped above this unless forced
+# Retrieval is O(n_img * n_cap * d): above this many images, a seeded sample of queries.
+RETRIEVAL_AUTO_MAX = 50000
 SPECTRUM_BOOT_ROWS = 2000
 # Spectrum replicates cost rows * d^2 each (a d x d covariance and its eigenvalues). They get as
 # many replicates as the other statistics while that stays within this many multiply-adds (all
@@ -166,45 +159,19 @@ def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, 
     seed : seeds the bootstrap, the separability split and the random shift directions (0..2^32-1).
     bootstrap : replicates for the 95% intervals (0 disables them; below 10 images there are none).
     top_k : how many of the largest per-dimension gaps to report (>= 1; with d < top_k, all d).
-    retrieval : None = only when n_images <= 50,000 (it is quadratic).
+    retrieval : None = every query up to 50,000 images, above that a seeded sample of 1,000
+        queries each way ranked against every candidate (it is quadratic); True = every query
+        at any size; False = none.
 
     Statistics that need more data than given (separability, spectrum, R@k with k candidates or
     fewer) are left out and named in ``info["skipped"]``.
     """
-    norm = check_inputs(image_emb, text_emb, caption_image, normalize)
-    n_img, n_cap = len(image_emb), len(text_emb)
-    _check_options(seed, bootstrap, top_k)
-    skipped: dict[str, str] = {}
-    if bootstrap and n_img < MIN_IMAGES_INTERVALS:
-        skipped["intervals"] = _too_small(n_img, MIN_IMAGES_INTERVALS, "images")
-        bootstrap = 0
-    owner = np.arange(n_cap) if caption_image is None else np.asarray(caption_image)
-    sub = None
-    if bootstrap and n_img > bootstrap_max_images:
-        sub = np.sort(np.random.default_rng([seed, 77]).choice(n_img, bootstrap_max_images, replace=False))
-    # Per-image Poisson weights of every replicate, restricted to the bootstrap images: drawn once
-    # for the streaming pass and the statistics computed from per-query values (retrieval,
-    # separability, shifts, spectrum).
-    weights = _image_weights(seed, bootstrap, n_img, sub)
-    report, iv = _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk,
-                                weights)
-    report.info.update({"normalization": norm.describe(), "input_norm_min": norm.min_norm,
-                        "input_norm_max": norm.max_norm, "normalized_by_gapkit": norm.normalized_by_gapkit,
-                        "skipped": skipped})
-    if retrieval or (retrieval is None and n_img <= RETRIEVAL_AUTO_MAX):
-        _add_retrieval(report, image_emb, text_emb, caption_image, normalize, owner, weights, iv)
-    else:
-        report.info["retrieval"] = f"skipped (n_images > {RETRIEVAL_AUTO_MAX}; pass retrieval=True to force)"
-    if separability:
-        _add_separability(report, image_emb, text_emb, caption_image, normalize, seed, weights, iv)
-    if shifts:
-        shift_list = standard_shifts(report.gap_vector, seeds=(seed, seed + 1, seed + 2)) if shifts is True else shifts
-        _add_shifts(report, image_emb, text_emb, caption_image, normalize, owner, weights, iv, shift_list)
-    if spectrum:
-        _add_spectrum(report, image_emb, text_emb, caption_image, normalize, owner, seed, weights)
-    if decomposition:
-        _add_decomposition(report, image_emb, text_emb, owner, seed, DECOMPOSITION_REPS if bootstrap else 0)
-    return report
+    from .engine import Source, measure_source
+
+    return measure_source(Source(image_emb, text_emb, caption_image), normalize=normalize, seed=seed,
+                          bootstrap=bootstrap, bootstrap_max_images=bootstrap_max_images, top_k=top_k,
+                          retrieval=retrieval, separability=separability, shifts=shifts, spectrum=spectrum,
+                          chunk=chunk, decomposition=decomposition)
 
 
 def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int) -> None:
@@ -221,7 +188,7 @@ def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int)
         images = np.sort(np.random.default_rng([seed, 93]).choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False))
     keep = np.isin(owner, images)
     local = np.searchsorted(images, owner[keep])  # caption -> row of the subsample
-    p = Paired.from_raw(np.asarray(image_emb[images]), np.asarray(text_emb)[keep], local)
+    p = Paired.from_raw(np.asarray(image_emb[images]), np.asarray(text_emb[np.flatnonzero(keep)]), local)
     for name, (value, lo, hi) in decomposition_intervals(p, seed, reps).items():
         if name in DECOMPOSITION_ROWS:
             report.stats[name] = Stat(value, lo, hi, len(images))
@@ -236,133 +203,3 @@ DECOMPOSITION_ROWS = ("text_text_unrelated", "ridge_r2", "residual_text_ratio", 
 
 def _too_small(n: int, need: int, what: str) -> str:
     return f"n too small ({n} {what} < {need})"
-
-
-def _scalar_report(image_emb, text_emb, caption_image, normalize, seed, bootstrap, sub, top_k, chunk, weights):
-    """The streaming-pass statistics (point and replicates) as a report, and its interval maker."""
-    n_img, n_cap, d = len(image_emb), len(text_emb), image_emb.shape[1]
-    kw = {"normalize": normalize, "seed": seed, "chunk": chunk}
-    if sub is not None or not bootstrap:
-        sums = accumulate(image_emb, text_emb, caption_image, reps=0, **kw)
-    else:
-        sums = accumulate(image_emb, text_emb, caption_image, reps=bootstrap, weights=weights, **kw)
-    with np.errstate(invalid="ignore", divide="ignore"):  # a replicate that drew < 2 images is NaN, dropped
-        point = {k: float(v[0]) for k, v in scalar_statistics(sums).items()}
-        if sub is not None:
-            boot = accumulate(image_emb, text_emb, caption_image, reps=bootstrap, images=sub, weights=weights, **kw)
-            scale = math.sqrt(len(sub) / n_img)
-        else:
-            boot, scale = sums, 1.0
-        iv = _Intervals(scale)
-        reps = scalar_statistics(boot)
-        stats = {k: iv.stat(k, point[k], reps[k], n_cap) for k in point}
-        mu_i, mu_t = centroids(sums)
-        gap = mu_i[0] - mu_t[0]
-        dims = np.argsort(-np.abs(gap))[:top_k]
-        gi, gt = centroids(boot)
-        name = f"top{top_k}_dims_gap_share"
-        stats[name] = iv.stat(name, float(top_dims_share(gap[None], dims)[0]), top_dims_share(gi - gt, dims), n_cap)
-    info = {"n_images": n_img, "n_captions": n_cap, "d": d, "seed": seed, "bootstrap": bootstrap,
-            "bootstrap_images": len(sub) if sub is not None else n_img, "bootstrap_width_scale": scale,
-            "intervals": "percentile; basic (2 x value - quantiles, bias-corrected) for "
-                         f"{', '.join(sorted(BASIC_INTERVAL - {'gap_share'}))} and {name}"}
-    report = GapReport(stats, info, gap, mu_i[0], mu_t[0],
-                       [{"dim": int(k), "abs_gap": float(abs(gap[k]))} for k in dims], [])
-    return report, iv
-
-
-def _image_weights(seed: int, reps: int, n_img: int, sub: np.ndarray | None) -> np.ndarray:
-    w = poisson_weights(seed, reps, 0, n_img).astype(np.float32)
-    if sub is not None:
-        mask = np.zeros(n_img, bool)
-        mask[sub] = True
-        w[1:, ~mask] = 0  # replicates cover the subsample only, as for the scalar statistics
-        w = np.concatenate([w[:1] * mask, w[1:]])  # row 0: subsample point, for centring
-    return w
-
-
-def _add_retrieval(report, image_emb, text_emb, caption_image, normalize, owner, weights, iv) -> None:
-    """R@k both ways. Images without a caption cannot be retrieved correctly and are left out of
-    image->text (with a warning); R@k is skipped where there are no more than k candidates."""
-    i2t, t2i = retrieval_hits(image_emb, text_emb, caption_image, normalize)
-    has_caption = np.bincount(owner, minlength=len(image_emb)) > 0
-    if not has_caption.all():
-        n_out = int((~has_caption).sum())
-        log.warning("%d of %d images have no caption: left out of image->text recall", n_out, len(has_caption))
-        report.info["images_without_captions"] = n_out
-        i2t, w_i2t = i2t[has_caption], weights[:, has_caption]
-    else:
-        w_i2t = weights
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ri = _weighted_means(i2t.astype(float), w_i2t)
-        rt = _weighted_means(t2i.astype(float), weights[:, owner])
-    for j, k in enumerate(KS):
-        for name, hits, reps, candidates in (("i2t", i2t, ri, len(t2i)), ("t2i", t2i, rt, len(image_emb))):
-            key = f"{name}_r{k}"
-            if candidates <= k:
-                report.info["skipped"][key] = _too_small(candidates, k + 1, "candidates")
-            else:
-                report.stats[key] = iv.stat(key, float(hits[:, j].mean()), reps[:, j], len(hits))
-
-
-def _add_separability(report, image_emb, text_emb, caption_image, normalize, seed, weights, iv) -> None:
-    n_img = len(image_emb)
-    if n_img < MIN_IMAGES_SEPARABILITY:
-        report.info["skipped"]["separability"] = _too_small(n_img, MIN_IMAGES_SEPARABILITY, "images")
-        return
-    hits, rows, n_used = separability_hits(image_emb, text_emb, caption_image, normalize, seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        reps = _weighted_means(hits.astype(float)[:, None], weights[:, rows])[:, 0]
-    report.stats["separability"] = iv.stat("separability", float(hits.mean()), reps, len(hits))
-    report.info["separability"] = (f"logistic regression, seeded 80/20 split of {n_used} images + "
-                                   f"{n_used} captions; n = held-out rows")
-
-
-def _add_shifts(report, image_emb, text_emb, caption_image, normalize, owner, weights, iv, shift_list) -> None:
-    mg, delta = shift_values(image_emb, text_emb, caption_image, shift_list, normalize)
-    w = weights[:, owner]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mg_r, de_r = _weighted_means(mg, w), _weighted_means(delta, w)
-    mg_mean, de_mean = mg.mean(0, dtype=np.float64), delta.mean(0, dtype=np.float64)
-    for j, sh in enumerate(shift_list):
-        report.shifts.append({
-            "bias": sh.name, "magnitude": sh.magnitude, "seed": sh.seed,
-            "mg": asdict(iv.stat("mg_cosine", float(mg_mean[j]), mg_r[:, j], len(mg))),
-            "delta": asdict(iv.stat("delta_cosine", float(de_mean[j]), de_r[:, j], len(mg)))})
-        if sh.name == "mean":
-            report.stats["paired_cosine_after_gap_shift"] = iv.stat(
-                "paired_cosine_after_gap_shift", float(mg_mean[j]), mg_r[:, j], len(mg))
-
-
-SPECTRUM_KEYS = ("effective_rank", "top_eigenvalue_share", "dims_99")
-
-
-def _add_spectrum(report, image_emb, text_emb, caption_image, normalize, owner, seed, weights) -> None:
-    """Spectrum of Cov(x - y) with intervals from the same replicates as the other statistics (as
-    many as SPECTRUM_BUDGET affords), on a seeded subsample of at most SPECTRUM_BOOT_ROWS pairs,
-    each pair weighted by its image."""
-    n_cap = len(text_emb)
-    if n_cap < MIN_PAIRS_SPECTRUM:
-        for k in SPECTRUM_KEYS:
-            report.info["skipped"][f"diff_{k}"] = _too_small(n_cap, MIN_PAIRS_SPECTRUM, "pairs")
-        return
-    spec = spectrum_statistics(diff_covariance(image_emb, text_emb, caption_image, normalize))
-    report.eigenvalues = [float(v) for v in spec["eigenvalues"]]
-    rng = np.random.default_rng([seed, 91])
-    rows = np.sort(rng.choice(n_cap, min(n_cap, SPECTRUM_BOOT_ROWS), replace=False))
-    d = len(report.gap_vector)
-    affordable = max(SPECTRUM_MIN_REPS, int(SPECTRUM_BUDGET / (len(rows) * d * d)))
-    n_reps = min(len(weights) - 1, affordable)  # the first n_reps of the shared replicates
-    reps = {k: np.full(1 + n_reps, np.nan) for k in SPECTRUM_KEYS}
-    if n_reps:
-        boot = spectrum_replicates(image_emb, text_emb, caption_image, normalize, rows,
-                                   weights[1:1 + n_reps, owner[rows]])
-        for k in SPECTRUM_KEYS:
-            reps[k][1:] = boot[k]
-    scale = math.sqrt(len(rows) / n_cap)
-    sub_iv = _Intervals(scale, debias=True)
-    for k in SPECTRUM_KEYS:
-        report.stats[f"diff_{k}"] = sub_iv.stat(f"diff_{k}", float(spec[k]), reps[k], n_cap)
-    report.info["spectrum_bootstrap"] = (f"{n_reps} replicates on {len(rows)} pairs, "
-                                         f"widths scaled by sqrt({len(rows)}/{n_cap}), centred on "
-                                         "the replicate mean (resampling biases the rank)")

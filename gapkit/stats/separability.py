@@ -29,14 +29,13 @@ def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed:
     rng = np.random.default_rng([seed, 5])
     if len(usable) > max_n:
         usable = np.sort(rng.choice(usable, max_n, replace=False))
-    x = unit_rows(image_emb[usable], normalize)
-    y = unit_rows(text_emb[first[usable]], normalize)
-    feats = np.concatenate([x, y])
-    labels = np.r_[np.zeros(len(x)), np.ones(len(y))]
-    owner_rows = np.r_[usable, usable]
-    perm = rng.permutation(len(feats))
+    m = len(usable)
+    perm = rng.permutation(2 * m)  # rows [0, m) images, [m, 2m) their first captions, shuffled
+    feats = _rows_in_order(image_emb, text_emb, usable, first[usable], perm, normalize)
+    labels = (perm >= m).astype(float)
+    owner_rows = usable[perm % m]
     cut = int(0.8 * len(feats))
-    tr, te = perm[:cut], perm[cut:]
+    tr, te = slice(0, cut), slice(cut, None)
     # The reference setting (LogisticRegression defaults: C = 1, lbfgs, 100 iterations). On
     # separable modalities lbfgs would keep growing the weights; the held-out accuracy is what
     # is reported, and it has settled long before.
@@ -44,3 +43,16 @@ def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed:
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf = LogisticRegression(random_state=seed).fit(feats[tr], labels[tr])
     return clf.predict(feats[te]) == labels[te], owner_rows[te], len(usable)
+
+
+def _rows_in_order(image_emb, text_emb, images, captions, perm, normalize: bool, chunk: int = 4096) -> np.ndarray:
+    """(2m, d) float32 features in the order of ``perm`` (train rows first), read straight into
+    place from both modalities: the sample is held once (123 MB for 2 x 20,000 rows at d = 768)."""
+    m = len(images)
+    feats = np.empty((2 * m, image_emb.shape[1]), np.float32)
+    for k, (arr, rows) in enumerate(((image_emb, images), (text_emb, captions))):
+        pos = np.flatnonzero((perm >= m) == bool(k))  # positions holding this modality's rows
+        src = rows[perm[pos] - k * m]
+        for s in range(0, len(pos), chunk):
+            feats[pos[s:s + chunk]] = unit_rows(arr[src[s:s + chunk]], normalize)
+    return feats

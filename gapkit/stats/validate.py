@@ -1,5 +1,8 @@
 """Input contract for the statistics: finite, non-zero, matching shapes, L2-normalised.
 
+Shapes are checked here before any work; rows (finite, non-zero) and their norm range by the
+streaming pass that reads them anyway (``stream.py``), so checking costs no pass of its own.
+
 gapkit normalises by default and says so in every report (with the input norm range); with
 ``normalize=False`` inputs must already be unit-norm (within ``UNIT_TOL``) or it is an error.
 """
@@ -13,7 +16,6 @@ import numpy as np
 from ..errors import GapkitError
 
 UNIT_TOL = 1e-3
-CHUNK = 16384
 # Fewer images than this leave the cone, unpaired and retrieval terms resting on one to three
 # pairs; statistics needing more (separability, spectrum, intervals) say "n too small" instead.
 MIN_PAIRS = 4
@@ -30,23 +32,8 @@ class NormInfo:
         return f"input norms in [{self.min_norm:.4g}, {self.max_norm:.4g}]; {how}"
 
 
-def _check_rows(x: np.ndarray, name: str) -> tuple[float, float]:
-    """Scan ``x`` in chunks (it may be memory-mapped); returns (min, max) row norm."""
-    lo, hi = np.inf, 0.0
-    for s in range(0, len(x), CHUNK):
-        c = np.asarray(x[s:s + CHUNK], dtype=np.float32)
-        bad = ~np.isfinite(c).all(axis=1)
-        if bad.any():
-            raise GapkitError(f"{name} row {s + int(np.argmax(bad))} holds NaN or Inf "
-                              f"({int(bad.sum())} such rows in rows {s}..{s + len(c) - 1}).")
-        norms = np.linalg.norm(c, axis=1)
-        if (norms == 0).any():
-            raise GapkitError(f"{name} row {s + int(np.argmax(norms == 0))} is a zero vector.")
-        lo, hi = min(lo, float(norms.min())), max(hi, float(norms.max()))
-    return lo, hi
-
-
-def check_inputs(image_emb, text_emb, caption_image, normalize: bool) -> NormInfo:
+def check_shapes(image_emb, text_emb, caption_image) -> None:
+    """Everything about the input that needs no pass over its rows (the pass checks the rows)."""
     for name, a in (("image_emb", image_emb), ("text_emb", text_emb)):
         if getattr(a, "ndim", None) != 2:
             raise GapkitError(f"{name} must be a 2-D (n, d) array, got shape {getattr(a, 'shape', None)}.")
@@ -66,9 +53,10 @@ def check_inputs(image_emb, text_emb, caption_image, normalize: bool) -> NormInf
     if len(text_emb) < MIN_PAIRS or len(image_emb) < MIN_PAIRS:
         raise GapkitError(f"Need at least {MIN_PAIRS} pairs to measure a gap, got {len(image_emb)} images and "
                           f"{len(text_emb)} captions.")
-    lo_i, hi_i = _check_rows(image_emb, "image_emb")
-    lo_t, hi_t = _check_rows(text_emb, "text_emb")
-    lo, hi = min(lo_i, lo_t), max(hi_i, hi_t)
+
+
+def check_norm_range(lo: float, hi: float, normalize: bool) -> NormInfo:
+    """The input norm range found by the pass; without normalisation the rows must be unit-norm."""
     if not normalize and (abs(lo - 1) > UNIT_TOL or abs(hi - 1) > UNIT_TOL):
         raise GapkitError(f"Inputs are not unit-norm (norms in [{lo:.4g}, {hi:.4g}]) and normalisation is "
                           "off; the gap statistics are defined on L2-normalised embeddings. Drop "
