@@ -28,9 +28,12 @@ def card():
 def test_card_records_these_numbers(metrics, card):
     for key, (value, *_) in metrics["geometry"].items():
         assert card["geometry"][key][0] == pytest.approx(value, abs=1e-6), key
+    # Probe accuracies over 1,000 test scenes: the lbfgs fit's last digits depend on the BLAS
+    # thread count, which can flip a borderline scene of a weakly encoded factor (measured: 0.498
+    # on one thread, 0.499 on two, for background), so they agree to 3 scenes.
     for kind in ("probes_image", "probes_text"):
         for factor, value in metrics[kind].items():
-            assert card[kind][factor] == pytest.approx(value, abs=1e-6), (kind, factor)
+            assert card[kind][factor] == pytest.approx(value, abs=0.003), (kind, factor)
     assert (ASSET_DIR / "model.safetensors").stat().st_size < 30 * 2**20
 
 
