@@ -168,7 +168,8 @@ def bench_extraction(spec: str, paths: list[Path], gflops: float, batch: int, wo
     decode_batch(data, enc.device)
     dev_decode = _rate(lambda: [decode_batch(data, enc.device) for _ in range(4)], 4 * batch, device)
     rows = [[spec, "FLOP ceiling", "-", f"{ceiling:,.0f}", "100%", f"{per_item:.2f} GFLOP/img"],
-            [spec, "encode only (pixels already on the device)", "-", f"{encode:,.0f}", f"{encode / ceiling:.0%}", f"batch {batch}"],
+            [spec, "encode only (pixels already on the device)", "-", f"{encode:,.0f}", f"{encode / ceiling:.0%}",
+             f"batch {batch}"],
             [spec, f"JPEG decode only on {device} (batched decode_jpeg)", "-", f"{dev_decode:,.0f}", "-",
              "bytes in memory"]]
     warm = paths[: 2 * batch]
@@ -181,9 +182,7 @@ def bench_extraction(spec: str, paths: list[Path], gflops: float, batch: int, wo
                    else f"files -> bytes in CPU workers -> decode_jpeg + tensor preprocess on {device}")
             rows.append([spec, how, w, f"{r:,.0f}", f"{r / ceiling:.0%}", f"{len(paths):,} files, batch {batch}"])
             print(f"  {spec} {decode} {w} workers: {r:,.0f} img/s", file=sys.stderr)
-    del enc
-    torch.cuda.empty_cache() if device.startswith("cuda") else None
-    return rows
+    return rows  # the encoder goes with this frame: the next one gets the GPU's memory
 
 
 def extraction(args) -> tuple[str, bool]:

@@ -161,7 +161,7 @@ def main() -> None:
     machine = MachineNote(args.note)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GAPKIT_NO_PROGRESS": "1"}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        root = Path(args.dir if args.keep else tmp) / f"shards-{args.pairs}-{args.d}-{args.shards}"
+        root = (Path(args.dir if args.keep else tmp) / f"shards-{args.pairs}-{args.d}-{args.shards}").resolve()
         t0 = time.perf_counter()
         if not (root / "text_emb").exists():
             make_shards(root, args.pairs, args.d, args.shards)
