@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 14 section 2, on one machine with an NVIDIA GPU, PyTorch preinstalled and
-# no network, in about 6 minutes (every step has a timeout; the whole stays under 8):
+# no network, in an estimated 6 minutes (not yet run on a GPU; every command has a time limit):
 #   0. tests/test_device_paths.py, whose CUDA test skips elsewhere;
 #   1. `gapkit measure --device cuda` against --device cpu (JSONs compared, bf16 tolerance stated in
 #      benchmarks/gpu_check.py) for the embedded default (shapes world + gapkit-shapes) and for an
@@ -14,8 +14,9 @@
 #
 # Nothing is fetched. Python packages the GPU image lacks travel with the working tree in .whl/
 # (ignored by git; the device tool's `carry`): the wheels open_clip_torch, ftfy, wcwidth (pure
-# Python; open_clip needs ftfy, ftfy needs wcwidth) and pycocotools (pycocoevalcap's dependency,
-# compiled: take the cp312 manylinux wheel), and pycocoevalcap's bleu/ cider/ rouge/ tokenizer/
+# Python; open_clip needs ftfy, ftfy needs wcwidth), optionally pycocotools (pycocoevalcap's declared
+# dependency, compiled: the cp312 manylinux wheel; nothing run here imports it), and
+# pycocoevalcap's bleu/ cider/ rouge/ tokenizer/
 # folders copied into .whl/pycocoevalcap/ (the wheel itself is ~100 MB with the METEOR and SPICE
 # jars, which gapkit does not need here). torch, torchvision, transformers, tokenizers, numpy,
 # scipy, scikit-learn, pillow, pyyaml, filelock, threadpoolctl are in the image.
