@@ -201,7 +201,8 @@ def extraction(args) -> tuple[str, bool]:
     goal = f"ViT-B-32 from files: best {best:,.0f} img/s (goal >= 10,000: {'met' if best >= 10_000 else 'not met'})"
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU (a dry run)"
     head = (f"{name}; {os.cpu_count()} CPU cores; {args.images:,} JPEG files 640 x 480 "
-            f"(quality 90, written in {made:.0f} s, read from the page cache); random-init weights, bf16 autocast; "
+            f"(quality 90, written in {made:.0f} s, read from the page cache); random-init weights, "
+            f"{'bf16 autocast' if args.device.startswith('cuda') else 'fp32'}; "
             f"matmul rate measured in this run (bf16 on CUDA): {gflops / 1e3:.1f} TFLOP/s. {goal}")
     return head + "\n\n" + table(["encoder", "how", "loader workers", "img/s", "of ceiling", "note"], rows), True
 
