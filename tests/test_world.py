@@ -21,7 +21,8 @@ from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.render import render
 from gapkit.worlds.shapes.scene import counterfactual, sample_scene, split_of
 from gapkit.worlds.shapes.tasks import ve_items
-from gapkit.worlds.shapes.vocab import WordTokenizer, lexicon, tokenize
+from gapkit.tinyclip.tokenizer import WordTokenizer
+from gapkit.worlds.shapes.vocab import lexicon, tokenize
 from gapkit.worlds.shapes.world import ShapesWorld, minimal_pair
 
 SMALL = {"train": 120, "restval": 20, "val": 20, "test": 40}

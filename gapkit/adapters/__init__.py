@@ -9,12 +9,8 @@ text_emb)`` and save/load their fitted state.
 
 from __future__ import annotations
 
-from .._registry import Registry
-
-ADAPTERS: Registry = Registry("adapter", ls_hint="adapters")
-
-from . import library  # noqa: E402,F401  (registration)
-from .base import Adapter  # noqa: E402
+from . import library  # noqa: F401  (registers the adapters)
+from .base import ADAPTERS, Adapter
 
 
 def create_adapter(name: str, **params) -> Adapter:

@@ -8,6 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._registry import Registry
+
+ADAPTERS: Registry = Registry("adapter", ls_hint="adapters")
+
 
 def unit(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)

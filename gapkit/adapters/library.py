@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import ADAPTERS
-from .base import Adapter, unit
+from .base import ADAPTERS, Adapter, unit
 
 
 def _as_unit(a: np.ndarray) -> np.ndarray:

@@ -5,17 +5,11 @@ tower pools at the argmax token id (OpenAI CLIP's convention: EOT has the highes
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from ..worlds.shapes.vocab import tokenize
+
 PAD, UNK, SOT, EOT = "<pad>", "<unk>", "<sot>", "<eot>"
-_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word and punctuation tokens."""
-    return _TOKEN.findall(text.lower())
 
 
 class WordTokenizer:

@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 
 from ...io import atomic_dir
-from ...tinyclip.tokenizer import tokenize
 from . import spec
 from .render import render
+from .vocab import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
 MANIFEST = "gapkit-world.json"

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import re
 
-from ...tinyclip.tokenizer import WordTokenizer, tokenize
 from . import captions, spec, tasks
+
+_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word and punctuation tokens: how the world splits its texts into words (its
+    lexicon, the Karpathy ``tokens`` it exports, and the tiny CLIP's tokenizer)."""
+    return _TOKEN.findall(text.lower())
+
 
 # Literal words used inside the caption, VQA and VE generators (not in any word table).
 _TEMPLATE_WORDS = (
@@ -37,4 +45,4 @@ def lexicon() -> list[str]:
     return sorted(words)
 
 
-__all__ = ["WordTokenizer", "lexicon", "tokenize"]
+__all__ = ["lexicon", "tokenize"]
