@@ -11,6 +11,7 @@ from collections import defaultdict
 
 import torch
 
+from ..adapters import ADAPTERS
 from ..cache import EmbeddingCache
 from ..close.prepare import Vectors, build_adapter, data_source
 from ..close.tasks import CaptionSingle
@@ -66,5 +67,5 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     if shift is not None and shift.numel():
         scale = getattr(adapter, "scale", 1.0)
         row["magnitude"].append(float(abs(scale) * shift.norm()))
-    elif cfg.adapter in ("none", "noise"):
+    elif ADAPTERS.get(cfg.adapter).plain_noise:
         row["magnitude"].append(0.0)

@@ -7,6 +7,7 @@ import os
 import platform
 from pathlib import Path
 
+from ..adapters import ADAPTERS
 from ..io import atomic_file, write_json
 from ..results import provenance
 from .executors import first_line
@@ -14,7 +15,7 @@ from .geometry import adapter_geometry
 from .intervals import combine
 from .runner import regenerate_command, wall_seconds
 from .signatures import signatures_table
-from .tables import COLUMNS, TABLES, cell_runs, row_order, run_interval
+from .tables import TABLES, cell_runs, row_order, run_interval, task_columns
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIGURES = ROOT / "figures"  # the committed figures: only for the specs under analyses/
@@ -97,7 +98,7 @@ def figure_rows(spec, results: dict, geometry: dict) -> tuple[list[dict], list[s
         mean = lambda xs: combine(xs).mean if xs else float("nan")  # noqa: E731
         scores = {}
         for t in spec.tasks:
-            metric, name = COLUMNS[t][0]
+            metric, name = task_columns(t)[0]
             iv = run_interval([r for r in runs[(label, t)] if r is not None], metric)
             scores[name] = (float("nan"), None, None) if iv is None else (iv.mean, iv.lo, iv.hi)
         rows.append({
@@ -105,9 +106,9 @@ def figure_rows(spec, results: dict, geometry: dict) -> tuple[list[dict], list[s
             "delta": mean(g.get("delta", [])), "noise": mean([r["noise"] for r in done]),
             "noise_norm": mean([r["noise_norm"] for r in done]),
             "kind": "images" if cell.config.train_on == "image" else
-                    "noise" if cell.config.adapter in ("noise", "none") else "adapter",
+                    "noise" if ADAPTERS.get(cell.config.adapter).plain_noise else "adapter",
             "scores": scores})
-    return rows, [COLUMNS[t][0][1] for t in spec.tasks]
+    return rows, [task_columns(t)[0][1] for t in spec.tasks]
 
 
 def _figure(spec, results, geometry, figures_dir: Path):

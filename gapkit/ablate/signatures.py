@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from .._registry import Registry
 from ..errors import GapkitError
-from .tables import COLUMNS, Table, cell_runs, headline, row_order, run_interval
+from .tables import Table, cell_runs, headline, row_order, run_interval, task_columns
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 CHECK_KEYS = {"claim", "paper", "kind", "a", "b", "op", "threshold"}
@@ -103,7 +103,7 @@ def _operand(raw, spec, where: str) -> Operand:
         raise GapkitError(f"{where}: no row {raw['row']!r} in the grid; rows: {', '.join(rows)}.")
     if raw["task"] not in spec.tasks:
         raise GapkitError(f"{where}: task {raw['task']!r} is not a column of the grid; tasks: {', '.join(spec.tasks)}.")
-    metrics = [k for k, _ in COLUMNS[raw["task"]]]
+    metrics = [k for k, _ in task_columns(raw["task"])]
     metric = raw.get("metric", headline(raw["task"]))
     if metric not in metrics:
         raise GapkitError(f"{where}: metric {metric!r} is not tabulated for {raw['task']}; metrics: {', '.join(metrics)}.")

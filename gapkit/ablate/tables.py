@@ -11,13 +11,9 @@ from .._registry import Registry
 from .intervals import Interval, combine
 
 TABLES: Registry = Registry("table", ls_hint="tables")
-# task -> its columns, (metric key, column label). Wherever VQA appears both accuracies are shown:
-# the official one and CLOSE's simplified one (result files written before the official one
-# existed read "not recorded" in its column).
-_VQA = (("vqa_acc_official", "official"), ("vqa_acc_close", "CLOSE min(n/3,1)"))
-COLUMNS = {"caption-single": [("cider", "Cap. CIDEr")], "caption-multi": [("cider", "Cap.(m) CIDEr")],
-           "caption-style": [("cider", "Style CIDEr")], "ve": [("accuracy", "VE acc.")],
-           "vqa": [(k, f"VQA acc. ({w})") for k, w in _VQA], "vqa-e": [(k, f"VQA-E acc. ({w})") for k, w in _VQA]}
+# A task's columns, (metric key, column label), are its registry entry's ``columns``
+# (close/tasks.py). Result files written before the official VQA metric existed read "not
+# recorded" in its column.
 VQA_NOTE = ("VQA acc. (official): the VQA v2 metric, the mean over the 10 leave-one-out subsets of 9 human "
             "answers of min(#matches / 3, 1); VQA acc. (CLOSE min(n/3,1)): CLOSE's simplified min(#matches / 3, 1) "
             "over all 10 answers, which reads higher.")
@@ -28,12 +24,19 @@ INTERVAL_NOTE = ("Scores: mean over a row's runs (training seeds; the RNG rows' 
 
 def columns(spec) -> list[tuple[str, str, str]]:
     """(task, metric key, label) of every metric column, in task order."""
-    return [(t, key, label) for t in spec.tasks for key, label in COLUMNS[t]]
+    return [(t, key, label) for t in spec.tasks for key, label in task_columns(t)]
+
+
+def task_columns(task: str) -> tuple[tuple[str, str], ...]:
+    """(metric key, label) of each of ``task``'s columns; the first is its headline."""
+    from ..close.tasks import TASKS
+
+    return TASKS.get(task).columns
 
 
 def headline(task: str) -> str:
     """The metric a task is judged by (its first column)."""
-    return COLUMNS[task][0][0]
+    return task_columns(task)[0][0]
 
 
 def cell_runs(spec, results: dict) -> dict:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from . import library  # noqa: F401  (registers the adapters)
 from .base import ADAPTERS, Adapter
 
+IDENTITY = "none"  # the adapter that leaves vectors as they are (an images model's)
+
 
 def create_adapter(name: str, **params) -> Adapter:
     """Build a registered adapter: ``create_adapter("noise", noise=0.08, seed=0)``."""

@@ -28,7 +28,10 @@ class Adapter(nn.Module):
     # What a config's adapter_options may set: name -> (type, minimum or None). noise and seed are
     # top-level config keys, never adapter options.
     OPTIONS: dict[str, tuple[type, float | None]] = {}
-    needs_fit = False
+    needs_fit = False  # fitted on paired (image, text) data before training
+    needs_dim = False  # needs only the embedding size before training (``set_dim``)
+    plain_noise = False  # Gaussian noise alone (w may be 0): a noise-magnitude row in the tables
+    structured_noise = False  # the noise itself is fitted (covariance adapter): show it sampled
 
     def __init__(self, noise: float = 0.0, seed: int = 0) -> None:
         super().__init__()

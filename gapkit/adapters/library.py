@@ -28,6 +28,7 @@ class NoAdapter(Adapter):
 
     name = "none"
     PARAMS = ("seed",)
+    plain_noise = True
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__(noise=0.0, seed=seed)
@@ -38,6 +39,7 @@ class GaussianNoise(Adapter):
     """n(t + w eps), eps ~ N(0, I): CLOSE's default adapter (w = ``noise``)."""
 
     name = "noise"
+    plain_noise = True
 
 
 class _Moved(Adapter):
@@ -101,6 +103,7 @@ class RandomShift(_Moved):
     PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim", "renorm_before_noise")
     OPTIONS = {"magnitude": (float, 0.0), "direction_seed": (int, 0), "dim": (int, 1),
                "renorm_before_noise": (bool, None)}
+    needs_dim = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, magnitude: float = 1.0,
                  direction_seed: int = 0, dim: int | None = None, renorm_before_noise: bool | None = None) -> None:
@@ -109,6 +112,9 @@ class RandomShift(_Moved):
         self.register_buffer("shift", torch.zeros(0))
         if dim is not None:
             self._draw_direction(dim)
+
+    def set_dim(self, d: int) -> None:
+        self._draw_direction(d)
 
     def _draw_direction(self, d: int) -> None:
         from ..stats.shift import random_direction  # the same directions `gapkit measure` reports
@@ -184,6 +190,7 @@ class CovarianceNoise(Adapter):
     OPTIONS = {"cov_scale": (float, 0.0)}
     CLOSE_COV_SCALE = 3.0
     needs_fit = True
+    structured_noise = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, cov_scale: float = CLOSE_COV_SCALE) -> None:
         super().__init__(noise, seed)

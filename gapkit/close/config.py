@@ -18,8 +18,7 @@ from ..io import read_yaml
 # m-cap 0.04, ve 0.08, vqa / vqa-e 0.04). CLOSE kept the same w for every CLIP from d = 512 to 1024
 # (its Table 5), so the default is w itself whatever d is ("per-dimension"). "matched-norm" is the
 # named alternative gapkit 0.1 used: the same expected noise norm as at CLOSE's d = 768, w * sqrt(768 / d).
-CLOSE_TUNED_NOISE = {"caption-single": 0.12, "caption-multi": 0.04, "caption-style": 0.12, "ve": 0.08,
-                     "vqa": 0.04, "vqa-e": 0.04}
+# Each task's tuned w is its registry entry's ``tuned_noise`` (close/tasks.py).
 CLOSE_FIXED_NOISE = 0.08  # the paper's "w = 0.08 for all tasks"; tasks without a tuned value get it
 CLOSE_DIM = 768
 SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
@@ -78,11 +77,15 @@ class CloseConfig:
         norm with ``tuned_noise: matched-norm``); 0 for the ``none`` adapter."""
         if self.noise is not None:
             return float(self.noise)
-        if self.adapter == "none":
+        from ..adapters import ADAPTERS
+        from .tasks import TASKS
+
+        if "noise" not in ADAPTERS.get(self.adapter).PARAMS:
             return 0.0
         if self.noise_norm is not None:
             return float(self.noise_norm) / math.sqrt(dim)
-        w = CLOSE_TUNED_NOISE.get(self.task, CLOSE_FIXED_NOISE)
+        tuned = TASKS.get(self.task).tuned_noise
+        w = CLOSE_FIXED_NOISE if tuned is None else tuned
         return w if self.tuned_noise == "per-dimension" else w * math.sqrt(CLOSE_DIM / dim)
 
     def resolved_training(self) -> dict:

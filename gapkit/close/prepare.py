@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..adapters import Adapter, create_adapter
+from ..adapters import ADAPTERS, IDENTITY, Adapter, create_adapter
 from ..cache import EmbeddingCache
 from ..encoders import create_encoder, resolve_device
 from ..errors import GapkitError
@@ -106,13 +106,15 @@ def training_task(cfg: CloseConfig, task: Task) -> Task:
 def build_adapter(cfg: CloseConfig, vec: Vectors, src: DataSource) -> Adapter:
     """The run's adapter, fitted on paired data when it needs it."""
     if cfg.train_on == "image":
-        return create_adapter("none", seed=cfg.seed)  # images are never adapted
+        return create_adapter(IDENTITY, seed=cfg.seed)  # images are never adapted
     params = {"noise": cfg.resolved_noise(vec.encoder.embed_dim), "seed": cfg.seed, **cfg.adapter_options}
-    if cfg.adapter == "none":
+    if "noise" not in ADAPTERS.get(cfg.adapter).PARAMS:
         params.pop("noise")
     adapter = create_adapter(cfg.adapter, **params)
-    if adapter.needs_fit or cfg.adapter == "random-shift":
+    if adapter.needs_fit:
         _fit_adapter(cfg, adapter, vec, src)
+    elif adapter.needs_dim:
+        adapter.set_dim(vec.encoder.embed_dim)
     return adapter
 
 

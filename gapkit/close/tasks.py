@@ -15,6 +15,8 @@ from ..errors import GapkitError
 from .data import DataSource
 
 TASKS: Registry = Registry("task", ls_hint="tasks")
+# Wherever VQA appears both accuracies are shown: the official one and CLOSE's simplified one.
+VQA_COLUMNS = (("vqa_acc_official", "official"), ("vqa_acc_close", "CLOSE min(n/3,1)"))
 
 
 @dataclass
@@ -45,6 +47,11 @@ class Task:
     # the images model of multi-caption is the single-caption one (CLOSE Table 1 gives one number
     # for both columns).
     image_task: str | None = None
+    # CLOSE's tuned per-dimension noise w for the task (close/experiments/train.py); None: the
+    # paper's fixed w = 0.08 (config.CLOSE_FIXED_NOISE).
+    tuned_noise: float | None = None
+    # The task's columns in ablation tables, (metric key, label); the first is its headline.
+    columns: tuple[tuple[str, str], ...] = ()
     OPTIONS: dict[str, tuple[type, float | None]] = {}  # what task_options may set: name -> (type, minimum)
 
     def examples(self, src: DataSource, split: str, train: bool) -> list[Example]:
@@ -81,6 +88,7 @@ class CaptionSingle(Task):
     """Captioning, single-caption mode: each caption is trained to reproduce itself."""
 
     name, scorer, metric, max_len = "caption-single", "caption", "cider", 32
+    tuned_noise, columns = 0.12, (("cider", "Cap. CIDEr"),)
 
     def examples(self, src, split, train):
         out = []
@@ -97,6 +105,7 @@ class CaptionMulti(Task):
     """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
 
     name, scorer, metric, max_len = "caption-multi", "caption", "cider", 32
+    tuned_noise, columns = 0.04, (("cider", "Cap.(m) CIDEr"),)
     close_batch_size = 32  # "about 4 targets per input caption"
     image_task = "caption-single"
 
@@ -116,6 +125,7 @@ class CaptionStyle(Task):
     """Stylistic captioning: trained only on one style's text (``style`` option), applied to images."""
 
     name, scorer, metric, max_len = "caption-style", "caption", "cider", 32
+    tuned_noise, columns = 0.12, (("cider", "Style CIDEr"),)
     OPTIONS = {"style": (str, None)}
 
     def __init__(self, style: str = "first-person") -> None:
@@ -139,6 +149,7 @@ class VisualEntailment(Task):
     """Visual entailment (SNLI-VE): premise text (train) or image (test) + hypothesis -> label."""
 
     name, scorer, metric, max_len = "ve", "ve", "accuracy", 8
+    tuned_noise, columns = 0.08, (("accuracy", "VE acc."),)
 
     def examples(self, src, split, train):
         path = src.file("snli_ve", split)
@@ -159,6 +170,7 @@ class Vqa(Task):
     question -> answer."""
 
     name, scorer, metric, max_len = "vqa", "vqa", "vqa_acc_official", 16
+    tuned_noise, columns = 0.04, tuple((k, f"VQA acc. ({w})") for k, w in VQA_COLUMNS)
 
     def examples(self, src, split, train):
         q_path, a_path = src.file("vqa_questions", split), src.file("vqa_annotations", split)
@@ -186,6 +198,7 @@ class VqaE(Task):
     """VQA-E: the explanation caption (train) or image (test) + question -> answer."""
 
     name, scorer, metric, max_len = "vqa-e", "vqa", "vqa_acc_official", 16
+    tuned_noise, columns = 0.04, tuple((k, f"VQA-E acc. ({w})") for k, w in VQA_COLUMNS)
 
     def examples(self, src, split, train):
         path = src.file("vqa_e", split)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from ..adapters import create_adapter
+from ..adapters import ADAPTERS, create_adapter
 
 DEFAULT_PANELS = ("none", "noise", "mean-shift", "mean-shift+noise", "linear", "cov")
 
@@ -24,12 +24,13 @@ def adapt_panels(image: np.ndarray, text: np.ndarray, fit_image: np.ndarray, fit
     for name in panels:
         base, _, extra = name.partition("+")
         noisy = base == "noise" or extra == "noise"
-        kind = "noise" if base == "noise" else base
-        params = {"seed": seed} if kind == "none" else {"seed": seed, "noise": w if noisy else 0.0}
+        kind = base
+        takes_noise = "noise" in ADAPTERS.get(kind).PARAMS
+        params = {"seed": seed, "noise": w if noisy else 0.0} if takes_noise else {"seed": seed}
         adapter = create_adapter(kind, **params)
         if adapter.needs_fit:
             adapter.fit(fit_image, fit_text)
-        sampled = noisy or kind == "cov"  # the covariance adapter's structured noise is the point
+        sampled = noisy or adapter.structured_noise  # the covariance adapter's noise is its point
         with torch.no_grad():
             out[name] = adapter.train()(t).numpy() if sampled else adapter.deterministic(t).numpy()
     return out
