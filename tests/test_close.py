@@ -261,14 +261,14 @@ def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatc
     import numpy as np
     import torch
 
-    import gapkit.close.evaluate as evaluate
+    import gapkit.close.decode as decode
     from gapkit.close.prepare import prepare
 
     cfg = _cfg(world_dir, task="caption-single", epochs=1, adapter="mean-shift", max_eval_examples=5)
     train_run(cfg, tmp_path / "run")
     fed = []
-    real = evaluate._decode
-    monkeypatch.setattr(evaluate, "_decode", lambda prep, vectors, *a: fed.append(vectors) or real(prep, vectors, *a))
+    real = decode._decode
+    monkeypatch.setattr(decode, "_decode", lambda prep, vectors, *a: fed.append(vectors) or real(prep, vectors, *a))
     assert main(["eval", str(tmp_path / "run"), "--split", "val", "--inputs", "text"]) == 0
     text = prepare(cfg, eval_splits=("val",), with_train=False).evals["val"].text_vectors.astype(np.float64)
     shift = torch.load(tmp_path / "run" / "adapter.pt", weights_only=False)["fitted"]["shift"].numpy()

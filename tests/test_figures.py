@@ -6,7 +6,7 @@ import pytest
 
 from gapkit.cli.main import main
 from gapkit.stats.sensitivity import dimension_ablation, direction_consistency, sensitivity
-from gapkit.worlds.shapes import spec
+from gapkit.worlds.shapes import catalog
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.world import ShapesWorld
 
@@ -68,7 +68,7 @@ def test_sensitivity_cli(world_dir, tmp_path, capsys):
     sens = json.loads(out.with_suffix(".json").read_text())
     pairs = [json.loads(line) for line in (world_dir / "minimal_pairs.jsonl").read_text().splitlines()]
     per_factor = {f: sum(p["attribute"] == f for p in pairs) for f in {p["attribute"] for p in pairs}}
-    assert set(sens) == set(per_factor) and set(sens) <= set(spec.FACTORS) and {"shape", "colour"} <= set(sens)
+    assert set(sens) == set(per_factor) and set(sens) <= set(catalog.FACTORS) and {"shape", "colour"} <= set(sens)
     assert all(sens[f]["n"] == n for f, n in per_factor.items())
     pairs = [json.loads(line) for line in (world_dir / "minimal_pairs.jsonl").read_text().splitlines()]
     assert all("->" in p["change"] for p in pairs)

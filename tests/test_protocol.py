@@ -244,7 +244,7 @@ def test_signature_errors(tmp_path, capsys, check, message):
 
 # --- noise-magnitude figure -------------------------------------------------------------------
 def test_noise_magnitude_figure(tmp_path):
-    from gapkit.ablate.render import _figure
+    from gapkit.ablate.publish import _figure
 
     rows = [{"label": "none", "set": {"adapter": "none"}},
             {"label": "w", "set": {"adapter": "noise"}, "grid": {"noise": [0.12, 0.04]}},

@@ -7,7 +7,7 @@ import pytest
 
 from gapkit.errors import GapkitError
 from gapkit.worlds import check_world_manifest
-from gapkit.worlds.shapes import spec
+from gapkit.worlds.shapes import catalog
 from gapkit.worlds.shapes.captions import (
     SHAPE_WORDS,
     STYLES,
@@ -18,9 +18,9 @@ from gapkit.worlds.shapes.captions import (
     sample_mention,
 )
 from gapkit.worlds.shapes.export import export_world
-from gapkit.worlds.shapes.render import render
+from gapkit.worlds.shapes.draw import render
 from gapkit.worlds.shapes.scene import counterfactual, sample_scene, split_of
-from gapkit.worlds.shapes.tasks import ve_items
+from gapkit.worlds.shapes.items import ve_items
 from gapkit.tinyclip.tokenizer import WordTokenizer
 from gapkit.worlds.shapes.vocab import lexicon, tokenize
 from gapkit.worlds.shapes.world import ShapesWorld, minimal_pair
@@ -57,7 +57,7 @@ def test_splits_never_share_a_scene(world):
 
 def test_scene_contents(world):
     for r in world.records:
-        assert min(spec.COUNTS) <= r.scene.count <= max(spec.COUNTS)
+        assert min(catalog.COUNTS) <= r.scene.count <= max(catalog.COUNTS)
         assert len({o.position for o in r.scene.objects}) == r.scene.count
         assert len(r.captions) == 5 and len(set(r.captions)) == 5
         assert set(r.styled) == set(STYLES)
@@ -65,7 +65,7 @@ def test_scene_contents(world):
         for q in r.vqa:
             assert len(q.answers) == 10
     img = render(world.records[0].scene)
-    assert img.size == (spec.IMAGE_SIZE, spec.IMAGE_SIZE) and img.mode == "RGB"
+    assert img.size == (catalog.IMAGE_SIZE, catalog.IMAGE_SIZE) and img.mode == "RGB"
 
 
 def test_captions_are_partial_and_name_every_object_they_mention(rng):
@@ -89,7 +89,7 @@ def test_every_factor_is_mentioned_by_some_captions(rng):
         stated.update(f for _, fs in m.objects for f in fs)
         stated.update(["shape"] if m.objects else [])
         stated.update([m.scene_factor] if m.scene_factor else [])
-    assert set(spec.FACTORS) <= set(stated)
+    assert set(catalog.FACTORS) <= set(stated)
     assert min(stated.values()) > 100
 
 
@@ -145,11 +145,11 @@ def test_ve_hypothesis_alone_does_not_give_the_label(rng):
 
 
 def _factor_values(scene):
-    objs = {o.position: {f: o.factor(f) for f in spec.OBJECT_FACTORS if f != "position"} for o in scene.objects}
-    return objs, {f: getattr(scene, f) for f in spec.SCENE_FACTORS}
+    objs = {o.position: {f: o.factor(f) for f in catalog.OBJECT_FACTORS if f != "position"} for o in scene.objects}
+    return objs, {f: getattr(scene, f) for f in catalog.SCENE_FACTORS}
 
 
-@pytest.mark.parametrize("factor", spec.FACTORS)
+@pytest.mark.parametrize("factor", catalog.FACTORS)
 def test_counterfactual_changes_exactly_one_factor(rng, factor):
     for _ in range(30):
         a = sample_scene(rng, count=3)
@@ -157,7 +157,7 @@ def test_counterfactual_changes_exactly_one_factor(rng, factor):
         (oa, sa), (ob, sb) = _factor_values(a), _factor_values(b)
         if factor == "count":
             assert abs(a.count - b.count) == 1 and sa == sb
-        elif factor in spec.SCENE_FACTORS:
+        elif factor in catalog.SCENE_FACTORS:
             assert oa == ob and [f for f in sa if sa[f] != sb[f]] == [factor]
         elif factor == "position":
             assert sa == sb and len(set(oa) ^ set(ob)) == 2
@@ -169,7 +169,7 @@ def test_counterfactual_changes_exactly_one_factor(rng, factor):
         assert not (np.asarray(render(a)) == np.asarray(render(b))).all()  # the image shows it
 
 
-@pytest.mark.parametrize("factor", spec.FACTORS)
+@pytest.mark.parametrize("factor", catalog.FACTORS)
 def test_minimal_pair_captions_differ_only_in_the_changed_factor(rng, factor):
     for k in range(20):
         a = sample_scene(rng, count=3)
@@ -207,8 +207,8 @@ def test_export_writes_official_formats(world, tmp_path):
     vqa_e = json.loads((out / manifest["files"]["vqa_e_test"]).read_text())
     assert vqa_e[0]["explanation"][0] in {e for r in world.records for e in r.vqa_explanations}
     pairs = [json.loads(line) for line in (out / "minimal_pairs.jsonl").read_text().splitlines()]
-    assert len(pairs) == 3 * len(spec.FACTORS) and (out / pairs[0]["image_a"]).is_file()
-    assert {p["attribute"] for p in pairs} == set(spec.FACTORS)
+    assert len(pairs) == 3 * len(catalog.FACTORS) and (out / pairs[0]["image_a"]).is_file()
+    assert {p["attribute"] for p in pairs} == set(catalog.FACTORS)
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary folder left behind
 
 
@@ -227,5 +227,5 @@ def test_scene_key_ignores_nuisance_and_covers_every_factor(rng):
     a = sample_scene(rng)
     jittered = dataclasses.replace(a, bg_jitter=(1, 2, 3), nuisance=a.nuisance + 1)
     assert jittered.key() == a.key()
-    for factor in spec.FACTORS:
+    for factor in catalog.FACTORS:
         assert counterfactual(a, factor, rng).key() != a.key()

@@ -33,7 +33,7 @@ def add_parser(sub, name: str) -> None:
 
 def run(args) -> int:
     from ..ablate.executors import EXECUTORS
-    from ..ablate.render import render_outputs
+    from ..ablate.publish import render_outputs
     from ..ablate.runner import default_out, incomplete_report, run_grid
     from ..ablate.spec import load_spec
     from ..io import check_output_dir

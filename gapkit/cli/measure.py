@@ -85,7 +85,7 @@ def _inputs(args):
 
 
 def _csv_text(report) -> str:
-    from ..stats.render import flat_rows
+    from ..stats.display import flat_rows
 
     buf = io.StringIO()
     rows = flat_rows(report)

@@ -14,7 +14,7 @@ from ..errors import GapkitError
 from ..io import dumps_json, write_files
 from ..results import provenance
 from .config import CloseConfig
-from .evaluate import evaluate_split, per_item_scores
+from .decode import evaluate_split, per_item_scores
 from .prepare import prepare
 from .train import CHECKPOINT, CloseTrainer
 

@@ -19,7 +19,7 @@ import torch
 from ..io import atomic_file
 from ..progress import progress
 from .batches import Tokenized
-from .evaluate import evaluate_split, gap_log
+from .decode import evaluate_split, gap_log
 from .prepare import Prepared
 
 log = logging.getLogger("gapkit.close")

@@ -94,7 +94,7 @@ class GapReport:
                 "gap_vector": self.gap_vector.tolist(), "provenance": self.provenance}
 
     def table(self) -> str:
-        from .render import render_table
+        from .display import render_table
 
         return render_table(self)
 

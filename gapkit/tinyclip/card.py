@@ -16,7 +16,7 @@ import numpy as np
 
 from ..io import atomic_file, write_json
 from ..stats.decomposition import Paired, decomposition_intervals
-from ..worlds.shapes import spec
+from ..worlds.shapes import catalog
 from .probes import i2t_r1, image_probes, separability, test_pairs, test_split, text_probes
 
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
@@ -71,7 +71,7 @@ def measure_geometry(image_emb, text_emb, owner, seed: int = 0, reps: int = BOOT
 
 def evaluate_model(encode_images, encode_texts, seed: int = 0, reps: int = BOOT_REPS) -> dict:
     """Everything the card reports for one model, on held-out data."""
-    from ..worlds.shapes.render import render_array
+    from ..worlds.shapes.draw import render_array
 
     scenes, texts, owner = test_pairs(test_split(seed=0))
     geometry = measure_geometry(encode_images(render_array(scenes)), encode_texts(texts), owner, seed, reps)
@@ -113,8 +113,8 @@ def geometry_table(metrics: dict, reference: dict | None) -> list[str]:
 
 def probe_table(metrics: dict) -> list[str]:
     lines = ["| factor | values | image probe | text probe (captions stating it) |", "|---|---|---|---|"]
-    for f in spec.FACTORS:
-        n = len(spec.COUNTS if f == "count" else {**spec.OBJECT_FACTORS, **spec.SCENE_FACTORS}[f])
+    for f in catalog.FACTORS:
+        n = len(catalog.COUNTS if f == "count" else {**catalog.OBJECT_FACTORS, **catalog.SCENE_FACTORS}[f])
         img, txt = metrics["probes_image"][f], metrics["probes_text"][f]
         mark = lambda v: f"{v:.3f}" if v >= PROBE_TARGET else f"**{v:.3f}**"  # noqa: E731
         lines.append(f"| {f} | {n} | {mark(img)} | {mark(txt)} |")

@@ -12,39 +12,39 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..worlds.shapes import spec
+from ..worlds.shapes import catalog
 from ..worlds.shapes.scene import Scene
 
 _CELL_FACTORS = ("shape", "colour", "size", "fill")
-_SCENE_TARGETS = {**spec.SCENE_FACTORS, "count": spec.COUNTS}
+_SCENE_TARGETS = {**catalog.SCENE_FACTORS, "count": catalog.COUNTS}
 
 
 class FactorHeads(torch.nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.cell_sizes = [2] + [len(spec.OBJECT_FACTORS[f]) for f in _CELL_FACTORS]  # occupancy first
+        self.cell_sizes = [2] + [len(catalog.OBJECT_FACTORS[f]) for f in _CELL_FACTORS]  # occupancy first
         self.scene_sizes = [len(v) for v in _SCENE_TARGETS.values()]
-        n_out = len(spec.POSITIONS) * sum(self.cell_sizes) + sum(self.scene_sizes)
+        n_out = len(catalog.POSITIONS) * sum(self.cell_sizes) + sum(self.scene_sizes)
         self.linear = torch.nn.Linear(dim, n_out)
 
     @staticmethod
     def targets(scenes: list[Scene]) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, cells, 5) cell classes (occupancy, then each object factor; -1 where the cell is
         empty) and (B, scene factors) scene classes."""
-        cells = np.full((len(scenes), len(spec.POSITIONS), 1 + len(_CELL_FACTORS)), -1, np.int64)
+        cells = np.full((len(scenes), len(catalog.POSITIONS), 1 + len(_CELL_FACTORS)), -1, np.int64)
         cells[..., 0] = 0
         scene_t = np.zeros((len(scenes), len(_SCENE_TARGETS)), np.int64)
         for b, s in enumerate(scenes):
             for o in s.objects:
-                p = spec.POSITIONS.index(o.position)
-                cells[b, p] = [1, *(spec.OBJECT_FACTORS[f].index(o.factor(f)) for f in _CELL_FACTORS)]
+                p = catalog.POSITIONS.index(o.position)
+                cells[b, p] = [1, *(catalog.OBJECT_FACTORS[f].index(o.factor(f)) for f in _CELL_FACTORS)]
             scene_t[b] = [values.index(s.factor(f)) for f, values in _SCENE_TARGETS.items()]
         return torch.from_numpy(cells), torch.from_numpy(scene_t)
 
     def loss(self, feats: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
         out = self.linear(feats)  # (B, n_out)
-        n_cell = len(spec.POSITIONS) * sum(self.cell_sizes)
-        cell_logits = out[:, :n_cell].view(len(scenes), len(spec.POSITIONS), -1)
+        n_cell = len(catalog.POSITIONS) * sum(self.cell_sizes)
+        cell_logits = out[:, :n_cell].view(len(scenes), len(catalog.POSITIONS), -1)
         cells, scene_t = self.targets(scenes)
         losses = [F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
                   for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))]
@@ -70,16 +70,16 @@ class TrunkHeads(torch.nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.cell_sizes = [2] + [len(spec.OBJECT_FACTORS[f]) for f in _CELL_FACTORS]
+        self.cell_sizes = [2] + [len(catalog.OBJECT_FACTORS[f]) for f in _CELL_FACTORS]
         self.scene_sizes = [len(v) for v in _SCENE_TARGETS.values()]
         self.cell = torch.nn.Linear(channels, sum(self.cell_sizes))
         self.scene = torch.nn.Linear(channels, sum(self.scene_sizes))
 
     def loss(self, fmap: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
         b, c, h, w = fmap.shape
-        if h * w != len(spec.POSITIONS):
-            raise ValueError(f"trunk warm start needs a {len(spec.POSITIONS)}-cell map, got {h} x {w}")
-        # (B, C, 3, 3) -> (B, 9, C): row-major cells, the order of spec.POSITIONS
+        if h * w != len(catalog.POSITIONS):
+            raise ValueError(f"trunk warm start needs a {len(catalog.POSITIONS)}-cell map, got {h} x {w}")
+        # (B, C, 3, 3) -> (B, 9, C): row-major cells, the order of catalog.POSITIONS
         cell_logits = self.cell(fmap.flatten(2).transpose(1, 2))
         scene_logits = self.scene(fmap.mean((2, 3)))
         cells, scene_t = FactorHeads.targets(scenes)

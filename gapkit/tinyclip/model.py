@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..worlds.shapes import spec
+from ..worlds.shapes import catalog
 from ..worlds.shapes.vocab import lexicon
 from .tokenizer import WordTokenizer
 
@@ -27,7 +27,7 @@ class TinyClipConfig:
 
     # 512, as ViT-B/32 and ViT-B/16, so CLOSE's per-dimension noise applies as published.
     embed_dim: int = 512
-    image_size: int = spec.IMAGE_SIZE
+    image_size: int = catalog.IMAGE_SIZE
     # "resnet": open_clip's ModifiedResNet (CLIP's RN tower, attention pooling) with one block
     # per stage; "vit": VisionTransformer with ``patch_size``. The ResNet learns shape far
     # faster on 32 px scenes (see the model card).

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 
 from ..stats.decomposition import Paired, decomposition
-from ..worlds.shapes import spec
+from ..worlds.shapes import catalog
 from ..worlds.shapes.captions import Mention, describe, sample_mention
-from ..worlds.shapes.render import render_array
+from ..worlds.shapes.draw import render_array
 from ..worlds.shapes.scene import Scene, sample_in_split
 from ..worlds.shapes.world import ShapesWorld
 
@@ -23,7 +23,7 @@ EncodeImages = Callable[[np.ndarray], np.ndarray]
 EncodeTexts = Callable[[list[str]], np.ndarray]
 PROBE_CELLS = ("centre", "bottom right")
 CELL_FACTORS = ("shape", "colour", "size", "fill")
-SCENE_LEVEL = (*spec.SCENE_FACTORS, "count")
+SCENE_LEVEL = (*catalog.SCENE_FACTORS, "count")
 
 
 def test_split(seed: int = 0, n: int = 1000) -> ShapesWorld:
@@ -67,13 +67,13 @@ def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
 
 
 def _scenes(split: str, n: int, seed: int, salt: int, require: str | None = None) -> list[Scene]:
-    rng = np.random.default_rng([seed, 7, salt, list(spec.SPLIT_SHARES).index(split)])
+    rng = np.random.default_rng([seed, 7, salt, list(catalog.SPLIT_SHARES).index(split)])
     return [sample_in_split(rng, split, require=require) for _ in range(n)]
 
 
 def image_probes(encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
     """Probe accuracy per factor from image embeddings."""
-    out: dict[str, list[float]] = {f: [] for f in spec.FACTORS}
+    out: dict[str, list[float]] = {f: [] for f in catalog.FACTORS}
     for k, cell in enumerate(PROBE_CELLS):
         tr, te = _scenes("train", n_train, seed, k, cell), _scenes("test", n_test, seed, k, cell)
         x_tr, x_te = encode(render_array(tr)), encode(render_array(te))
@@ -82,7 +82,7 @@ def image_probes(encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, 
             out[f].append(_probe_accuracy(x_tr, [label(s) for s in tr], x_te, [label(s) for s in te], seed))
         for f in SCENE_LEVEL if k == 0 else ():
             out[f].append(_probe_accuracy(x_tr, [s.factor(f) for s in tr], x_te, [s.factor(f) for s in te], seed))
-        for p in (q for q in spec.POSITIONS if q != cell) if k == 0 else ():  # the required cell is always full
+        for p in (q for q in catalog.POSITIONS if q != cell) if k == 0 else ():  # the required cell is always full
             occ = lambda s, p=p: s.object_at(p) is not None  # noqa: E731
             out["position"].append(_probe_accuracy(x_tr, [occ(s) for s in tr], x_te, [occ(s) for s in te], seed))
     return {f: float(np.mean(v)) for f, v in out.items()}
@@ -102,7 +102,7 @@ def _stating(scene: Scene, factor: str, rng) -> tuple[str, object]:
 def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
     """Probe accuracy per factor from embeddings of captions that state that factor."""
     out = {}
-    for k, factor in enumerate(spec.FACTORS):
+    for k, factor in enumerate(catalog.FACTORS):
         rng = np.random.default_rng([seed, 8, k])
         data = {}
         for split, n in (("train", n_train), ("test", n_test)):

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..io import atomic_file
 from ..progress import progress
-from ..worlds.shapes import spec
+from ..worlds.shapes import catalog
 from ..worlds.shapes.captions import caption_mentioning, describe, random_caption
-from ..worlds.shapes.render import render, render_array
+from ..worlds.shapes.draw import render, render_array
 from ..worlds.shapes.scene import Scene, counterfactual, sample_in_split
 from ..worlds.shapes.world import changed_objects
 
@@ -38,15 +38,15 @@ class ScenePool:
         self.images = self._images(seed, size, cache_dir)
 
     def _images(self, seed: int, size: int, cache_dir: Path | None) -> np.ndarray:
-        ident = f"shapes-v{spec.WORLD_VERSION}-pool-seed{seed}-n{size}-px{spec.IMAGE_SIZE}"
+        ident = f"shapes-v{catalog.WORLD_VERSION}-pool-seed{seed}-n{size}-px{catalog.IMAGE_SIZE}"
         path = Path(cache_dir) / f"{ident}-{hashlib.sha256(ident.encode()).hexdigest()[:8]}.npy" \
             if cache_dir else None
         if path is not None and path.is_file():
             arr = np.load(path, mmap_mode=None)
-            if arr.shape == (size, spec.IMAGE_SIZE, spec.IMAGE_SIZE, 3):
+            if arr.shape == (size, catalog.IMAGE_SIZE, catalog.IMAGE_SIZE, 3):
                 return arr
             log.warning("scene pool %s has shape %s: re-rendering", path, arr.shape)
-        arr = np.empty((size, spec.IMAGE_SIZE, spec.IMAGE_SIZE, 3), np.uint8)
+        arr = np.empty((size, catalog.IMAGE_SIZE, catalog.IMAGE_SIZE, 3), np.uint8)
         with progress(total=size, desc="render pool", unit="img") as bar:
             for s in range(0, size, 1000):
                 arr[s:s + 1000] = render_array(self.scenes[s:s + 1000])
@@ -63,7 +63,7 @@ class ScenePool:
 
 def _hard_pair(scene: Scene, rng: np.random.Generator) -> tuple[Scene, str, str]:
     """A counterfactual of ``scene`` and captions of both that state the changed factor."""
-    factor = spec.FACTORS[rng.integers(len(spec.FACTORS))]
+    factor = catalog.FACTORS[rng.integers(len(catalog.FACTORS))]
     other = counterfactual(scene, factor, rng)
     gone, new = changed_objects(scene, other)
     subject = "count" if factor == "count" else factor

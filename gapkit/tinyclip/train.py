@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..cache import cache_root
 from ..progress import progress
-from ..worlds.shapes.render import render_array
+from ..worlds.shapes.draw import render_array
 from .heads import FactorHeads, TrunkHeads, trunk_features
 from .model import TinyClipConfig, preprocess, seeded_model
 from .probes import geometry, image_probes, test_pairs, test_split, text_probes

@@ -16,7 +16,7 @@ log = logging.getLogger("gapkit.worlds")
 def shapes_world_dir(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
     """Where the exported shapes world for (seed, sizes) lives in the cache."""
     from .shapes.export import EXPORT_FORMAT
-    from .shapes.spec import WORLD_VERSION
+    from .shapes.catalog import WORLD_VERSION
     from .shapes.world import DEFAULT_SIZES
 
     ident = {"seed": seed, "sizes": sizes or DEFAULT_SIZES, "version": WORLD_VERSION}
@@ -42,7 +42,7 @@ def ensure_shapes_world(seed: int = 0, sizes: dict[str, int] | None = None) -> P
 
 def check_world_manifest(folder: Path) -> dict:
     """The manifest of an exported world; errors if absent, unreadable or another version."""
-    from .shapes.spec import WORLD_VERSION
+    from .shapes.catalog import WORLD_VERSION
 
     path = Path(folder) / "gapkit-world.json"
     try:

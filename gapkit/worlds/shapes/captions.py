@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import spec
+from . import catalog
 from .scene import Obj, Scene
 
 SHAPE_WORDS = {
@@ -39,7 +39,7 @@ POSITION_PHRASES = {
 COUNT_WORDS = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four"}
 # One phrase table per scene factor: value -> phrasings ("{}" is the value's word).
 SCENE_PHRASES = {
-    "background": {v: ("on a {} background", "against a {} background") for v in spec.BACKGROUNDS},
+    "background": {v: ("on a {} background", "against a {} background") for v in catalog.BACKGROUNDS},
     "texture": {
         "plain": ("on a plain background", "on an unpatterned background"),
         "striped": ("on a striped background", "with stripes behind"),
@@ -85,7 +85,7 @@ N_OBJECTS_PROBS = (0.55, 0.45)
 N_EXTRA_PROBS = (0.15, 0.35, 0.3, 0.2)
 SCENE_MENTION = 0.6
 EXTRA_FACTORS = ("colour", "size", "fill", "position")
-CAPTION_SCENE_FACTORS = (*spec.SCENE_FACTORS, "count")
+CAPTION_SCENE_FACTORS = (*catalog.SCENE_FACTORS, "count")
 
 # Stylistic captioning (CLOSE section 5): the same content in a distinctive voice. Slots:
 # {objs} the mentioned object phrases, {obj} the first of them, {pos} its position phrase.
@@ -128,7 +128,7 @@ class Mention:
 
 def n_scene_factors(scene: Scene) -> int:
     """Everything an image of ``scene`` shows: 5 per object, 6 scene factors and the count."""
-    return len(spec.OBJECT_FACTORS) * scene.count + len(spec.SCENE_FACTORS) + 1
+    return len(catalog.OBJECT_FACTORS) * scene.count + len(catalog.SCENE_FACTORS) + 1
 
 
 def coverage(scene: Scene, mention: Mention) -> float:

@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 
 from ...io import atomic_dir
-from . import spec
-from .render import render
+from . import catalog
+from .draw import render
 from .vocab import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
 MANIFEST = "gapkit-world.json"
-# Version of the exported file layout (the world itself is versioned by spec.WORLD_VERSION):
+# Version of the exported file layout (the world itself is versioned by catalog.WORLD_VERSION):
 # 2 added "change" to minimal_pairs.jsonl; 3 is world v2 (its factors in the "attribute" column).
 EXPORT_FORMAT = 3
 # Official SNLI-VE file names use "dev" for validation; VQA v2 has no public test answers, but
@@ -58,8 +58,8 @@ def _coco_captions(world: ShapesWorld, split: str) -> dict:
             k += 1
     return {
         "info": {"description": f"gapkit shapes world v{world.version} {split}"},
-        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": spec.IMAGE_SIZE,
-                    "height": spec.IMAGE_SIZE}
+        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": catalog.IMAGE_SIZE,
+                    "height": catalog.IMAGE_SIZE}
                    for r in recs],
         "annotations": anns,
     }

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import spec
+from . import catalog
 
-_ORDER = {p: k for k, p in enumerate(spec.POSITIONS)}
+_ORDER = {p: k for k, p in enumerate(catalog.POSITIONS)}
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Obj:
     rgb_jitter: tuple[int, int, int] = (0, 0, 0)
 
     def key(self) -> tuple[str, ...]:
-        return tuple(getattr(self, f) for f in spec.OBJECT_FACTORS)
+        return tuple(getattr(self, f) for f in catalog.OBJECT_FACTORS)
 
     def factor(self, name: str) -> str:
         return getattr(self, name)
@@ -63,7 +63,7 @@ class Scene:
 
     def key(self) -> str:
         objs = ";".join(",".join(o.key()) for o in self.objects)
-        scene = ",".join(str(getattr(self, f)) for f in spec.SCENE_FACTORS)
+        scene = ",".join(str(getattr(self, f)) for f in catalog.SCENE_FACTORS)
         return f"{scene}|{objs}"
 
     def object_at(self, position: str) -> Obj | None:
@@ -72,10 +72,10 @@ class Scene:
 
 def split_of(key: str) -> str:
     """The split a scene key belongs to: a fixed hash of the key, independent of any seed."""
-    digest = hashlib.sha256(f"shapes-v{spec.WORLD_VERSION}:{key}".encode()).digest()
+    digest = hashlib.sha256(f"shapes-v{catalog.WORLD_VERSION}:{key}".encode()).digest()
     u = int.from_bytes(digest[:8], "little") / 2**64
     acc = 0.0
-    for name, share in spec.SPLIT_SHARES.items():
+    for name, share in catalog.SPLIT_SHARES.items():
         acc += share
         if u < acc:
             return name
@@ -87,17 +87,17 @@ def _choice(rng: np.random.Generator, values: tuple):
 
 
 def _rgb_jitter(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(-spec.JITTER_RGB, spec.JITTER_RGB + 1, 3))
+    return tuple(int(v) for v in rng.integers(-catalog.JITTER_RGB, catalog.JITTER_RGB + 1, 3))
 
 
 def sample_object(rng: np.random.Generator, position: str) -> Obj:
     return Obj(
-        shape=_choice(rng, spec.SHAPES), colour=_choice(rng, spec.COLOURS),
-        size=_choice(rng, spec.SIZES), fill=_choice(rng, spec.FILLS), position=position,
-        dx=float(rng.uniform(-spec.JITTER_POS, spec.JITTER_POS)),
-        dy=float(rng.uniform(-spec.JITTER_POS, spec.JITTER_POS)),
-        rotation=float(rng.uniform(-spec.JITTER_ROT, spec.JITTER_ROT)),
-        scale=float(rng.uniform(*spec.JITTER_SCALE)), rgb_jitter=_rgb_jitter(rng),
+        shape=_choice(rng, catalog.SHAPES), colour=_choice(rng, catalog.COLOURS),
+        size=_choice(rng, catalog.SIZES), fill=_choice(rng, catalog.FILLS), position=position,
+        dx=float(rng.uniform(-catalog.JITTER_POS, catalog.JITTER_POS)),
+        dy=float(rng.uniform(-catalog.JITTER_POS, catalog.JITTER_POS)),
+        rotation=float(rng.uniform(-catalog.JITTER_ROT, catalog.JITTER_ROT)),
+        scale=float(rng.uniform(*catalog.JITTER_SCALE)), rgb_jitter=_rgb_jitter(rng),
     )
 
 
@@ -110,12 +110,12 @@ def sample_scene(rng: np.random.Generator, count: int | None = None,
     """One random scene; ``count`` fixes the number of objects (else drawn from COUNT_PROBS) and
     ``require`` names a grid cell that must hold an object (for probes)."""
     if count is None:
-        count = int(rng.choice(spec.COUNTS, p=spec.COUNT_PROBS))
-    cells = list(rng.choice(len(spec.POSITIONS), size=count, replace=False))
+        count = int(rng.choice(catalog.COUNTS, p=catalog.COUNT_PROBS))
+    cells = list(rng.choice(len(catalog.POSITIONS), size=count, replace=False))
     if require is not None and _ORDER[require] not in cells:
         cells[0] = _ORDER[require]
-    objects = _sorted(sample_object(rng, spec.POSITIONS[i]) for i in cells)
-    factors = {name: _choice(rng, values) for name, values in spec.SCENE_FACTORS.items()}
+    objects = _sorted(sample_object(rng, catalog.POSITIONS[i]) for i in cells)
+    factors = {name: _choice(rng, values) for name, values in catalog.SCENE_FACTORS.items()}
     return Scene(objects=objects, **factors, bg_jitter=_rgb_jitter(rng),
                  nuisance=int(rng.integers(2**31)))
 
@@ -123,8 +123,8 @@ def sample_scene(rng: np.random.Generator, count: int | None = None,
 def sample_in_split(rng: np.random.Generator, split: str, count: int | None = None,
                     require: str | None = None) -> Scene:
     """Rejection-sample a scene whose key belongs to ``split``."""
-    if split not in spec.SPLIT_SHARES:
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(spec.SPLIT_SHARES)}")
+    if split not in catalog.SPLIT_SHARES:
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(catalog.SPLIT_SHARES)}")
     while True:
         scene = sample_scene(rng, count, require)
         if split_of(scene.key()) == split:
@@ -139,19 +139,19 @@ def _other(rng: np.random.Generator, values: tuple, current) -> str:
 
 
 def _free_cells(scene: Scene) -> list[str]:
-    return [p for p in spec.POSITIONS if scene.object_at(p) is None]
+    return [p for p in catalog.POSITIONS if scene.object_at(p) is None]
 
 
 def _change_object(scene: Scene, factor: str, rng: np.random.Generator) -> Scene:
     i = int(rng.integers(scene.count))
     obj = scene.objects[i]
-    values = _free_cells(scene) if factor == "position" else spec.OBJECT_FACTORS[factor]
+    values = _free_cells(scene) if factor == "position" else catalog.OBJECT_FACTORS[factor]
     new = dataclasses.replace(obj, **{factor: _other(rng, tuple(values), obj.factor(factor))})
     return dataclasses.replace(scene, objects=_sorted((*scene.objects[:i], new, *scene.objects[i + 1:])))
 
 
 def _change_count(scene: Scene, rng: np.random.Generator) -> Scene:
-    if scene.count < max(spec.COUNTS) and (scene.count == min(spec.COUNTS) or rng.random() < 0.5):
+    if scene.count < max(catalog.COUNTS) and (scene.count == min(catalog.COUNTS) or rng.random() < 0.5):
         new = sample_object(rng, _choice(rng, tuple(_free_cells(scene))))
         return dataclasses.replace(scene, objects=_sorted((*scene.objects, new)))
     i = int(rng.integers(scene.count))
@@ -162,14 +162,14 @@ def counterfactual(scene: Scene, factor: str, rng: np.random.Generator) -> Scene
     """``scene`` with exactly one factor changed: one object's shape, colour, size, fill or cell
     (to a free cell), one scene factor, or the count (one object added or removed). Nuisance
     variation of everything untouched is kept, so the images differ only in that factor."""
-    if factor in spec.OBJECT_FACTORS:
+    if factor in catalog.OBJECT_FACTORS:
         return _change_object(scene, factor, rng)
-    if factor in spec.SCENE_FACTORS:
-        value = _other(rng, spec.SCENE_FACTORS[factor], getattr(scene, factor))
+    if factor in catalog.SCENE_FACTORS:
+        value = _other(rng, catalog.SCENE_FACTORS[factor], getattr(scene, factor))
         return dataclasses.replace(scene, **{factor: value})
     if factor == "count":
         return _change_count(scene, rng)
-    raise ValueError(f"unknown factor {factor!r}; known: {', '.join(spec.FACTORS)}")
+    raise ValueError(f"unknown factor {factor!r}; known: {', '.join(catalog.FACTORS)}")
 
 
 def describe_change(a: Scene, b: Scene, factor: str) -> str:
@@ -177,7 +177,7 @@ def describe_change(a: Scene, b: Scene, factor: str) -> str:
     which CLOSE's dog -> cat case study measures direction consistency)."""
     if factor == "count":
         return f"{a.count}->{b.count}"
-    if factor in spec.SCENE_FACTORS:
+    if factor in catalog.SCENE_FACTORS:
         return f"{getattr(a, factor)}->{getattr(b, factor)}"
     if factor == "position":
         gone = [o.position for o in a.objects if b.object_at(o.position) is None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from . import captions, spec, tasks
+from . import captions, catalog, items
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 
@@ -39,7 +39,7 @@ def lexicon() -> list[str]:
     words = set(tokenize(_TEMPLATE_WORDS))
     tables = (captions.SHAPE_WORDS, captions.SIZE_WORDS, captions.FILL_WORDS, captions.POSITION_PHRASES,
               captions.COUNT_WORDS, captions.SCENE_PHRASES, captions.TEMPLATES, captions.COUNT_TEMPLATES,
-              captions.STYLES, spec.OBJECT_FACTORS, spec.SCENE_FACTORS, tasks.LEXICON)
+              captions.STYLES, catalog.OBJECT_FACTORS, catalog.SCENE_FACTORS, items.LEXICON)
     for table in tables:
         words |= _words_of(table)
     return sorted(words)

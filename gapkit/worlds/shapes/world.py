@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import spec
+from . import catalog
 from .captions import STYLES, Mention, caption_mentioning, describe, reference_captions, styled_caption
 from .scene import Obj, Scene, counterfactual, describe_change, sample_in_split
-from .tasks import VeItem, VqaItem, ve_items, vqa_items
+from .items import VeItem, VqaItem, ve_items, vqa_items
 
 DEFAULT_SIZES = {"train": 10000, "restval": 2000, "val": 1000, "test": 1000}
 SPLIT_ORDER = ("train", "restval", "val", "test")
@@ -52,7 +52,7 @@ class ShapesWorld:
 
     @property
     def version(self) -> str:
-        return spec.WORLD_VERSION
+        return catalog.WORLD_VERSION
 
     def identity(self) -> dict:
         return {"world": "shapes", "version": self.version, "seed": self.seed,
@@ -94,7 +94,7 @@ class ShapesWorld:
         rng = np.random.default_rng([self.seed, 99])
         test = self.split("test")
         pairs = []
-        for factor in spec.FACTORS:
+        for factor in catalog.FACTORS:
             for _ in range(self.n_minimal_pairs if test else 0):
                 a = test[rng.integers(len(test))].scene
                 b = counterfactual(a, factor, rng)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import spec
+from . import catalog
 from .captions import COUNT_WORDS, SHAPE_WORDS, Mention, _pick
 from .scene import Obj, Scene
 
@@ -26,7 +26,7 @@ ANSWER_SYNONYMS = {
     "hollow": ("hollow", "outlined"),
     "solid": ("solid", "filled"),
 }
-POSITION_ANSWER = {p: p for p in spec.POSITIONS}
+POSITION_ANSWER = {p: p for p in catalog.POSITIONS}
 VE_LABELS = ("entailment", "neutral", "contradiction")
 
 
@@ -106,7 +106,7 @@ def _q_count(scene: Scene, rng) -> VqaItem:
     if rng.random() < 0.5:
         return VqaItem("how many shapes are there ?", _answers(str(scene.count), rng), "number",
                        "how many", "count")
-    colour = _pick(rng, spec.COLOURS)
+    colour = _pick(rng, catalog.COLOURS)
     n = sum(o.colour == colour for o in scene.objects)
     return VqaItem(f"how many {colour} shapes are there ?", _answers(str(n), rng), "number",
                    "how many", "colour")
@@ -114,8 +114,8 @@ def _q_count(scene: Scene, rng) -> VqaItem:
 
 def _q_exists(scene: Scene, rng) -> VqaItem:
     o = _object(scene, rng) if rng.random() < 0.5 else None
-    colour = o.colour if o else _pick(rng, spec.COLOURS)
-    shape = o.shape if o else _pick(rng, spec.SHAPES)
+    colour = o.colour if o else _pick(rng, catalog.COLOURS)
+    shape = o.shape if o else _pick(rng, catalog.SHAPES)
     present = any((p.colour, p.shape) == (colour, shape) for p in scene.objects)
     q = f"is there a {colour} {_pick(rng, SHAPE_WORDS[shape])} ?"
     return VqaItem(q, _answers("yes" if present else "no", rng), "yes/no", "is there a", "colour", o)
@@ -160,7 +160,7 @@ _SCENE_WORDS = {"lighting": {"even": "everywhere"}, "clutter": {"specks": "speck
 
 
 def _scene_values(factor: str) -> tuple:
-    return spec.COUNTS if factor == "count" else spec.SCENE_FACTORS[factor]
+    return catalog.COUNTS if factor == "count" else catalog.SCENE_FACTORS[factor]
 
 
 def _statement(factor: str, value, obj: Obj | None, rng) -> str:
@@ -186,7 +186,7 @@ def _value(scene: Scene, factor: str, obj: Obj | None):
 
 
 def _values(factor: str, obj: Obj | None) -> tuple:
-    return spec.OBJECT_FACTORS[factor] if obj is not None else _scene_values(factor)
+    return catalog.OBJECT_FACTORS[factor] if obj is not None else _scene_values(factor)
 
 
 def _other_value(rng, factor: str, obj: Obj | None, current):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from . import spec
+from . import catalog
 from .scene import Obj, Scene
 
 
@@ -41,7 +41,7 @@ def _jittered(rgb, jitter) -> tuple[int, int, int]:
 
 def _texture_mask(texture: str, side: int, phase: float) -> np.ndarray | None:
     """(side, side) bool: where the background pattern darkens/lightens, or None for plain."""
-    period = spec.TEXTURE_PERIOD * side
+    period = catalog.TEXTURE_PERIOD * side
     u = (np.arange(side) / period + phase) % 1.0  # position within one period, per pixel row/col
     if texture == "striped":
         return np.broadcast_to(u[None, :] < 0.5, (side, side))
@@ -54,32 +54,32 @@ def _texture_mask(texture: str, side: int, phase: float) -> np.ndarray | None:
 
 def _background(scene: Scene, side: int, rng: np.random.Generator) -> np.ndarray:
     """(side, side, 3) float32 background with its texture."""
-    base = np.array(_jittered(spec.BACKGROUND_RGB[scene.background], scene.bg_jitter), np.float32)
+    base = np.array(_jittered(catalog.BACKGROUND_RGB[scene.background], scene.bg_jitter), np.float32)
     img = np.broadcast_to(base, (side, side, 3)).copy()
     mask = _texture_mask(scene.texture, side, float(rng.random()))
     if mask is not None:
         # Lighten dark backgrounds and darken light ones, so the pattern shows on every colour.
         sign = 1.0 if base.mean() < 128 else -1.0
-        img[mask] += sign * spec.TEXTURE_CONTRAST * 255
+        img[mask] += sign * catalog.TEXTURE_CONTRAST * 255
     return img
 
 
 def _draw_specks(draw: ImageDraw.ImageDraw, scene: Scene, side: int, rng: np.random.Generator) -> None:
     r = 0.02 * side
-    for _ in range(spec.CLUTTER_SPECKS[scene.clutter]):
+    for _ in range(catalog.CLUTTER_SPECKS[scene.clutter]):
         x, y = rng.uniform(0.08, 0.92, 2) * side
         grey = int(rng.integers(60, 200))
         draw.ellipse([x - r, y - r, x + r, y + r], fill=(grey, grey, grey))
 
 
 def _draw_object(draw: ImageDraw.ImageDraw, obj: Obj, side: int) -> None:
-    ax, ay = spec.ANCHORS[obj.position]
+    ax, ay = catalog.ANCHORS[obj.position]
     cx, cy = (ax + obj.dx) * side, (ay + obj.dy) * side
-    r = spec.RADIUS[obj.size] * obj.scale * side
-    colour = _jittered(spec.RGB[obj.colour], obj.rgb_jitter)
+    r = catalog.RADIUS[obj.size] * obj.scale * side
+    colour = _jittered(catalog.RGB[obj.colour], obj.rgb_jitter)
     # Hollow objects are outlines: the background (and its texture) shows through.
     paint = {"fill": colour} if obj.fill == "solid" else \
-        {"outline": colour, "width": max(1, round(spec.HOLLOW_WIDTH * r))}
+        {"outline": colour, "width": max(1, round(catalog.HOLLOW_WIDTH * r))}
     if obj.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], **paint)
         return
@@ -96,14 +96,14 @@ def _light(scene: Scene, side: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, side, dtype=np.float32)  # 0 on the lit side
     if scene.lighting in ("right", "bottom"):
         t = t[::-1]
-    gain = spec.LIGHT_HIGH + (spec.LIGHT_LOW - spec.LIGHT_HIGH) * t
+    gain = catalog.LIGHT_HIGH + (catalog.LIGHT_LOW - catalog.LIGHT_HIGH) * t
     grid = gain[None, :] if scene.lighting in ("left", "right") else gain[:, None]
     return np.broadcast_to(grid, (side, side))[..., None]
 
 
-def render(scene: Scene, size: int = spec.IMAGE_SIZE) -> Image.Image:
+def render(scene: Scene, size: int = catalog.IMAGE_SIZE) -> Image.Image:
     """The scene as an RGB PIL image of ``size`` x ``size`` pixels."""
-    side = size * spec.SUPERSAMPLE
+    side = size * catalog.SUPERSAMPLE
     rng = np.random.default_rng(scene.nuisance)
     img = Image.fromarray(np.clip(_background(scene, side, rng), 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
@@ -111,13 +111,13 @@ def render(scene: Scene, size: int = spec.IMAGE_SIZE) -> Image.Image:
     for obj in scene.objects:
         _draw_object(draw, obj, side)
     if scene.border != "none":
-        w = spec.BORDER_WIDTH * side
-        draw.rectangle([0, 0, side - 1, side - 1], outline=spec.BORDER_RGB[scene.border], width=round(w))
-    pixels = np.asarray(img, np.float32) * _light(scene, side) * np.array(spec.TINT_GAIN[scene.tint], np.float32)
+        w = catalog.BORDER_WIDTH * side
+        draw.rectangle([0, 0, side - 1, side - 1], outline=catalog.BORDER_RGB[scene.border], width=round(w))
+    pixels = np.asarray(img, np.float32) * _light(scene, side) * np.array(catalog.TINT_GAIN[scene.tint], np.float32)
     img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     return img.resize((size, size), Image.Resampling.BOX)
 
 
-def render_array(scenes: list[Scene], size: int = spec.IMAGE_SIZE) -> np.ndarray:
+def render_array(scenes: list[Scene], size: int = catalog.IMAGE_SIZE) -> np.ndarray:
     """(n, size, size, 3) uint8."""
     return np.stack([np.asarray(render(s, size)) for s in scenes])
