@@ -5,6 +5,7 @@ pixels), and draws the figure."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,98 @@ def sensitivity_table(sens: dict) -> str:
                      f"{s['text_image_change_cosine']:.3f} | {s['top_dims_overlap']:.1f} | "
                      f"{', '.join(map(str, s['text_top_dims'][:5]))} | {', '.join(map(str, s['image_top_dims'][:5]))} |")
     return "\n".join(lines)
+
+
+# -- inputs: the paired embeddings each figure is drawn from -----------------------------------------
+@dataclass
+class EncodeOptions:
+    """How images and texts are encoded through the cache (the CLI's encoder flags)."""
+
+    encoder: str = "gapkit-shapes"
+    device: str | None = None
+    batch_size: int = 256
+    workers: int | None = None
+    decode: str = "pil"
+    template: str = "{}"
+    cache: bool = True
+    verify_images: bool = False
+
+
+def encoded_pairs(opts: EncodeOptions, dataset: str = "shapes", data_path=None, split: str = "test",
+                  image_root=None, limit: int | None = None, fit_split: str = "restval"):
+    """(image, text, caption_image, fit_image, fit_text, label): a data set's pairs through the
+    encoder and the cache, and the ``fit_split`` pairs that fit the paired-data adapters."""
+    from .cache import EmbeddingCache
+    from .data import load_dataset
+    from .embed import embed_paired
+    from .encoders import create_encoder
+
+    enc = create_encoder(opts.encoder, device=opts.device)
+    cache = EmbeddingCache(enabled=opts.cache)
+
+    def embed(data):
+        return embed_paired(enc, data, opts.template, cache, opts.batch_size, opts.workers, opts.verify_images,
+                            opts.decode)
+
+    data = load_dataset(dataset, data_path, split, image_root)
+    emb = embed(data.subset(limit) if limit else data)
+    fit = embed(load_dataset(dataset, data_path, fit_split, image_root))
+    return (emb.image, emb.text, emb.caption_image, fit.image[fit.caption_image], fit.text,
+            f"{opts.encoder} on {dataset}/{split}")
+
+
+def precomputed_pairs(files, limit: int | None = None):
+    """(image, text, caption_image, fit_image, fit_text, label) from precomputed embedding files;
+    with no separate split, the paired-data adapters are fitted on the same pairs (the label says so)."""
+    from .data.embeddings import first_images, load_embedding_files
+
+    f = load_embedding_files(files)
+    img, txt, ci = f.image_emb, f.text_emb, f.caption_image
+    if limit:
+        img, txt, ci = first_images(img, txt, ci, limit)
+    img, txt = np.asarray(img, np.float32), np.asarray(txt, np.float32)
+    owner = np.arange(len(txt)) if ci is None else ci
+    return img, txt, ci, img[owner], txt, "precomputed (adapters fitted on the same pairs)"
+
+
+def minimal_pair_embeddings(opts: EncodeOptions, pairs_path=None, image_root=None):
+    """(image_a, image_b, text_a, text_b, attributes, changes) of a minimal-pairs file (default:
+    the embedded world's) through the encoder and the cache."""
+    from .cache import EmbeddingCache
+    from .data.minimal_pairs import load_minimal_pairs
+    from .embed import embed_images, embed_texts
+    from .encoders import create_encoder
+    from .worlds import ensure_shapes_world
+
+    path = Path(pairs_path) if pairs_path else ensure_shapes_world() / "minimal_pairs.jsonl"
+    pairs = load_minimal_pairs(path, image_root)
+    enc = create_encoder(opts.encoder, device=opts.device)
+    cache = EmbeddingCache(enabled=opts.cache)
+    paths = pairs.image_a + pairs.image_b
+    ident = {"minimal-pairs": pairs.fingerprint}
+    img = embed_images(enc, paths, [str(p) for p in paths], ident, pairs.image_root, cache, opts.batch_size,
+                       opts.workers, opts.verify_images, opts.decode)
+    txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, ident, opts.template, cache)
+    n = len(pairs.attribute)
+    return img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, pairs.change
+
+
+def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0) -> dict:
+    """Every embedded-default figure into ``out_dir``: t-SNE panels, geometry figures and dimension
+    sensitivity on the shapes world; t-SNE and geometry of precomputed real-CLIP pairs too when
+    ``real_clip`` is given (a (2, n, d) .npy). Returns each job's numbers by figure name."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    numbers = {}
+    img, txt, ci, fit_i, fit_t, label = encoded_pairs(EncodeOptions())
+    numbers["tsne-shapes"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, lines=True,
+                                      title=label)
+    numbers["shapes"] = geometry_jobs(img, txt, ci, out_dir / "shapes", "shapes world, gapkit-shapes", seed)
+    numbers["sensitivity-shapes"] = sensitivity_job(*minimal_pair_embeddings(EncodeOptions()),
+                                                    out_dir / "sensitivity-shapes")
+    if real_clip is not None:
+        img, txt, ci, fit_i, fit_t, label = precomputed_pairs([str(real_clip)])
+        numbers["tsne-real-clip"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-real-clip", seed=seed,
+                                             lines=True, title=label)
+        numbers["real-clip"] = geometry_jobs(img, txt, ci, out_dir / "real-clip", "500 COCO pairs, real CLIP", seed)
+    return numbers

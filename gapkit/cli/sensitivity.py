@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ._common import add_encoder_args, positive_int
 
@@ -65,24 +64,9 @@ def run(args) -> int:
 
 
 def _run_encoder(args) -> int:
-    from ..cache import EmbeddingCache
-    from ..data.minimal_pairs import load_minimal_pairs
-    from ..embed import embed_images, embed_texts
-    from ..encoders import create_encoder
-    from ..figures import sensitivity_job, sensitivity_table
-    from ..worlds import ensure_shapes_world
+    from ..figures import minimal_pair_embeddings, sensitivity_job, sensitivity_table
+    from ._inputs import encode_options
 
-    path = Path(args.pairs) if args.pairs else ensure_shapes_world() / "minimal_pairs.jsonl"
-    pairs = load_minimal_pairs(path, args.image_root)
-    enc = create_encoder(args.encoder, device=args.device)
-    cache = EmbeddingCache(enabled=not args.no_cache)
-    paths = pairs.image_a + pairs.image_b
-    img = embed_images(enc, paths, [str(p) for p in paths], {"minimal-pairs": pairs.fingerprint}, pairs.image_root,
-                       cache, args.batch_size, args.workers, args.verify_images, args.decode)
-    txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, {"minimal-pairs": pairs.fingerprint},
-                      args.template, cache)
-    n = len(pairs.attribute)
-    sens = sensitivity_job(img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, args.out, args.top_k,
-                           pairs.change)
-    print(sensitivity_table(sens))
+    ia, ib, ta, tb, attrs, changes = minimal_pair_embeddings(encode_options(args), args.pairs, args.image_root)
+    print(sensitivity_table(sensitivity_job(ia, ib, ta, tb, attrs, args.out, args.top_k, changes)))
     return 0
