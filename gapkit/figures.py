@@ -173,8 +173,9 @@ def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0) 
     numbers["tsne-shapes"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, lines=True,
                                       title=label)
     numbers["shapes"] = geometry_jobs(img, txt, ci, out_dir / "shapes", "shapes world, gapkit-shapes", seed)
-    numbers["sensitivity-shapes"] = sensitivity_job(*minimal_pair_embeddings(EncodeOptions()),
-                                                    out_dir / "sensitivity-shapes")
+    ia, ib, ta, tb, attributes, changes = minimal_pair_embeddings(EncodeOptions())
+    numbers["sensitivity-shapes"] = sensitivity_job(ia, ib, ta, tb, attributes, out_dir / "sensitivity-shapes",
+                                                    changes=changes)
     if real_clip is not None:
         img, txt, ci, fit_i, fit_t, label = precomputed_pairs([str(real_clip)])
         numbers["tsne-real-clip"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-real-clip", seed=seed,

@@ -112,3 +112,24 @@ def test_sensitivity_on_precomputed_embeddings(tmp_path, rng, capsys):
     np.savez(tmp_path / "bad.npz", image_a=ia)
     assert main(["sensitivity", "--embeddings", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "b")]) == 2
     assert "lacks image_b" in capsys.readouterr().err
+
+
+def test_regenerate_all_writes_every_figure_from_the_inputs_it_is_given(tmp_path, rng, monkeypatch):
+    """`gapkit figures` is regenerate_all(out_dir, real_clip): the shapes inputs come from the
+    library's loaders (stubbed here with clouds, so the test does not encode the world), the real-CLIP
+    figures only when a file is given."""
+    import gapkit.figures as figs
+
+    img, txt = clouds(rng, 60, 16)
+    monkeypatch.setattr(figs, "encoded_pairs", lambda opts: (img, txt, None, img, txt, "clouds"))
+    attrs = ["colour"] * 20
+    monkeypatch.setattr(figs, "minimal_pair_embeddings",
+                        lambda opts: (img[:20], img[20:40], txt[:20], txt[20:40], attrs, attrs))
+    real = tmp_path / "real.npy"
+    np.save(real, np.stack([img, txt]))
+    numbers = figs.regenerate_all(tmp_path / "figs", real_clip=real, seed=0)
+    assert set(numbers) == {"tsne-shapes", "shapes", "sensitivity-shapes", "tsne-real-clip", "real-clip"}
+    for name in ("tsne-shapes.png", "tsne-real-clip.png", "shapes-cosines.png", "real-clip-geometry.json",
+                 "sensitivity-shapes.json"):
+        assert (tmp_path / "figs" / name).is_file(), name
+    assert set(figs.regenerate_all(tmp_path / "only", seed=0)) == {"tsne-shapes", "shapes", "sensitivity-shapes"}
