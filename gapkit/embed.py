@@ -20,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 from .cache import EmbeddingCache, items_digest
 from .data import PairedData
 from .encoders import Encoder
-from .encoders.base import file_sha256
 from .errors import GapkitError
+from .io import file_sha256
 from .progress import progress
 
 log = logging.getLogger("gapkit.embed")

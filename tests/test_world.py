@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gapkit.errors import GapkitError
+from gapkit.tinyclip.tokenizer import WordTokenizer
 from gapkit.worlds import check_world_manifest
 from gapkit.worlds.shapes import catalog
 from gapkit.worlds.shapes.captions import (
@@ -17,11 +18,10 @@ from gapkit.worlds.shapes.captions import (
     reference_captions,
     sample_mention,
 )
-from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.draw import render
-from gapkit.worlds.shapes.scene import counterfactual, sample_scene, split_of
+from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.items import ve_items
-from gapkit.tinyclip.tokenizer import WordTokenizer
+from gapkit.worlds.shapes.scene import counterfactual, sample_scene, split_of
 from gapkit.worlds.shapes.vocab import lexicon, tokenize
 from gapkit.worlds.shapes.world import ShapesWorld, minimal_pair
 

@@ -60,8 +60,34 @@ class _Moved(Adapter):
         return unit(x) if self.renorm_before_noise else x
 
 
+class _Shifted(_Moved):
+    """t + scale * shift for a fixed vector ``shift`` (a buffer, saved with the run as the fitted
+    state); subclasses say where the shift comes from."""
+
+    scale = 1.0
+
+    def __init__(self, noise: float = 0.0, seed: int = 0, renorm_before_noise: bool | None = None) -> None:
+        super().__init__(noise, seed, renorm_before_noise)
+        self.register_buffer("shift", torch.zeros(0))
+
+    def _shift_for(self, t: torch.Tensor) -> None:
+        """Called when ``move`` finds no shift yet: set it, or refuse."""
+        raise RuntimeError(f"{self.name} adapter used before fit()")
+
+    def move(self, t):
+        if self.shift.numel() == 0:
+            self._shift_for(t)
+        return t + self.scale * self.shift.to(t.device)
+
+    def fitted_state(self) -> dict:
+        return {"shift": self.shift.clone()}
+
+    def load_fitted_state(self, state: dict) -> None:
+        self.shift = state["shift"]
+
+
 @ADAPTERS.register("mean-shift")
-class MeanShift(_Moved):
+class MeanShift(_Shifted):
     """n(t + s mu + w eps) with mu = mean(image) - mean(text) fitted on paired data; s = ``scale``
     (negative moves away from the images). CLOSE's order; ``renorm_before_noise``: n(n(t + s mu) + w eps)."""
 
@@ -74,27 +100,15 @@ class MeanShift(_Moved):
                  renorm_before_noise: bool | None = None) -> None:
         super().__init__(noise, seed, renorm_before_noise)
         self.scale = float(scale)
-        self.register_buffer("shift", torch.zeros(0))
 
     def fit(self, image_emb, text_emb) -> MeanShift:
         mu = _as_unit(image_emb).mean(0) - _as_unit(text_emb).mean(0)
         self.shift = torch.as_tensor(mu, dtype=torch.float32)
         return self
 
-    def move(self, t):
-        if self.shift.numel() == 0:
-            raise RuntimeError("mean-shift adapter used before fit()")
-        return t + self.scale * self.shift.to(t.device)
-
-    def fitted_state(self) -> dict:
-        return {"shift": self.shift.clone()}
-
-    def load_fitted_state(self, state: dict) -> None:
-        self.shift = state["shift"]
-
 
 @ADAPTERS.register("random-shift")
-class RandomShift(_Moved):
+class RandomShift(_Shifted):
     """n(t + r + w eps) with r a fixed direction uniform on the sphere, |r| = ``magnitude``, drawn
     from ``direction_seed`` (the paper's RNG rows). CLOSE's order; ``renorm_before_noise``:
     n(n(t + r) + w eps)."""
@@ -109,33 +123,21 @@ class RandomShift(_Moved):
                  direction_seed: int = 0, dim: int | None = None, renorm_before_noise: bool | None = None) -> None:
         super().__init__(noise, seed, renorm_before_noise)
         self.magnitude, self.direction_seed, self.dim = float(magnitude), int(direction_seed), dim
-        self.register_buffer("shift", torch.zeros(0))
         if dim is not None:
-            self._draw_direction(dim)
+            self.set_dim(dim)
 
     def set_dim(self, d: int) -> None:
-        self._draw_direction(d)
-
-    def _draw_direction(self, d: int) -> None:
         from ..stats.shift import random_direction  # the same directions `gapkit measure` reports
 
         self.dim = d
         self.shift = torch.as_tensor(random_direction(d, self.magnitude, self.direction_seed), dtype=torch.float32)
 
     def fit(self, image_emb, text_emb) -> RandomShift:
-        self._draw_direction(np.asarray(text_emb).shape[1])
+        self.set_dim(np.asarray(text_emb).shape[1])
         return self
 
-    def move(self, t):
-        if self.shift.numel() == 0:
-            self._draw_direction(t.shape[1])
-        return t + self.shift.to(t.device)
-
-    def fitted_state(self) -> dict:
-        return {"shift": self.shift.clone()}
-
-    def load_fitted_state(self, state: dict) -> None:
-        self.shift = state["shift"]
+    def _shift_for(self, t):
+        self.set_dim(t.shape[1])
 
 
 @ADAPTERS.register("linear")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._registry import Registry
-from ..data._json import read_json, read_jsonl, require, require_list, require_str
+from ..data._json import read_json, read_jsonl, require, require_str
 from ..errors import GapkitError
 from .data import DataSource
 
@@ -59,18 +59,12 @@ class Task:
 
 
 def _karpathy_images(src: DataSource, split: str):
-    path = src.file("karpathy")
-    data = read_json(path, "Karpathy split")
-    for k, img in enumerate(require_list(data, "images", "the top level", path)):
-        if require(img, "split", f"images[{k}]", path) != split:
-            continue
-        caps = [require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip().lower()
-                for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))]
-        if not caps:
-            continue  # an image without captions has nothing to train on or score against
-        image_id = str(img.get("cocoid", img.get("imgid", k)))
-        filename = require_str(img, "filename", f"images[{k}]", path)
-        yield image_id, src.image_path("karpathy", filepath=img.get("filepath", ""), filename=filename), caps
+    """(image id, image path, lower-cased captions) of each captioned image of ``split``."""
+    from ..data.coco import karpathy_images
+
+    for image_id, filepath, filename, caps in karpathy_images(src.file("karpathy"), [split]):
+        if caps:  # an image without captions has nothing to train on or score against
+            yield image_id, src.image_path("karpathy", filepath=filepath, filename=filename), [c.lower() for c in caps]
 
 
 def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]:
@@ -83,41 +77,51 @@ def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]
     return out
 
 
-@TASKS.register("caption-single")
-class CaptionSingle(Task):
-    """Captioning, single-caption mode: each caption is trained to reproduce itself."""
+class _Captioning(Task):
+    """Captioning from the Karpathy split: training pairs each caption with ``train_targets``;
+    evaluation feeds each image (or its first caption) and scores against all its captions."""
 
-    name, scorer, metric, max_len = "caption-single", "caption", "cider", 32
-    tuned_noise, columns = 0.12, (("cider", "Cap. CIDEr"),)
+    scorer, metric, max_len = "caption", "cider", 32
 
-    def examples(self, src, split, train):
-        out = []
-        for image_id, path, caps in _karpathy_images(src, split):
-            if train:
-                out += [Example([c], image_id, path, None, [c], caps) for c in caps]
-            else:
-                out.append(Example([caps[0]], image_id, path, None, caps, caps))
-        return out
-
-
-@TASKS.register("caption-multi")
-class CaptionMulti(Task):
-    """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
-
-    name, scorer, metric, max_len = "caption-multi", "caption", "cider", 32
-    tuned_noise, columns = 0.04, (("cider", "Cap.(m) CIDEr"),)
-    close_batch_size = 32  # "about 4 targets per input caption"
-    image_task = "caption-single"
+    @staticmethod
+    def train_targets(caps: list[str], i: int) -> list[str]:
+        raise NotImplementedError
 
     def examples(self, src, split, train):
         out = []
         for image_id, path, caps in _karpathy_images(src, split):
             if train:
-                out += [Example([c], image_id, path, None, caps[:i] + caps[i + 1:] or [c], caps)
+                out += [Example([c], image_id, path, None, self.train_targets(caps, i), caps)
                         for i, c in enumerate(caps)]
             else:
                 out.append(Example([caps[0]], image_id, path, None, caps, caps))
         return out
+
+
+@TASKS.register("caption-single")
+class CaptionSingle(_Captioning):
+    """Captioning, single-caption mode: each caption is trained to reproduce itself."""
+
+    name = "caption-single"
+    tuned_noise, columns = 0.12, (("cider", "Cap. CIDEr"),)
+
+    @staticmethod
+    def train_targets(caps, i):
+        return [caps[i]]
+
+
+@TASKS.register("caption-multi")
+class CaptionMulti(_Captioning):
+    """Captioning, multiple-caption mode: caption i is trained to produce the image's other captions."""
+
+    name = "caption-multi"
+    tuned_noise, columns = 0.04, (("cider", "Cap.(m) CIDEr"),)
+    close_batch_size = 32  # "about 4 targets per input caption"
+    image_task = "caption-single"
+
+    @staticmethod
+    def train_targets(caps, i):
+        return caps[:i] + caps[i + 1:] or [caps[i]]
 
 
 @TASKS.register("caption-style")

@@ -5,7 +5,6 @@ mapping each caption to its image (1 image : k captions is the norm, as in COCO)
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +51,6 @@ class PairedData:
         return PairedData(self.name, self.split, self.image_ids[:n_images], self.image_paths[:n_images],
                           [c for c, k in zip(self.captions, keep) if k], self.caption_image[keep],
                           f"{self.fingerprint}:first{n_images}", dict(self.extra), self.image_root)
-
-
-def file_fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_dataset(name: str, path: str | Path | None = None, split: str = "test",

@@ -8,36 +8,44 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GapkitError
-from . import DATASETS, PairedData, file_fingerprint
+from ..io import file_sha256
+from . import DATASETS, PairedData
 from ._json import read_json, require, require_list, require_str
 
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
+
+
+def karpathy_images(path: Path, splits: list[str]):
+    """(image id, filepath, filename, captions stripped) of each image of a Karpathy json in
+    ``splits``, in file order; every field checked, with its location in any error."""
+    data = read_json(path, "Karpathy split")
+    for k, img in enumerate(require_list(data, "images", "the top level", path)):
+        if require(img, "split", f"images[{k}]", path) not in splits:
+            continue
+        caps = [require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip()
+                for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))]
+        filename = require_str(img, "filename", f"images[{k}]", path)
+        yield str(img.get("cocoid", img.get("imgid", k))), img.get("filepath") or "", filename, caps
 
 
 def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> PairedData:
     if path is None:
         raise GapkitError(f"Data set {name!r} needs --data-path (the Karpathy json file).")
     path = Path(path)
-    data = read_json(path, "Karpathy split")
-    images = require_list(data, "images", "the top level", path)
     splits = split.split("+")  # "train+restval" as in the Karpathy convention
     bad = [s for s in splits if s not in KARPATHY_SPLITS]
     if bad:
         raise GapkitError(f"Unknown split {bad[0]!r} for {name}; known: {', '.join(KARPATHY_SPLITS)}.")
     root = Path(image_root) if image_root else path.parent
     ids, paths, caps, owner = [], [], [], []
-    for k, img in enumerate(images):
-        if require(img, "split", f"images[{k}]", path) not in splits:
-            continue
-        rel = Path(img.get("filepath") or default_dir) / require_str(img, "filename", f"images[{k}]", path)
-        for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path)):
-            caps.append(require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip())
-            owner.append(len(ids))
-        ids.append(str(img.get("cocoid", img.get("imgid", k))))
-        paths.append(root / rel)
+    for image_id, filepath, filename, image_caps in karpathy_images(path, splits):
+        caps += image_caps
+        owner += [len(ids)] * len(image_caps)
+        ids.append(image_id)
+        paths.append(root / (filepath or default_dir) / filename)
     if not ids:
         raise GapkitError(f"{path} has no images in split {split!r}.")
-    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_fingerprint(path),
+    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_sha256(path),
                       image_root=root)
 
 
@@ -75,4 +83,4 @@ def coco_captions(path=None, split="val", image_root=None) -> PairedData:
         owner.append(index[image_id])
     # Keep images in id order with their captions grouped (annotation order is arbitrary).
     return PairedData("coco-captions", split, ids, paths, caps, np.asarray(owner, np.int64),
-                      file_fingerprint(path), image_root=root)
+                      file_sha256(path), image_root=root)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GapkitError
-from . import file_fingerprint
+from ..io import file_sha256
 
 
 @dataclass
@@ -102,7 +102,7 @@ def fingerprints(paths: list[str | Path]) -> dict:
     """Provenance of one or two embedding files: paths and sha256 (files under 2 GB)."""
     paths = [Path(p) for p in paths]
     return {"embeddings": [str(p) for p in paths],
-            "sha256": [file_fingerprint(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
+            "sha256": [file_sha256(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
 
 
 def first_images(image_emb, text_emb, caption_image, n: int):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GapkitError
-from . import file_fingerprint
+from ..io import file_sha256
 from ._json import read_jsonl
 
 COLUMNS = ("image_a", "image_b", "caption_a", "caption_b", "attribute")
@@ -46,4 +46,4 @@ def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -
     col = lambda c: [r[c] for r in rows]
     change = [r.get("change") or r["attribute"] for r in rows]  # optional column
     return MinimalPairs([root / p for p in col("image_a")], [root / p for p in col("image_b")],
-                        col("caption_a"), col("caption_b"), col("attribute"), change, file_fingerprint(path), root)
+                        col("caption_a"), col("caption_b"), col("attribute"), change, file_sha256(path), root)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GapkitError
-from . import DATASETS, PairedData, file_fingerprint
+from ..io import file_sha256
+from . import DATASETS, PairedData
 from ._json import read_jsonl
 
 
@@ -50,4 +51,4 @@ def pairs_file(path=None, split="all", image_root=None) -> PairedData:
         raise GapkitError(f"Pairs file {path} has no rows.")
     ids = list(index)
     return PairedData("pairs", split, ids, [root / i for i in ids], caps, np.asarray(owner, np.int64),
-                      file_fingerprint(path), image_root=root)
+                      file_sha256(path), image_root=root)

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
+from ..io import file_sha256
 from ..tinyclip.model import (
     PIXEL_MEAN,
     PIXEL_STD,
@@ -21,7 +22,7 @@ from ..tinyclip.model import (
 )
 from ..tinyclip.tokenizer import WordTokenizer
 from . import ENCODERS
-from .base import Encoder, file_sha256
+from .base import Encoder
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "shapes-clip"
 

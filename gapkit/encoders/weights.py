@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import GapkitError
-from .base import file_sha256
+from ..io import file_sha256
 
 
 def hf_cache_dir() -> Path:

@@ -15,8 +15,8 @@ log = logging.getLogger("gapkit.worlds")
 
 def shapes_world_dir(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
     """Where the exported shapes world for (seed, sizes) lives in the cache."""
-    from .shapes.export import EXPORT_FORMAT
     from .shapes.catalog import WORLD_VERSION
+    from .shapes.export import EXPORT_FORMAT
     from .shapes.world import DEFAULT_SIZES
 
     ident = {"seed": seed, "sizes": sizes or DEFAULT_SIZES, "version": WORLD_VERSION}

@@ -12,8 +12,8 @@ import numpy as np
 
 from . import catalog
 from .captions import STYLES, Mention, caption_mentioning, describe, reference_captions, styled_caption
-from .scene import Obj, Scene, counterfactual, describe_change, sample_in_split
 from .items import VeItem, VqaItem, ve_items, vqa_items
+from .scene import Obj, Scene, counterfactual, describe_change, sample_in_split
 
 DEFAULT_SIZES = {"train": 10000, "restval": 2000, "val": 1000, "test": 1000}
 SPLIT_ORDER = ("train", "restval", "val", "test")
