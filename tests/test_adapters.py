@@ -75,6 +75,18 @@ def test_random_shift_direction_is_seeded_and_has_the_magnitude(rng):
     assert a.shift.norm().item() == pytest.approx(0.5, abs=1e-6)
 
 
+def test_random_shift_direction_defaults_to_the_run_seed_as_measure_does():
+    """One rule for train and measure: a run with seed s shifts along the first random direction
+    that `gapkit measure --seed s` reports (stats.standard_shifts: seeds s, s + 1, s + 2)."""
+    from gapkit.stats.shift import standard_shifts
+
+    a = create_adapter("random-shift", magnitude=1.0, seed=5, dim=D)
+    measured = [s for s in standard_shifts(np.zeros(D), magnitudes=(1.0,), seeds=(5, 6, 7)) if s.name == "random"]
+    assert a.direction_seed == 5
+    assert np.allclose(a.shift.numpy(), measured[0].vector, atol=1e-6)
+    assert create_adapter("random-shift", seed=5, direction_seed=0, dim=D).direction_seed == 0
+
+
 def test_linear_and_cov_fit_and_save(rng, tmp_path):
     img, txt = _paired(rng)
     lin = create_adapter("linear").fit(img, txt).train()

@@ -110,8 +110,9 @@ class MeanShift(_Shifted):
 @ADAPTERS.register("random-shift")
 class RandomShift(_Shifted):
     """n(t + r + w eps) with r a fixed direction uniform on the sphere, |r| = ``magnitude``, drawn
-    from ``direction_seed`` (the paper's RNG rows). CLOSE's order; ``renorm_before_noise``:
-    n(n(t + r) + w eps)."""
+    from ``direction_seed`` (the paper's RNG rows; default: the run's ``seed``, so a run with seed s
+    shifts along the first random direction ``gapkit measure --seed s`` reports). CLOSE's order;
+    ``renorm_before_noise``: n(n(t + r) + w eps)."""
 
     name = "random-shift"
     PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim", "renorm_before_noise")
@@ -120,9 +121,11 @@ class RandomShift(_Shifted):
     needs_dim = True
 
     def __init__(self, noise: float = 0.0, seed: int = 0, magnitude: float = 1.0,
-                 direction_seed: int = 0, dim: int | None = None, renorm_before_noise: bool | None = None) -> None:
+                 direction_seed: int | None = None, dim: int | None = None,
+                 renorm_before_noise: bool | None = None) -> None:
         super().__init__(noise, seed, renorm_before_noise)
-        self.magnitude, self.direction_seed, self.dim = float(magnitude), int(direction_seed), dim
+        self.magnitude, self.dim = float(magnitude), dim
+        self.direction_seed = int(seed if direction_seed is None else direction_seed)
         if dim is not None:
             self.set_dim(dim)
 
