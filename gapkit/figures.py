@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .io import write_json
+from .streams import stream
 
 log = logging.getLogger("gapkit.figures")
 
@@ -32,7 +33,7 @@ def tsne_job(image, text, caption_image, fit_image, fit_text, out: Path, n: int 
     first = np.full(len(image), -1)
     first[owner[::-1]] = np.arange(len(owner))[::-1]
     usable = np.flatnonzero(first >= 0)
-    pick = np.sort(np.random.default_rng([seed, 3]).choice(usable, min(n, len(usable)), replace=False))
+    pick = np.sort(stream(seed, "figure-sample").choice(usable, min(n, len(usable)), replace=False))
     img, txt = image[pick], text[first[pick]]
     moved = adapt_panels(img, txt, _unit(fit_image), _unit(fit_text), panels or DEFAULT_PANELS, noise_norm, seed)
     coords = project_panels(img, moved, method, seed)

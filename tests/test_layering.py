@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1] / "gapkit"
 # Bottom first. A unit may import units of earlier layers only (not its own layer's other units).
 LAYERS = [
     ("errors",),
-    ("io", "_registry", "_options", "progress", "results"),
+    ("io", "_registry", "_options", "progress", "results", "streams"),
     ("cache",),
     ("stats",),
     ("adapters",),

@@ -12,6 +12,7 @@ from ..adapters import ADAPTERS, IDENTITY, Adapter, create_adapter
 from ..cache import EmbeddingCache
 from ..encoders import create_encoder, resolve_device
 from ..errors import GapkitError
+from ..streams import stream
 from .config import CloseConfig
 from .data import DataSource
 from .decoder import create_decoder
@@ -79,7 +80,7 @@ EVAL_SUBSAMPLE_SEED = 0
 def _subsample(examples: list[Example], n: int | None, seed: int) -> list[Example]:
     if n is None or n >= len(examples):
         return examples
-    keep = np.sort(np.random.default_rng([seed, 404]).choice(len(examples), n, replace=False))
+    keep = np.sort(stream(seed, "train-subsample").choice(len(examples), n, replace=False))
     return [examples[i] for i in keep]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ..io import atomic_file
 from ..progress import progress
+from ..streams import stream
 from .batches import Tokenized
 from .decode import evaluate_split, gap_log
 from .prepare import Prepared
@@ -73,7 +74,7 @@ class CloseTrainer:
 
     def train_epoch(self) -> dict:
         cfg, model, adapter = self.p.cfg, self.p.model, self.p.adapter
-        order = np.random.default_rng([cfg.seed, 100 + self.epoch]).permutation(len(self.p.train.examples))
+        order = stream(cfg.seed, "epoch-order", offset=self.epoch).permutation(len(self.p.train.examples))
         vectors = torch.from_numpy(self.p.train.vectors)
         model.train()
         adapter.train()

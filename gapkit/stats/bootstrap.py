@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..streams import stream
 from .sums import BLOCK, poisson_weights
 
 
@@ -32,7 +33,7 @@ class BootstrapSet:
         self.seed, self.reps, self.n_img = seed, reps, n_img
         self.members: np.ndarray | None = None  # sorted image indices of S; None = every image
         if reps and n_img > max_images:
-            rng = np.random.default_rng([seed, 77])
+            rng = stream(seed, "bootstrap")
             self.members = np.sort(rng.choice(n_img, max_images, replace=False))
 
     @property

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..streams import stream
+
 RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-3, 4))  # searched by inner cross-validation
 MIN_IMAGES = {"ridge_r2": 20, "effective_rank": 3}  # below this a statistic is "n too small"
 
@@ -122,7 +124,7 @@ def ridge_r2(p: Paired, seed: int = 0) -> float:
     Images are split in two halves; a ridge (alpha by inner 3-fold CV on the training half) is
     fit on one half and scored on the other, both ways, and the two R^2 averaged. One caption
     per image (a seeded choice), so no image is in both halves."""
-    rng = np.random.default_rng([seed, 31])
+    rng = stream(seed, "ridge-folds")
     n_img = len(p.image)
     if n_img < MIN_IMAGES["ridge_r2"]:
         return float("nan")
@@ -202,7 +204,7 @@ def decomposition_intervals(p: Paired, seed: int = 0, reps: int = 100,
     point = decomposition(p, seed)
     if reps <= 0:
         return {k: (v, float("nan"), float("nan")) for k, v in point.items()}
-    rng = np.random.default_rng([seed, 32])
+    rng = stream(seed, "decomposition-bootstrap")
     n = len(p.image)
     boot = {k: [] for k in point}
     for _ in range(reps):

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..streams import stream
 from .shift import Shift
 
 # Retrieval is O(n_img * n_cap * d): above this many images, a seeded sample of queries.
@@ -185,7 +186,7 @@ def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int)
         return
     images = np.arange(n_img)
     if n_img > DECOMPOSITION_MAX_IMAGES:
-        images = np.sort(np.random.default_rng([seed, 93]).choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False))
+        images = np.sort(stream(seed, "decomposition-images").choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False))
     keep = np.isin(owner, images)
     local = np.searchsorted(images, owner[keep])  # caption -> row of the subsample
     p = Paired.from_raw(np.asarray(image_emb[images]), np.asarray(text_emb[np.flatnonzero(keep)]), local)

@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from ..streams import stream
 from .report import (
     MIN_IMAGES_SEPARABILITY,
     MIN_PAIRS_SPECTRUM,
@@ -46,7 +47,7 @@ def sample_queries(src, owner: np.ndarray, boot, seed: int, normalize: bool) -> 
     pool = np.arange(n_img) if boot.members is None else boot.members
     if src.caption_image is not None:
         pool = pool[np.bincount(owner, minlength=n_img)[pool] > 0]
-    rng = np.random.default_rng([seed, 61])
+    rng = stream(seed, "sampled-statistics")
     images = np.sort(rng.choice(pool, min(RETRIEVAL_QUERIES, len(pool)), replace=False))
     captions = images if src.caption_image is None else np.flatnonzero(np.isin(owner, images))
     prep = _unit if normalize else (lambda r: np.asarray(r, np.float32))
@@ -144,7 +145,7 @@ def add_spectrum(report, src, moment, normalize: bool, owner: np.ndarray, seed: 
         return
     spec = spectrum_statistics(moment.covariance())
     report.eigenvalues = [float(v) for v in spec["eigenvalues"]]
-    rng = np.random.default_rng([seed, 91])
+    rng = stream(seed, "sampled-bootstrap")
     rows = np.sort(rng.choice(n_cap, min(n_cap, SPECTRUM_BOOT_ROWS), replace=False))
     d = len(report.gap_vector)
     affordable = max(SPECTRUM_MIN_REPS, int(SPECTRUM_BUDGET / (len(rows) * d * d)))

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ..streams import stream
 from .validate import unit_rows
 
 MAX_PER_MODALITY = 20000  # larger inputs use a seeded subsample (stated in the report)
@@ -26,7 +27,7 @@ def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed:
         first = np.full(n_img, -1)
         first[owner[::-1]] = np.arange(len(owner))[::-1]
     usable = np.flatnonzero(first >= 0)
-    rng = np.random.default_rng([seed, 5])
+    rng = stream(seed, "separability-sample")
     if len(usable) > max_n:
         usable = np.sort(rng.choice(usable, max_n, replace=False))
     m = len(usable)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..streams import stream
+
 
 @dataclass
 class Shift:
@@ -22,7 +24,7 @@ class Shift:
 
 def random_direction(d: int, magnitude: float, seed: int) -> np.ndarray:
     """A direction uniform on the sphere (normalised standard normal), scaled to ``magnitude``."""
-    g = np.random.default_rng([seed, 31337]).standard_normal(d)
+    g = stream(seed, "random-direction").standard_normal(d)
     return magnitude * g / np.linalg.norm(g)
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ..streams import stream
+
 BLOCK = 4096
 
 
@@ -22,7 +24,7 @@ def poisson_weights(seed: int, reps: int, start: int, stop: int) -> np.ndarray:
     if reps == 0:
         return out
     b0, b1 = start // BLOCK, (stop - 1) // BLOCK
-    blocks = [np.random.default_rng([seed, 2024, b]).poisson(1.0, (reps, BLOCK)) for b in range(b0, b1 + 1)]
+    blocks = [stream(seed, "bootstrap-weights", b).poisson(1.0, (reps, BLOCK)) for b in range(b0, b1 + 1)]
     w = np.concatenate(blocks, axis=1)
     out[1:] = w[:, start - b0 * BLOCK: stop - b0 * BLOCK]
     return out

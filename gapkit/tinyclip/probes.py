@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..stats.decomposition import Paired, decomposition
+from ..streams import stream
 from ..worlds.shapes import catalog
 from ..worlds.shapes.captions import Mention, describe, sample_mention
 from ..worlds.shapes.draw import render_array
@@ -67,7 +68,7 @@ def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
 
 
 def _scenes(split: str, n: int, seed: int, salt: int, require: str | None = None) -> list[Scene]:
-    rng = np.random.default_rng([seed, 7, salt, list(catalog.SPLIT_SHARES).index(split)])
+    rng = stream(seed, "probe-scenes", salt, list(catalog.SPLIT_SHARES).index(split))
     return [sample_in_split(rng, split, require=require) for _ in range(n)]
 
 
@@ -103,7 +104,7 @@ def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, se
     """Probe accuracy per factor from embeddings of captions that state that factor."""
     out = {}
     for k, factor in enumerate(catalog.FACTORS):
-        rng = np.random.default_rng([seed, 8, k])
+        rng = stream(seed, "probe-captions", k)
         data = {}
         for split, n in (("train", n_train), ("test", n_test)):
             pairs = [_stating(s, factor, rng) for s in _scenes(split, n, seed, 10 + k)]
@@ -120,6 +121,6 @@ def separability(image: np.ndarray, text: np.ndarray, owner: np.ndarray, seed: i
     keep = np.flatnonzero(first >= 0)
     feats = np.concatenate([image[keep], text[first[keep]]])
     labels = np.r_[np.zeros(len(keep)), np.ones(len(keep))]
-    perm = np.random.default_rng([seed, 5]).permutation(len(feats))
+    perm = stream(seed, "probe-split").permutation(len(feats))
     cut = int(0.8 * len(feats))
     return _probe_accuracy(feats[perm[:cut]], labels[perm[:cut]], feats[perm[cut:]], labels[perm[cut:]], seed)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..io import atomic_file
 from ..progress import progress
+from ..streams import stream
 from ..worlds.shapes import catalog
 from ..worlds.shapes.captions import caption_mentioning, describe, random_caption
 from ..worlds.shapes.draw import render, render_array
@@ -33,7 +34,7 @@ class ScenePool:
     """``size`` train-split scenes sampled from ``seed``, and their images (size, H, W, 3) uint8."""
 
     def __init__(self, seed: int, size: int, cache_dir: Path | None = None) -> None:
-        rng = np.random.default_rng([seed, 4242])
+        rng = stream(seed, "scene-pool")
         self.scenes: list[Scene] = [sample_in_split(rng, "train") for _ in range(size)]
         self.images = self._images(seed, size, cache_dir)
 

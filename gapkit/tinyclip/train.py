@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..cache import cache_root
 from ..progress import progress
+from ..streams import stream
 from ..worlds.shapes.draw import render_array
 from .heads import FactorHeads, TrunkHeads, trunk_features
 from .model import TinyClipConfig, preprocess, seeded_model
@@ -115,7 +116,7 @@ class Trainer:
                       else FactorHeads(cfg.model.embed_dim))
         self.opt = self._optimizer()
         self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache or cache_root() / "scene-pools")
-        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.rng = stream(cfg.seed, "clip-batches")
         self.step = 0
         self.train_seconds = 0.0  # summed over resumed segments
         self.scale_at_ramp: float | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...streams import stream
 from . import catalog
 from .captions import STYLES, Mention, caption_mentioning, describe, reference_captions, styled_caption
 from .items import VeItem, VqaItem, ve_items, vqa_items
@@ -65,7 +66,7 @@ class ShapesWorld:
     def generate(self) -> ShapesWorld:
         self.records, next_id = [], 0
         for k, split in enumerate(SPLIT_ORDER):
-            rng = np.random.default_rng([self.seed, k])
+            rng = stream(self.seed, "world-split", offset=k)
             seen: set[str] = set()
             for i in range(self.sizes.get(split, 0)):
                 scene = sample_in_split(rng, split)
@@ -79,7 +80,7 @@ class ShapesWorld:
 
     def _record(self, image_id: int, split: str, scene: Scene, k: int, i: int) -> SceneRecord:
         # Language comes from its own generator, so texts do not depend on rejection counts.
-        rng = np.random.default_rng([self.seed, k, i, 1])
+        rng = stream(self.seed, "world-scene-items", i, 1, offset=k)
         refs = reference_captions(scene, rng, 5)
         vqa = vqa_items(scene, rng, 3)
         explanations = [describe(scene, caption_mentioning(scene, q.factor, rng, obj=q.obj), rng) for q in vqa]
@@ -91,7 +92,7 @@ class ShapesWorld:
         )
 
     def _minimal_pairs(self) -> list[MinimalPair]:
-        rng = np.random.default_rng([self.seed, 99])
+        rng = stream(self.seed, "world-minimal-pairs")
         test = self.split("test")
         pairs = []
         for factor in catalog.FACTORS:
