@@ -27,11 +27,11 @@ def tsne_job(image, text, caption_image, fit_image, fit_text, out: Path, n: int 
     """``n`` random images with their first caption, one projection per adapter panel."""
     from .plots.panels import DEFAULT_PANELS, adapt_panels, mixing
     from .plots.tsne import project_panels, tsne_figure
+    from .stats.paired import first_caption
 
     image, text = _unit(image), _unit(text)
     owner = np.arange(len(text)) if caption_image is None else np.asarray(caption_image)
-    first = np.full(len(image), -1)
-    first[owner[::-1]] = np.arange(len(owner))[::-1]
+    first = first_caption(owner, len(image))
     usable = np.flatnonzero(first >= 0)
     pick = np.sort(stream(seed, "figure-sample").choice(usable, min(n, len(usable)), replace=False))
     img, txt = image[pick], text[first[pick]]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gapkit.stats import decomposition as dec
-from gapkit.stats.decomposition import Paired, decomposition, decomposition_intervals
+from gapkit.stats.decomposition import decomposition, decomposition_intervals
+from gapkit.stats.paired import Paired
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+import numpy as np
 import torch
 
 from ..adapters import ADAPTERS
@@ -17,6 +18,7 @@ from ..close.prepare import Vectors, build_adapter, data_source
 from ..close.tasks import CaptionSingle
 from ..encoders import create_encoder
 from ..errors import GapkitError
+from ..stats.paired import Paired
 
 log = logging.getLogger("gapkit.ablate")
 
@@ -61,8 +63,9 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     adapter = build_adapter(cfg, vec, src)
     with torch.no_grad():
         moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
-    row["mg"].append(float((img * moved).sum(1).mean()))
-    row["delta"].append(float((txt * moved).sum(1).mean()))
+    p = Paired(img, txt, np.arange(len(txt)))  # one example per caption: row k pairs with row k
+    row["mg"].append(p.mg(moved))
+    row["delta"].append(p.delta(moved))
     shift = getattr(adapter, "shift", None)
     if shift is not None and shift.numel():
         scale = getattr(adapter, "scale", 1.0)

@@ -8,6 +8,7 @@ import torch
 from ..cache import digest
 from ..metrics import score as score_family
 from ..metrics import score_items
+from ..stats.paired import Paired
 from .batches import Tokenized
 
 
@@ -91,8 +92,9 @@ def gap_log(prep, n: int = 2000) -> dict:
         noisy = prep.adapter(text).numpy()
         prep.adapter.set_rng_state(state)
         prep.adapter.train(was_training)
+    pairs = Paired(img, img, np.arange(k))  # one image per example; only the moved text is compared
     out = {}
     for suffix, adapted in (("", clean), ("_noisy", noisy)):
-        out[f"mg{suffix}"] = float((img * adapted).sum(1).mean())
-        out[f"centroid_distance{suffix}"] = float(np.linalg.norm(img.mean(0) - adapted.mean(0)))
+        out[f"mg{suffix}"] = pairs.mg(adapted)
+        out[f"centroid_distance{suffix}"] = pairs.centroid_distance(adapted)
     return out

@@ -13,41 +13,13 @@ streaming pass over millions of rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..streams import stream
+from .paired import Paired
 
 RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-3, 4))  # searched by inner cross-validation
 MIN_IMAGES = {"ridge_r2": 20, "effective_rank": 3}  # below this a statistic is "n too small"
-
-
-@dataclass(frozen=True)
-class Paired:
-    """Unit image rows (n_img, d), unit caption rows (n_cap, d) and each caption's image."""
-
-    image: np.ndarray
-    text: np.ndarray
-    caption_image: np.ndarray
-
-    @classmethod
-    def from_raw(cls, image_emb, text_emb, caption_image=None) -> Paired:
-        x = np.asarray(image_emb, np.float64)
-        y = np.asarray(text_emb, np.float64)
-        owner = np.arange(len(y)) if caption_image is None else np.asarray(caption_image, np.int64)
-        return cls(x / np.linalg.norm(x, axis=1, keepdims=True),
-                   y / np.linalg.norm(y, axis=1, keepdims=True), owner)
-
-    @property
-    def x_of_caption(self) -> np.ndarray:
-        """(n_cap, d) the image row of each caption."""
-        return self.image[self.caption_image]
-
-    @property
-    def gap(self) -> np.ndarray:
-        """mu_I - mu_T over images and captions (d,)."""
-        return self.image.mean(0) - self.text.mean(0)
 
 
 def mean_offdiag_cosine(rows: np.ndarray) -> float:

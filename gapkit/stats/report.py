@@ -178,7 +178,8 @@ def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, 
 def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int) -> None:
     """Constant offset vs image-specific residual (ridge R^2 text -> image, residual / text
     spread, residual and constant shares, effective ranks, unrelated text-text cosine)."""
-    from .decomposition import Paired, decomposition_intervals
+    from .decomposition import decomposition_intervals
+    from .paired import Paired
 
     n_img = len(image_emb)
     if n_img < MIN_IMAGES_DECOMPOSITION:

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ..streams import stream
+from .paired import first_caption
 from .validate import unit_rows
 
 MAX_PER_MODALITY = 20000  # larger inputs use a seeded subsample (stated in the report)
@@ -20,12 +21,7 @@ def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed:
     from sklearn.linear_model import LogisticRegression
 
     n_img = len(image_emb)
-    if caption_image is None:
-        first = np.arange(n_img)
-    else:
-        owner = np.asarray(caption_image)
-        first = np.full(n_img, -1)
-        first[owner[::-1]] = np.arange(len(owner))[::-1]
+    first = np.arange(n_img) if caption_image is None else first_caption(caption_image, n_img)
     usable = np.flatnonzero(first >= 0)
     rng = stream(seed, "separability-sample")
     if len(usable) > max_n:

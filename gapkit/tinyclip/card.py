@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_file, write_json
-from ..stats.decomposition import Paired, decomposition_intervals
+from ..stats.decomposition import decomposition_intervals
+from ..stats.paired import Paired
 from ..worlds.shapes import catalog
 from .probes import i2t_r1, image_probes, separability, test_pairs, test_split, text_probes
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..stats.decomposition import Paired, decomposition
+from ..stats.decomposition import decomposition
+from ..stats.paired import Paired
 from ..streams import stream
 from ..worlds.shapes import catalog
 from ..worlds.shapes.captions import Mention, describe, sample_mention
@@ -116,11 +117,9 @@ def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, se
 def separability(image: np.ndarray, text: np.ndarray, owner: np.ndarray, seed: int = 0) -> float:
     """Held-out accuracy of a logistic regression telling image rows from text rows (each image
     with its first caption; seeded 80/20 split)."""
-    first = np.full(len(image), -1)
-    first[owner[::-1]] = np.arange(len(owner))[::-1]
-    keep = np.flatnonzero(first >= 0)
-    feats = np.concatenate([image[keep], text[first[keep]]])
-    labels = np.r_[np.zeros(len(keep)), np.ones(len(keep))]
+    img, txt = Paired(image, text, np.asarray(owner)).first_pairs()
+    feats = np.concatenate([img, txt])
+    labels = np.r_[np.zeros(len(img)), np.ones(len(txt))]
     perm = stream(seed, "probe-split").permutation(len(feats))
     cut = int(0.8 * len(feats))
     return _probe_accuracy(feats[perm[:cut]], labels[perm[:cut]], feats[perm[cut:]], labels[perm[cut:]], seed)
