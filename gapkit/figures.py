@@ -17,8 +17,9 @@ log = logging.getLogger("gapkit.figures")
 
 
 def _unit(a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float32)
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
+    from .stats.paired import unit_rows
+
+    return unit_rows(a, np.float32)
 
 
 def tsne_job(image, text, caption_image, fit_image, fit_text, out: Path, n: int = 350, seed: int = 0,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..stats.paired import unit_rows
 from .base import ADAPTERS, Adapter, unit
 
 
 def _as_unit(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
+    return unit_rows(a, np.float64)
 
 
 @ADAPTERS.register("none")

@@ -11,6 +11,7 @@ import numpy as np
 from ..cache import EmbeddingCache
 from ..embed import embed_images, embed_texts
 from ..encoders import Encoder
+from ..stats.paired import unit_rows
 from .tasks import Example
 
 
@@ -23,7 +24,7 @@ def text_vectors(encoder: Encoder, examples: list[Example], template: str, cache
     row = {t: i for i, t in enumerate(texts)}
     raw = embed_texts(encoder, texts, identity, template, cache)
     out = np.stack([raw[[row[t] for t in ex.input_texts]].mean(0) for ex in examples])
-    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+    return unit_rows(out, None).astype(np.float32)
 
 
 def image_vectors(encoder: Encoder, examples: list[Example], cache: EmbeddingCache, identity: dict,
@@ -35,5 +36,4 @@ def image_vectors(encoder: Encoder, examples: list[Example], cache: EmbeddingCac
     ids = list(paths)
     raw = embed_images(encoder, list(paths.values()), ids, identity, image_root, cache, batch_size, verify=verify)
     row = {k: i for i, k in enumerate(ids)}
-    out = raw[[row[ex.image_id] for ex in examples]]
-    return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+    return unit_rows(raw[[row[ex.image_id] for ex in examples]], None).astype(np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..stats.paired import unit_rows
 from ..streams import stream
 from .style import COLUMN_WIDTH, palette, paper_style, save
 
@@ -12,8 +13,7 @@ from .style import COLUMN_WIDTH, palette, paper_style, save
 def cosine_samples(image_emb, text_emb, caption_image=None, n: int = 5000, seed: int = 0) -> dict:
     """Paired, unpaired (random image/caption of different images) and intra-modal cosines."""
     rng = stream(seed, "cosine-samples")
-    x = image_emb / np.linalg.norm(image_emb, axis=1, keepdims=True)
-    y = text_emb / np.linalg.norm(text_emb, axis=1, keepdims=True)
+    x, y = unit_rows(image_emb, None), unit_rows(text_emb, None)
     owner = np.arange(len(y)) if caption_image is None else np.asarray(caption_image)
     j = rng.integers(len(y), size=n)
     i = rng.integers(len(x), size=n)

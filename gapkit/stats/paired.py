@@ -13,8 +13,8 @@ import numpy as np
 
 
 def unit_rows(a, dtype=np.float64) -> np.ndarray:
-    """Rows scaled to unit L2 norm, (n, d) -> (n, d)."""
-    a = np.asarray(a, dtype)
+    """Rows scaled to unit L2 norm, (n, d) -> (n, d), as ``dtype`` (None: the input's)."""
+    a = np.asarray(a) if dtype is None else np.asarray(a, dtype)
     return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 

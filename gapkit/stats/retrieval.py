@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validate import unit_rows
+from .validate import chunk_rows
 
 KS = (1, 5, 10)
 
@@ -34,8 +34,8 @@ def retrieval_hits(image_emb, text_emb, caption_image, normalize: bool, ks=KS,
     """Per-query hits: ((n_img, len(ks)) image->text, (n_cap, len(ks)) text->image)."""
     n_img, n_cap = len(image_emb), len(text_emb)
     owner = np.arange(n_cap) if caption_image is None else np.asarray(caption_image)
-    x = unit_rows(image_emb[:], normalize)
-    y = unit_rows(text_emb[:], normalize)
+    x = chunk_rows(image_emb[:], normalize)
+    y = chunk_rows(text_emb[:], normalize)
     i2t = np.zeros((n_img, len(ks)), bool)
     for s in range(0, n_img, chunk):
         e = min(s + chunk, n_img)

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .paired import unit_rows as _unit
 from .retrieval import retrieval_hits
-
-
-def _unit(a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
 def direction_consistency(delta: np.ndarray, groups=None) -> float:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..streams import stream
 from .paired import first_caption
-from .validate import unit_rows
+from .validate import chunk_rows
 
 MAX_PER_MODALITY = 20000  # larger inputs use a seeded subsample (stated in the report)
 
@@ -51,5 +51,5 @@ def _rows_in_order(image_emb, text_emb, images, captions, perm, normalize: bool,
         pos = np.flatnonzero((perm >= m) == bool(k))  # positions holding this modality's rows
         src = rows[perm[pos] - k * m]
         for s in range(0, len(pos), chunk):
-            feats[pos[s:s + chunk]] = unit_rows(arr[src[s:s + chunk]], normalize)
+            feats[pos[s:s + chunk]] = chunk_rows(arr[src[s:s + chunk]], normalize)
     return feats

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validate import unit_rows
+from .validate import chunk_rows
 
 
 def diff_covariance(image_emb, text_emb, caption_image, normalize: bool, rows: np.ndarray | None = None,
@@ -22,7 +22,7 @@ def diff_covariance(image_emb, text_emb, caption_image, normalize: bool, rows: n
     for s in range(0, len(rows), chunk):
         r = rows[s:s + chunk]
         w = w_all[s:s + chunk]
-        delta = (unit_rows(image_emb[owner[r]], normalize) - unit_rows(text_emb[r], normalize)).astype(np.float64)
+        delta = (chunk_rows(image_emb[owner[r]], normalize) - chunk_rows(text_emb[r], normalize)).astype(np.float64)
         m2 += (delta * w[:, None]).T @ delta
         m1 += w @ delta
         tot += w.sum()
@@ -65,7 +65,7 @@ def spectrum_replicates(image_emb, text_emb, caption_image, normalize: bool, row
     from .core import _threads
 
     owner = np.arange(len(text_emb)) if caption_image is None else np.asarray(caption_image)
-    delta = unit_rows(image_emb[owner[rows]], normalize) - unit_rows(text_emb[rows], normalize)  # (m, d)
+    delta = chunk_rows(image_emb[owner[rows]], normalize) - chunk_rows(text_emb[rows], normalize)  # (m, d)
     weights = np.asarray(weights, np.float32)
     starts = range(0, len(weights), REPLICATE_BLOCK)
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=_threads()) as pool:

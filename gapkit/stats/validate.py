@@ -64,7 +64,7 @@ def check_norm_range(lo: float, hi: float, normalize: bool) -> NormInfo:
     return NormInfo(lo, hi, normalize)
 
 
-def unit_rows(c: np.ndarray, normalize: bool) -> np.ndarray:
+def chunk_rows(c: np.ndarray, normalize: bool) -> np.ndarray:
     """A chunk as float32, L2-normalised when ``normalize`` (sums across chunks are float64)."""
     c = np.asarray(c, dtype=np.float32)
     return c / np.linalg.norm(c, axis=1, keepdims=True) if normalize else c
