@@ -22,3 +22,4 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gapkit tests analyses benchmarks
+	$(BIN)/ruff format --check gapkit tests analyses benchmarks

@@ -19,10 +19,21 @@ from pathlib import Path
 from gapkit.tinyclip.card import GEOMETRY_ROWS, PROBE_TARGET, met
 
 HERE = Path(__file__).resolve().parent / "results" / "shapes-clip-recipes"
-SHORT = {"paired_cosine": "paired", "text_text_unrelated": "t-t", "l2m": "L2M", "image_cone": "cone I",
-         "text_cone": "cone T", "shifted_paired_cosine": "shifted", "ridge_r2": "ridge R2",
-         "residual_text_ratio": "res/text", "residual_share": "res share", "top10_gap_share": "top10",
-         "image_effective_rank": "rank I", "text_effective_rank": "rank T", "i2t_r1": "R@1"}
+SHORT = {
+    "paired_cosine": "paired",
+    "text_text_unrelated": "t-t",
+    "l2m": "L2M",
+    "image_cone": "cone I",
+    "text_cone": "cone T",
+    "shifted_paired_cosine": "shifted",
+    "ridge_r2": "ridge R2",
+    "residual_text_ratio": "res/text",
+    "residual_share": "res share",
+    "top10_gap_share": "top10",
+    "image_effective_rank": "rank I",
+    "text_effective_rank": "rank T",
+    "i2t_r1": "R@1",
+}
 
 
 def _cell(key: str, final: dict) -> str:
@@ -37,19 +48,26 @@ def _cell(key: str, final: dict) -> str:
 def render(records: list[dict]) -> str:
     keys = [k for k, _, _ in GEOMETRY_ROWS if k in SHORT]
     head = ["recipe", "what", "steps", "min"] + [SHORT[k] for k in keys] + ["probes I < 0.9", "missed"]
-    lines = ["# Tiny CLIP v2 recipe search", "",
-             "Held-out statistics of each recipe at its last step (1,000 test images x 5 reference captions;",
-             "`*x*` misses the model card's target). `probes I < 0.9`: image-embedding probes below "
-             f"{PROBE_TARGET} (factor=accuracy; '-' where probes were not run). Rendered by "
-             "`python analyses/shapes_clip_recipes.py` from `runs.json`, which holds each recipe's configs.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [
+        "# Tiny CLIP v2 recipe search",
+        "",
+        "Held-out statistics of each recipe at its last step (1,000 test images x 5 reference captions;",
+        "`*x*` misses the model card's target). `probes I < 0.9`: image-embedding probes below "
+        f"{PROBE_TARGET} (factor=accuracy; '-' where probes were not run). Rendered by "
+        "`python analyses/shapes_clip_recipes.py` from `runs.json`, which holds each recipe's configs.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
     for r in records:
         f = r["final"]
-        probes = {k[len("probe_image_"):]: v for k, v in f.items() if k.startswith("probe_image_")}
+        probes = {k[len("probe_image_") :]: v for k, v in f.items() if k.startswith("probe_image_")}
         weak = ", ".join(f"{k}={v:.2f}" for k, v in probes.items() if v < PROBE_TARGET) if probes else "-"
         missed = sum(1 for k in keys if met(k, f[k], f) is False) if all(k in f for k in keys) else "-"
         row = [r["name"], r["description"], str(r["steps"]), f"{r['seconds'] / 60:.0f}"]
-        lines.append("| " + " | ".join(row + [_cell(k, f) for k in keys] + [weak or "none", str(missed)]) + " |")
+        lines.append(
+            "| " + " | ".join(row + [_cell(k, f) for k in keys] + [weak or "none", str(missed)]) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -62,10 +80,31 @@ def add(name: str, run: Path, description: str, records: list[dict]) -> None:
     steps = (prior["steps"] if prior else 0) + history[-1]["step"]
     seconds = (prior["seconds"] if prior else 0.0) + history[-1]["train_seconds"]
     records[:] = [r for r in records if r["name"] != name]
-    records.append({"name": name, "description": description, "stages": stages, "steps": steps,
-                    "seconds": seconds, "final": history[-1],
-                    "trajectory": [{k: h.get(k) for k in ("step", "paired_cosine", "l2m", "residual_share",
-                                                         "ridge_r2", "i2t_r1", "logit_scale")} for h in history]})
+    records.append(
+        {
+            "name": name,
+            "description": description,
+            "stages": stages,
+            "steps": steps,
+            "seconds": seconds,
+            "final": history[-1],
+            "trajectory": [
+                {
+                    k: h.get(k)
+                    for k in (
+                        "step",
+                        "paired_cosine",
+                        "l2m",
+                        "residual_share",
+                        "ridge_r2",
+                        "i2t_r1",
+                        "logit_scale",
+                    )
+                }
+                for h in history
+            ],
+        }
+    )
 
 
 def main() -> None:

@@ -56,8 +56,13 @@ def timed(fn, repeats: int = 3) -> dict:
             result = fn()
             times.append(time.perf_counter() - t0)
         peak = max(peak, pm.peak)
-    return {"median": statistics.median(times), "min": min(times), "max": max(times), "peak_mb": peak,
-            "result": result}
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "peak_mb": peak,
+        "result": result,
+    }
 
 
 def fmt_row(cells, widths) -> str:
@@ -95,12 +100,18 @@ class MachineNote:
         import os
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        env = ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-                        if k in os.environ)
+        env = ", ".join(
+            f"{k}={os.environ[k]}"
+            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        )
         fmt = lambda la: ", ".join(f"{x:.2f}" for x in la)
-        lines = [f"Machine: {os.cpu_count()} cores, this run allowed {cores} (sched_getaffinity){'; ' + env if env else ''}; "
-                 f"niceness {os.nice(0)}.",
-                 f"Load averages (1, 5, 15 min) before: {fmt(self.before)}; after: {fmt(os.getloadavg())}."]
+        lines = [
+            f"Machine: {os.cpu_count()} cores, this run allowed {cores} (sched_getaffinity)"
+            f"{'; ' + env if env else ''}; "
+            f"niceness {os.nice(0)}.",
+            f"Load averages (1, 5, 15 min) before: {fmt(self.before)}; after: {fmt(os.getloadavg())}.",
+        ]
         if self.note:
             lines.append(f"Note: {self.note}")
         return "\n".join(lines) + "\n"

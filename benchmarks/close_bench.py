@@ -45,8 +45,9 @@ def epoch(prep, data, vectors_fn, batch: int) -> float:
 def run(encoder: str, n: int, batch: int, repeats: int, device: str = "cpu") -> list:
     from gapkit.encoders import create_encoder
 
-    cfg = CloseConfig(task="caption-single", encoder=encoder, max_train_examples=n, max_eval_examples=8,
-                      device=device)
+    cfg = CloseConfig(
+        task="caption-single", encoder=encoder, max_train_examples=n, max_eval_examples=8, device=device
+    )
     t0 = time.perf_counter()
     prep = prepare(cfg)  # fills (or reads) the embedding cache once
     setup = time.perf_counter() - t0
@@ -66,9 +67,16 @@ def run(encoder: str, n: int, batch: int, repeats: int, device: str = "cpu") -> 
     a = sorted(epoch(prep, data, lambda idx: cached[idx], batch) for _ in range(repeats))
     b = sorted(epoch(prep, data, per_step, batch) for _ in range(repeats))
     med = lambda v: v[len(v) // 2]
-    return [encoder, n, f"{encode_once:.1f}", f"{med(a):.1f} ({a[0]:.1f}-{a[-1]:.1f})",
-            f"{med(b):.1f} ({b[0]:.1f}-{b[-1]:.1f})", f"{med(b) / med(a):.1f}x", f"{n / med(a):.0f}",
-            f"{setup:.0f}"]
+    return [
+        encoder,
+        n,
+        f"{encode_once:.1f}",
+        f"{med(a):.1f} ({a[0]:.1f}-{a[-1]:.1f})",
+        f"{med(b):.1f} ({b[0]:.1f}-{b[-1]:.1f})",
+        f"{med(b) / med(a):.1f}x",
+        f"{n / med(a):.0f}",
+        f"{setup:.0f}",
+    ]
 
 
 def main() -> None:
@@ -81,8 +89,19 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     rows = [run(e, args.examples, args.batch, args.repeats, args.device) for e in args.encoder]
-    report = table(["encoder", "examples", "encode once s", "epoch, cached s (min-max)",
-                    "epoch, encode per step s (min-max)", "ratio", "cached samples/s", "setup s"], rows)
+    report = table(
+        [
+            "encoder",
+            "examples",
+            "encode once s",
+            "epoch, cached s (min-max)",
+            "epoch, encode per step s (min-max)",
+            "ratio",
+            "cached samples/s",
+            "setup s",
+        ],
+        rows,
+    )
     print(report)
     save_report(args.out, "close_bench.py", report, extra=f"torch threads: {torch.get_num_threads()}\n")
 

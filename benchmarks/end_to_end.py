@@ -42,9 +42,11 @@ def main() -> None:
         m, lo, hi = timed_cmd(gapkit + ["measure"], env, args.repeats)
         rows.append(["gapkit measure, warm cache", f"{m:.1f}", f"{lo:.1f}-{hi:.1f}"])
         spec = Path(cold) / "cell.yaml"
-        spec.write_text("name: cell\ntable: bias\ntasks: [ve]\nbase: {encoder: gapkit-shapes, epochs: 3, "
-                        "max_train_examples: 8000, max_eval_examples: 300, eval_split: val}\n"
-                        "rows: [{label: none, set: {adapter: noise}}]\n")
+        spec.write_text(
+            "name: cell\ntable: bias\ntasks: [ve]\nbase: {encoder: gapkit-shapes, epochs: 3, "
+            "max_train_examples: 8000, max_eval_examples: 300, eval_split: val}\n"
+            "rows: [{label: none, set: {adapter: noise}}]\n"
+        )
         m, lo, hi = timed_cmd(gapkit + ["ablate", str(spec), "--out", str(Path(cold) / "res")], env, 1)
         rows.append(["one bias-table cell (ve, 3 epochs, 8000 examples) incl. rendering", f"{m:.1f}", "-"])
     report = table(["command", "median s", "min-max s"], rows)

@@ -37,7 +37,7 @@ def matmul_gflops(seconds: float = 2.0, device: str = "cpu") -> float:
         torch.mm(a, b)
         n += 1
         sync()
-    return 2 * size ** 3 * n / (time.perf_counter() - t0) / 1e9
+    return 2 * size**3 * n / (time.perf_counter() - t0) / 1e9
 
 
 def flops(fn) -> float:
@@ -67,23 +67,44 @@ def bench_encoder(spec: str, paths, texts, gflops: float, sizes, device: str = "
     ceil_img, ceil_txt = gflops * 1e9 / f_img, gflops * 1e9 / f_txt
     naive_img = rate(lambda: [enc.image_features(enc.image_transform(im)[None]) for im in pils[:32]], 32, 1)
     naive_txt = rate(lambda: [enc.text_features([t]) for t in texts[:64]], 64, 1)
-    rows = [[spec, "image", "naive loop (1 at a time)", f"{naive_img:.0f}", f"{naive_img / ceil_img:.0%}"],
-            [spec, "text", "naive loop (1 at a time)", f"{naive_txt:.0f}", f"{naive_txt / ceil_txt:.0%}"]]
+    rows = [
+        [spec, "image", "naive loop (1 at a time)", f"{naive_img:.0f}", f"{naive_img / ceil_img:.0%}"],
+        [spec, "text", "naive loop (1 at a time)", f"{naive_txt:.0f}", f"{naive_txt / ceil_txt:.0%}"],
+    ]
     for bs in sizes:
         n = min(len(pixels), max(bs, 64))
-        r_img = rate(lambda: [enc.image_features(pixels[i:i + bs]) for i in range(0, n, bs)], n)
-        r_txt = rate(lambda: [enc.text_features(texts[i:i + bs]) for i in range(0, n, bs)], n)
-        rows += [[spec, "image", f"batch {bs}", f"{r_img:.0f}", f"{r_img / ceil_img:.0%}"],
-                 [spec, "text", f"batch {bs}", f"{r_txt:.0f}", f"{r_txt / ceil_txt:.0%}"]]
-    rows += [[spec, "image", "FLOP ceiling", f"{ceil_img:.0f}", f"{f_img / 1e9:.3f} GFLOP/item"],
-             [spec, "text", "FLOP ceiling", f"{ceil_txt:.0f}", f"{f_txt / 1e9:.3f} GFLOP/item"]]
+        r_img = rate(lambda: [enc.image_features(pixels[i : i + bs]) for i in range(0, n, bs)], n)
+        r_txt = rate(lambda: [enc.text_features(texts[i : i + bs]) for i in range(0, n, bs)], n)
+        rows += [
+            [spec, "image", f"batch {bs}", f"{r_img:.0f}", f"{r_img / ceil_img:.0%}"],
+            [spec, "text", f"batch {bs}", f"{r_txt:.0f}", f"{r_txt / ceil_txt:.0%}"],
+        ]
+    rows += [
+        [spec, "image", "FLOP ceiling", f"{ceil_img:.0f}", f"{f_img / 1e9:.3f} GFLOP/item"],
+        [spec, "text", "FLOP ceiling", f"{ceil_txt:.0f}", f"{f_txt / 1e9:.3f} GFLOP/item"],
+    ]
     # Data loading against encoding, and the pipeline that overlaps them.
     bs = max(sizes)
-    load = rate(lambda: [_ImageFiles(paths, enc.image_transform)[i] for i in range(len(paths))], len(paths), 1)
-    compute = rate(lambda: [enc.image_features(pixels[i:i + bs]) for i in range(0, len(pixels), bs)], len(pixels), 1)
-    pipe = {w: rate(lambda w=w: extract_image_features(enc, paths, bs, num_workers=w), len(paths), 1) for w in (0, 1)}
-    overlap = [[spec, f"{load:.0f}", f"{compute:.0f}", f"{1 / (1 / load + 1 / compute):.0f}", f"{pipe[0]:.0f}",
-                f"{pipe[1]:.0f}"]]
+    load = rate(
+        lambda: [_ImageFiles(paths, enc.image_transform)[i] for i in range(len(paths))], len(paths), 1
+    )
+    compute = rate(
+        lambda: [enc.image_features(pixels[i : i + bs]) for i in range(0, len(pixels), bs)], len(pixels), 1
+    )
+    pipe = {
+        w: rate(lambda w=w: extract_image_features(enc, paths, bs, num_workers=w), len(paths), 1)
+        for w in (0, 1)
+    }
+    overlap = [
+        [
+            spec,
+            f"{load:.0f}",
+            f"{compute:.0f}",
+            f"{1 / (1 / load + 1 / compute):.0f}",
+            f"{pipe[0]:.0f}",
+            f"{pipe[1]:.0f}",
+        ]
+    ]
     return rows, overlap
 
 
@@ -106,13 +127,30 @@ def main() -> None:
         r, o = bench_encoder(spec, paths, texts, gflops, sizes, args.device)
         rows += r
         overlap += o
-    report = "\n".join([
-        f"matrix-multiply rate measured in this run on {args.device}: {gflops:.1f} GFLOP/s "
-        f"({'bf16' if args.device.startswith('cuda') else 'fp32'}, {torch.get_num_threads()} CPU threads)", "",
-        table(["encoder", "modality", "how", "items/s", "share of ceiling"], rows), "",
-        "Data loading (decode + preprocess, one process) against encoding; the DataLoader pipeline overlaps them:", "",
-        table(["encoder", "load only img/s", "encode only img/s", "serial (1/(1/a+1/b))", "pipeline, 0 workers",
-               "pipeline, 1 worker"], overlap)])
+    report = "\n".join(
+        [
+            f"matrix-multiply rate measured in this run on {args.device}: {gflops:.1f} GFLOP/s "
+            f"({'bf16' if args.device.startswith('cuda') else 'fp32'}, "
+            f"{torch.get_num_threads()} CPU threads)",
+            "",
+            table(["encoder", "modality", "how", "items/s", "share of ceiling"], rows),
+            "",
+            "Data loading (decode + preprocess, one process) against encoding; "
+            "the DataLoader pipeline overlaps them:",
+            "",
+            table(
+                [
+                    "encoder",
+                    "load only img/s",
+                    "encode only img/s",
+                    "serial (1/(1/a+1/b))",
+                    "pipeline, 0 workers",
+                    "pipeline, 1 worker",
+                ],
+                overlap,
+            ),
+        ]
+    )
     print(report)
     save_report(args.out, "extraction_bench.py", report)
 

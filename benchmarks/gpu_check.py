@@ -68,15 +68,27 @@ def measure_compare(args) -> tuple[str, bool]:
         if diff > tol:
             bad.append(k)
         if k.endswith(".value") or k in bad or k.startswith("eigen"):
-            rows.append([k, f"{a[k]:.5g}", f"{b[k]:.5g}", f"{diff:.2g}", f"{tol:.2g}", "ok" if diff <= tol else "OVER"])
+            rows.append(
+                [
+                    k,
+                    f"{a[k]:.5g}",
+                    f"{b[k]:.5g}",
+                    f"{diff:.2g}",
+                    f"{tol:.2g}",
+                    "ok" if diff <= tol else "OVER",
+                ]
+            )
     g1, g2 = np.asarray(cpu["gap_vector"]), np.asarray(cuda["gap_vector"])
     cos = float(g1 @ g2 / np.linalg.norm(g1) / np.linalg.norm(g2))
     missing = sorted(set(a) ^ set(b))
     ok = not bad and cos > 0.99 and not missing
-    head = (f"{args.label}: CPU (fp32) {args.cpu} against CUDA (bf16 autocast) {args.cuda}; tolerance "
-            f"|cuda - cpu| <= {ATOL} + {RTOL} * |cpu| for every value and 95% interval end, {RTOL} * |cpu| for "
-            f"eigenvalues, 1 + {RTOL} * |cpu| for counts of dimensions ({len(a)} numbers; values shown), gap vector cosine > 0.99: {cos:.5f}. "
-            f"{'PASS' if ok else 'FAIL: ' + ', '.join(bad + missing)}")
+    head = (
+        f"{args.label}: CPU (fp32) {args.cpu} against CUDA (bf16 autocast) {args.cuda}; tolerance "
+        f"|cuda - cpu| <= {ATOL} + {RTOL} * |cpu| for every value and 95% interval end, {RTOL} * |cpu| for "
+        f"eigenvalues, 1 + {RTOL} * |cpu| for counts of dimensions ({len(a)} numbers; values shown), "
+        f"gap vector cosine > 0.99: {cos:.5f}. "
+        f"{'PASS' if ok else 'FAIL: ' + ', '.join(bad + missing)}"
+    )
     return head + "\n\n" + table(["number", "CPU", "CUDA", "|diff|", "tolerance", ""], rows), ok
 
 
@@ -98,14 +110,32 @@ def train_compare(args) -> tuple[str, bool]:
         lo, hi = min(c) - sd, max(c) + sd  # the CPU seeds' range, widened by one seed sd
         inside = all(lo <= v <= hi for v in g)
         ok &= inside
-        rows.append([k, " / ".join(f"{v:.2f}" for v in c), f"{statistics.mean(c):.2f} ± {sd:.2f}",
-                     " / ".join(f"{v:.2f}" for v in g), "ok" if inside else "OUTSIDE"])
-    times = [["training seconds (sum of epochs)", " / ".join(f"{r['train_s']:.1f}" for r in cpu),
-              f"{statistics.median(r['train_s'] for r in cpu):.1f}", " / ".join(f"{r['train_s']:.1f}" for r in cuda),
-              f"CPU / CUDA = {statistics.median(r['train_s'] for r in cpu) / statistics.median(r['train_s'] for r in cuda):.1f}x"]]
-    head = (f"{args.label}: CPU seeds {len(cpu)} ({args.cpu_note}), CUDA seeds {len(cuda)}; a CUDA metric passes "
-            f"when inside the CPU seeds' [min - sd, max + sd]. {'PASS' if ok else 'FAIL'}")
-    return head + "\n\n" + table(["metric", "CPU per seed", "CPU mean ± sd", "CUDA per seed", ""], rows + times), ok
+        rows.append(
+            [
+                k,
+                " / ".join(f"{v:.2f}" for v in c),
+                f"{statistics.mean(c):.2f} ± {sd:.2f}",
+                " / ".join(f"{v:.2f}" for v in g),
+                "ok" if inside else "OUTSIDE",
+            ]
+        )
+    ratio = statistics.median(r["train_s"] for r in cpu) / statistics.median(r["train_s"] for r in cuda)
+    times = [
+        [
+            "training seconds (sum of epochs)",
+            " / ".join(f"{r['train_s']:.1f}" for r in cpu),
+            f"{statistics.median(r['train_s'] for r in cpu):.1f}",
+            " / ".join(f"{r['train_s']:.1f}" for r in cuda),
+            f"CPU / CUDA = {ratio:.1f}x",
+        ]
+    ]
+    head = (
+        f"{args.label}: CPU seeds {len(cpu)} ({args.cpu_note}), CUDA seeds {len(cuda)}; a CUDA metric passes "
+        f"when inside the CPU seeds' [min - sd, max + sd]. {'PASS' if ok else 'FAIL'}"
+    )
+    return head + "\n\n" + table(
+        ["metric", "CPU per seed", "CPU mean ± sd", "CUDA per seed", ""], rows + times
+    ), ok
 
 
 # --- extraction from image files ------------------------------------------------------------------
@@ -146,8 +176,9 @@ def _rate(fn, items: int, device: str) -> float:
     return items / (time.perf_counter() - t0)
 
 
-def bench_extraction(spec: str, paths: list[Path], gflops: float, batch: int, workers: list[int],
-                     device: str) -> list[list]:
+def bench_extraction(
+    spec: str, paths: list[Path], gflops: float, batch: int, workers: list[int], device: str
+) -> list[list]:
     import torch
     from extraction_bench import flops
     from PIL import Image
@@ -167,20 +198,42 @@ def bench_extraction(spec: str, paths: list[Path], gflops: float, batch: int, wo
     data = [read_bytes(p) for p in paths[:batch]]
     decode_batch(data, enc.device)
     dev_decode = _rate(lambda: [decode_batch(data, enc.device) for _ in range(4)], 4 * batch, device)
-    rows = [[spec, "FLOP ceiling", "-", f"{ceiling:,.0f}", "100%", f"{per_item:.2f} GFLOP/img"],
-            [spec, "encode only (pixels already on the device)", "-", f"{encode:,.0f}", f"{encode / ceiling:.0%}",
-             f"batch {batch}"],
-            [spec, f"JPEG decode only on {device} (batched decode_jpeg)", "-", f"{dev_decode:,.0f}", "-",
-             "bytes in memory"]]
+    rows = [
+        [spec, "FLOP ceiling", "-", f"{ceiling:,.0f}", "100%", f"{per_item:.2f} GFLOP/img"],
+        [
+            spec,
+            "encode only (pixels already on the device)",
+            "-",
+            f"{encode:,.0f}",
+            f"{encode / ceiling:.0%}",
+            f"batch {batch}",
+        ],
+        [
+            spec,
+            f"JPEG decode only on {device} (batched decode_jpeg)",
+            "-",
+            f"{dev_decode:,.0f}",
+            "-",
+            "bytes in memory",
+        ],
+    ]
     warm = paths[: 2 * batch]
     for decode in ("pil", "torchvision"):
         for w in workers:
             extract_image_features(enc, warm, batch, num_workers=w, decode=decode)  # page cache, workers
-            r = _rate(lambda: extract_image_features(enc, paths, batch, num_workers=w, decode=decode), len(paths),
-                      device)
-            how = ("files -> PIL decode + preprocess in CPU workers" if decode == "pil"
-                   else f"files -> bytes in CPU workers -> decode_jpeg + tensor preprocess on {device}")
-            rows.append([spec, how, w, f"{r:,.0f}", f"{r / ceiling:.0%}", f"{len(paths):,} files, batch {batch}"])
+            r = _rate(
+                lambda: extract_image_features(enc, paths, batch, num_workers=w, decode=decode),
+                len(paths),
+                device,
+            )
+            how = (
+                "files -> PIL decode + preprocess in CPU workers"
+                if decode == "pil"
+                else f"files -> bytes in CPU workers -> decode_jpeg + tensor preprocess on {device}"
+            )
+            rows.append(
+                [spec, how, w, f"{r:,.0f}", f"{r / ceiling:.0%}", f"{len(paths):,} files, batch {batch}"]
+            )
             print(f"  {spec} {decode} {w} workers: {r:,.0f} img/s", file=sys.stderr)
     return rows  # the encoder goes with this frame: the next one gets the GPU's memory
 
@@ -198,13 +251,20 @@ def extraction(args) -> tuple[str, bool]:
         rows += bench_extraction(spec, paths, gflops, args.batch, args.workers, args.device)
     b32 = [r for r in rows if r[0].startswith("ViT-B-32") and r[1].startswith("files")]
     best = max((float(r[3].replace(",", "")) for r in b32), default=0.0)
-    goal = f"ViT-B-32 from files: best {best:,.0f} img/s (goal >= 10,000: {'met' if best >= 10_000 else 'not met'})"
+    goal = (
+        f"ViT-B-32 from files: best {best:,.0f} img/s "
+        f"(goal >= 10,000: {'met' if best >= 10_000 else 'not met'})"
+    )
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU (a dry run)"
-    head = (f"{name}; {os.cpu_count()} CPU cores; {args.images:,} JPEG files 640 x 480 "
-            f"(quality 90, written in {made:.0f} s, read from the page cache); random-init weights, "
-            f"{'bf16 autocast' if args.device.startswith('cuda') else 'fp32'}; "
-            f"matmul rate measured in this run (bf16 on CUDA): {gflops / 1e3:.1f} TFLOP/s. {goal}")
-    return head + "\n\n" + table(["encoder", "how", "loader workers", "img/s", "of ceiling", "note"], rows), True
+    head = (
+        f"{name}; {os.cpu_count()} CPU cores; {args.images:,} JPEG files 640 x 480 "
+        f"(quality 90, written in {made:.0f} s, read from the page cache); random-init weights, "
+        f"{'bf16 autocast' if args.device.startswith('cuda') else 'fp32'}; "
+        f"matmul rate measured in this run (bf16 on CUDA): {gflops / 1e3:.1f} TFLOP/s. {goal}"
+    )
+    return head + "\n\n" + table(
+        ["encoder", "how", "loader workers", "img/s", "of ceiling", "note"], rows
+    ), True
 
 
 # --- CLOSE training throughput --------------------------------------------------------------------
@@ -215,13 +275,19 @@ def close_summary(args) -> tuple[str, bool]:
 
     rec = json.loads((Path(args.run) / "metrics.json").read_text())
     cfg = yaml.safe_load((Path(args.run) / "config.yaml").read_text())
-    rows = [[h["epoch"], f"{h['seconds']:.1f}", f"{h['samples_per_s']:,.0f}", f"{h['loss']:.3f}"] for h in rec["history"]]
+    rows = [
+        [h["epoch"], f"{h['seconds']:.1f}", f"{h['samples_per_s']:,.0f}", f"{h['loss']:.3f}"]
+        for h in rec["history"]
+    ]
     opts = cfg.get("decoder_options", {})
     params = sum(p.numel() for p in create_decoder(cfg["decoder"], **opts)[0].parameters())
-    head = (f"{args.label}: CLOSE ({cfg['task']}, {rec['n_train']:,} training examples, batch "
-            f"{rec['resolved'].get('batch_size')}) with a randomly initialised T5 of T5-base's size from a local "
-            f"config ({opts}; word-level vocabulary of the shapes world, not T5's 32,128 pieces), "
-            f"{'bf16 autocast' if str(cfg['device']).startswith('cuda') else 'fp32'} on {cfg['device']} ({rec['provenance']['environment'].get('device')}); {params / 1e6:.0f} M decoder parameters")
+    head = (
+        f"{args.label}: CLOSE ({cfg['task']}, {rec['n_train']:,} training examples, batch "
+        f"{rec['resolved'].get('batch_size')}) with a randomly initialised T5 of T5-base's size from a local "
+        f"config ({opts}; word-level vocabulary of the shapes world, not T5's 32,128 pieces), "
+        f"{'bf16 autocast' if str(cfg['device']).startswith('cuda') else 'fp32'} on {cfg['device']} "
+        f"({rec['provenance']['environment'].get('device')}); {params / 1e6:.0f} M decoder parameters"
+    )
     return head + "\n\n" + table(["epoch", "seconds", "samples/s", "loss"], rows), True
 
 
@@ -250,8 +316,12 @@ def main() -> int:
     for p in (m, t, e, c):
         p.add_argument("--out", default=None)
     args = ap.parse_args()
-    fn = {"measure-compare": measure_compare, "train-compare": train_compare, "extraction": extraction,
-          "close-summary": close_summary}[args.cmd]
+    fn = {
+        "measure-compare": measure_compare,
+        "train-compare": train_compare,
+        "extraction": extraction,
+        "close-summary": close_summary,
+    }[args.cmd]
     report, ok = fn(args)
     print(report)
     save_report(args.out, "gpu_check.py", report)

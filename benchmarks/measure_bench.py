@@ -93,7 +93,12 @@ def timed_in_process(fn) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     with PeakMemory() as pm:
         fn()
-    return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, "anon": pm.peak, "file": float("nan")}
+    return {
+        "wall": time.perf_counter() - t0,
+        "cpu": time.process_time() - c0,
+        "anon": pm.peak,
+        "file": float("nan"),
+    }
 
 
 def syrk_floor(n: int, d: int) -> None:
@@ -135,21 +140,38 @@ def parts(path: Path, n: int, d: int) -> dict:
         "scalar-only pass (check, normalise, every scalar sum)": lambda: run(src(), PassSpec(True, d, boot)),
         "d x d second moment, arithmetic only (syrk floor)": lambda: syrk_floor(n, d),
         f"pass 1: sums + second moment + {fixed.shape[1]} fixed shifts": lambda: run(
-            src(), PassSpec(True, d, boot, moment=True, shifts=fixed)),
-        "pass 2: mean / -mean shift terms": lambda: run(src(), PassSpec(True, d, boot, sums=False, shifts=gap2)),
+            src(), PassSpec(True, d, boot, moment=True, shifts=fixed)
+        ),
+        "pass 2: mean / -mean shift terms": lambda: run(
+            src(), PassSpec(True, d, boot, sums=False, shifts=gap2)
+        ),
     }
 
 
 def measure_all(path: Path, n: int, d: int, repeats: int, old: str | None) -> dict:
     """name -> {"warm": [runs], "cold": [runs]} for every row, interleaved so that load on the
     shared machine hits all rows alike."""
-    cmd = [sys.executable, "-m", "gapkit", "--quiet", "measure", "--embeddings", str(path), "--no-retrieval",
-           "--bootstrap", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gapkit",
+        "--quiet",
+        "measure",
+        "--embeddings",
+        str(path),
+        "--no-retrieval",
+        "--bootstrap",
+        "0",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GAPKIT_NO_PROGRESS": "1"}
-    rows = {"cat FILE > /dev/null": lambda: run_command(["cat", str(path)], env),
-            "gapkit measure ... --no-retrieval --bootstrap 0": lambda: run_command(cmd, env)}
+    rows = {
+        "cat FILE > /dev/null": lambda: run_command(["cat", str(path)], env),
+        "gapkit measure ... --no-retrieval --bootstrap 0": lambda: run_command(cmd, env),
+    }
     if old:
-        rows["the same command, gapkit before the fused pass"] = lambda: run_command(cmd, {**env, "PYTHONPATH": old})
+        rows["the same command, gapkit before the fused pass"] = lambda: run_command(
+            cmd, {**env, "PYTHONPATH": old}
+        )
     rows.update({k: (lambda f=f: timed_in_process(f)) for k, f in parts(path, n, d).items()})
     out = {k: {"warm": [], "cold": []} for k in rows}
     for r in range(repeats):
@@ -169,8 +191,13 @@ def which_gapkit(old: str | None) -> str:
     for label, pp in (("command", str(ROOT)), ("before", old)):
         if pp:
             env = {**os.environ, "PYTHONPATH": pp}
-            f = subprocess.run([sys.executable, "-c", "import gapkit; print(gapkit.__file__)"], env=env, cwd="/",
-                               capture_output=True, text=True).stdout.strip()
+            f = subprocess.run(
+                [sys.executable, "-c", "import gapkit; print(gapkit.__file__)"],
+                env=env,
+                cwd="/",
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             lines.append(f"- {label} row: gapkit from {f}")
     return "\n".join(lines)
 
@@ -178,20 +205,54 @@ def which_gapkit(old: str | None) -> str:
 def render(res: dict, n: int, d: int, size_gb: float, repeats: int) -> str:
     med = lambda runs, key: statistics.median(r[key] for r in runs)
     cat = {s: med(res["cat FILE > /dev/null"][s], "wall") for s in ("warm", "cold")}
-    scalar = {s: med(res["scalar-only pass (check, normalise, every scalar sum)"][s], "wall") for s in ("warm", "cold")}
+    scalar = {
+        s: med(res["scalar-only pass (check, normalise, every scalar sum)"][s], "wall")
+        for s in ("warm", "cold")
+    }
     rows = []
     for k, v in res.items():
         w, c = med(v["warm"], "wall"), med(v["cold"], "wall")
-        rows.append([k, f"{w:.2f}", f"{w / cat['warm']:.1f}", f"{w / scalar['warm']:.2f}", f"{c:.2f}",
-                     f"{c / cat['cold']:.1f}", f"{c / scalar['cold']:.2f}", f"{med(v['warm'], 'cpu'):.1f}",
-                     f"{max(r['anon'] for r in v['warm'] + v['cold']):.0f}",
-                     "-" if k.startswith(("scalar", "d x d", "pass")) else f"{max(r['file'] for r in v['cold']):.0f}"])
-    head = (f"n = {n:,} pairs, d = {d}, float16 (2, n, d) .npy ({size_gb:.2f} GB), memory-mapped; medians of "
-            f"{repeats} runs (the old command: 1); {_threads()} threads; warm = file in the page cache, cold = its "
-            "pages evicted before each run")
-    return head + "\n\n" + table(
-        ["what", "warm s", "x cat", "x scalar pass", "cold s", "x cat", "x scalar pass", "CPU s (warm)",
-         "peak RssAnon MB", "peak RssFile MB (cold)"], rows)
+        rows.append(
+            [
+                k,
+                f"{w:.2f}",
+                f"{w / cat['warm']:.1f}",
+                f"{w / scalar['warm']:.2f}",
+                f"{c:.2f}",
+                f"{c / cat['cold']:.1f}",
+                f"{c / scalar['cold']:.2f}",
+                f"{med(v['warm'], 'cpu'):.1f}",
+                f"{max(r['anon'] for r in v['warm'] + v['cold']):.0f}",
+                "-"
+                if k.startswith(("scalar", "d x d", "pass"))
+                else f"{max(r['file'] for r in v['cold']):.0f}",
+            ]
+        )
+    head = (
+        f"n = {n:,} pairs, d = {d}, float16 (2, n, d) .npy ({size_gb:.2f} GB), memory-mapped; medians of "
+        f"{repeats} runs (the old command: 1); {_threads()} threads; warm = file in the page cache, "
+        "cold = its "
+        "pages evicted before each run"
+    )
+    return (
+        head
+        + "\n\n"
+        + table(
+            [
+                "what",
+                "warm s",
+                "x cat",
+                "x scalar pass",
+                "cold s",
+                "x cat",
+                "x scalar pass",
+                "CPU s (warm)",
+                "peak RssAnon MB",
+                "peak RssFile MB (cold)",
+            ],
+            rows,
+        )
+    )
 
 
 def main() -> None:
@@ -203,7 +264,9 @@ def main() -> None:
     ap.add_argument("--dir", default=None, help="where the data file goes (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the data file in --dir")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--note", default="", help="recorded with the results (e.g. what else ran on the machine)")
+    ap.add_argument(
+        "--note", default="", help="recorded with the results (e.g. what else ran on the machine)"
+    )
     args = ap.parse_args()
     machine = MachineNote(args.note)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:

@@ -34,7 +34,11 @@ from gapkit.stats.bootstrap import BootstrapSet  # noqa: E402
 from gapkit.stats.shift import standard_shifts  # noqa: E402
 from gapkit.stats.stream import PassSpec, run_part  # noqa: E402
 
-FLAGS = ["--no-retrieval", "--bootstrap", "200"]  # measure's defaults otherwise (shifts, spectrum, separability)
+FLAGS = [
+    "--no-retrieval",
+    "--bootstrap",
+    "200",
+]  # measure's defaults otherwise (shifts, spectrum, separability)
 
 
 def make_shards(root: Path, pairs: int, d: int, shards: int, seed: int = 0) -> Path:
@@ -46,8 +50,12 @@ def make_shards(root: Path, pairs: int, d: int, shards: int, seed: int = 0) -> P
     bounds = np.linspace(0, pairs, shards + 1).astype(int)
     for k in range(shards):
         n = int(bounds[k + 1] - bounds[k])
-        out = [np.lib.format.open_memmap(root / sub / f"{sub}_{k:04d}.npy", mode="w+", dtype=np.float16, shape=(n, d))
-               for sub in ("img_emb", "text_emb")]
+        out = [
+            np.lib.format.open_memmap(
+                root / sub / f"{sub}_{k:04d}.npy", mode="w+", dtype=np.float16, shape=(n, d)
+            )
+            for sub in ("img_emb", "text_emb")
+        ]
         for s in range(0, n, 65536):
             e = min(n, s + 65536)
             base = rng.standard_normal((e - s, d), dtype=np.float32)
@@ -75,8 +83,20 @@ def _ray_workers() -> list[int]:
 
 def run_cli(root: Path, executor: str, env: dict) -> dict:
     """Wall, driver CPU and peak RssAnon; per Ray worker its peak and idle (minimum) RssAnon."""
-    cmd = [sys.executable, "-m", "gapkit", "--quiet", "measure", "--embeddings", str(root), *FLAGS,
-           "--executor", executor, "--json", os.devnull]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gapkit",
+        "--quiet",
+        "measure",
+        "--embeddings",
+        str(root),
+        *FLAGS,
+        "--executor",
+        executor,
+        "--json",
+        os.devnull,
+    ]
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     driver, workers = 0.0, {}
@@ -117,34 +137,56 @@ def per_core_rate(root: Path, d: int) -> dict:
     c1 = time.process_time()
     part2 = run_part(shard, spec2)
     c2 = time.process_time()
-    return {"rows": n, "pass1": n / (c1 - c0), "pass2": n / (c2 - c1), "both": n / (c2 - c0),
-            "partial1_mb": len(pickle.dumps(part1)) / 1e6, "partial2_mb": len(pickle.dumps(part2)) / 1e6,
-            "spec_mb": len(pickle.dumps(spec1)) / 1e6}
+    return {
+        "rows": n,
+        "pass1": n / (c1 - c0),
+        "pass2": n / (c2 - c1),
+        "both": n / (c2 - c0),
+        "partial1_mb": len(pickle.dumps(part1)) / 1e6,
+        "partial2_mb": len(pickle.dumps(part2)) / 1e6,
+        "spec_mb": len(pickle.dumps(spec1)) / 1e6,
+    }
 
 
-def laion_estimate(rate: dict, worker_mb: float, d: int, pairs: float = 2.3e9, shard_rows: float = 1e6,
-                   nodes: int = 16, cores: int = 64) -> str:
+def laion_estimate(
+    rate: dict,
+    worker_mb: float,
+    d: int,
+    pairs: float = 2.3e9,
+    shard_rows: float = 1e6,
+    nodes: int = 16,
+    cores: int = 64,
+) -> str:
     """LAION-2B (2.3 x 10^9 pairs at d) on ``nodes`` x ``cores`` from the measured per-core rate."""
     shards = pairs / shard_rows
     read_tb = pairs * d * 2 * 2 / 1e12  # float16, images + texts, per pass
     node_hours = pairs / (nodes * cores) / rate["both"] / 3600
     moved = shards * (rate["partial1_mb"] + rate["partial2_mb"]) / 1e3 + nodes * rate["spec_mb"] / 1e3
-    return "\n".join([
-        f"LAION-2B estimate: {pairs:.2g} pairs at d = {d}, float16, in {shards:,.0f} shards of {shard_rows:,.0f} "
-        f"pairs, on {nodes} nodes x {cores} cores (one Ray task per shard per core):",
-        f"- bytes read: {read_tb:.2f} TB per pass, {2 * read_tb:.2f} TB with pass 2 (the mean-shift terms)",
-        f"- per-core rate measured here: {rate['both']:,.0f} pairs per CPU-second for both passes "
-        f"({rate['pass1']:,.0f} pass 1, {rate['pass2']:,.0f} pass 2)",
-        f"- CPU: {pairs / rate['both'] / 3600:,.0f} core-hours; wall per node {node_hours:.2f} h "
-        f"({node_hours * 60:.0f} min) if compute-bound, i.e. if each node reads "
-        f"{2 * read_tb * 1e3 / nodes / (node_hours * 3600):.2f} GB/s (else the read bandwidth sets the time)",
-        f"- per-worker memory: {worker_mb:.0f} MB peak RssAnon measured per Ray worker here "
-        f"(x {cores} workers = {worker_mb * cores / 1e3:.1f} GB per node); shard pages are page cache",
-        f"- data moved between machines: {rate['partial1_mb']:.1f} MB (pass 1) + {rate['partial2_mb']:.2f} MB "
-        f"(pass 2) of partial sums per shard, {moved:.1f} GB in all to the driver; the plan (shift vectors, "
-        f"bootstrap subsample) {rate['spec_mb']:.1f} MB once per node; no rows.",
-        "- samples read by the driver by random access: 20,000 + 20,000 rows (separability), 2,000 pairs "
-        "(spectrum replicates); 1,000 + 1,000 query rows with sampled retrieval."])
+    return "\n".join(
+        [
+            f"LAION-2B estimate: {pairs:.2g} pairs at d = {d}, float16, in {shards:,.0f} shards "
+            f"of {shard_rows:,.0f} "
+            f"pairs, on {nodes} nodes x {cores} cores (one Ray task per shard per core):",
+            f"- bytes read: {read_tb:.2f} TB per pass, {2 * read_tb:.2f} TB with pass 2 "
+            "(the mean-shift terms)",
+            f"- per-core rate measured here: {rate['both']:,.0f} pairs per CPU-second for both passes "
+            f"({rate['pass1']:,.0f} pass 1, {rate['pass2']:,.0f} pass 2)",
+            f"- CPU: {pairs / rate['both'] / 3600:,.0f} core-hours; wall per node {node_hours:.2f} h "
+            f"({node_hours * 60:.0f} min) if compute-bound, i.e. if each node reads "
+            f"{2 * read_tb * 1e3 / nodes / (node_hours * 3600):.2f} GB/s "
+            "(else the read bandwidth sets the time)",
+            f"- per-worker memory: {worker_mb:.0f} MB peak RssAnon measured per Ray worker here "
+            f"(x {cores} workers = {worker_mb * cores / 1e3:.1f} GB per node); "
+            "shard pages are page cache",
+            f"- data moved between machines: {rate['partial1_mb']:.1f} MB (pass 1) + "
+            f"{rate['partial2_mb']:.2f} MB "
+            f"(pass 2) of partial sums per shard, {moved:.1f} GB in all to the driver; "
+            "the plan (shift vectors, "
+            f"bootstrap subsample) {rate['spec_mb']:.1f} MB once per node; no rows.",
+            "- samples read by the driver by random access: 20,000 + 20,000 rows (separability), 2,000 pairs "
+            "(spectrum replicates); 1,000 + 1,000 query rows with sampled retrieval.",
+        ]
+    )
 
 
 def main() -> None:
@@ -156,12 +198,16 @@ def main() -> None:
     ap.add_argument("--dir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep (and reuse) the shards in --dir")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--note", default="", help="recorded with the results (e.g. what else ran on the machine)")
+    ap.add_argument(
+        "--note", default="", help="recorded with the results (e.g. what else ran on the machine)"
+    )
     args = ap.parse_args()
     machine = MachineNote(args.note)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GAPKIT_NO_PROGRESS": "1"}
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        root = (Path(args.dir if args.keep else tmp) / f"shards-{args.pairs}-{args.d}-{args.shards}").resolve()
+        root = (
+            Path(args.dir if args.keep else tmp) / f"shards-{args.pairs}-{args.d}-{args.shards}"
+        ).resolve()
         t0 = time.perf_counter()
         if not (root / "text_emb").exists():
             make_shards(root, args.pairs, args.d, args.shards)
@@ -185,16 +231,43 @@ def render(runs: dict, rate: dict, args, size: float, made: float) -> str:
         base = base or best["wall"]
         work = [hi - lo for lo, hi in best["workers"].values()]
         peaks = [hi for _, hi in best["workers"].values()]
-        rows.append([ex, f"{best['wall']:.1f}", f"{args.pairs / best['wall']:,.0f}", f"{base / best['wall']:.2f}",
-                     f"{best['cpu']:.0f}", f"{best['driver']:.0f}",
-                     f"{len(peaks)}: {max(peaks):.0f} ({max(work):.0f} above idle)" if peaks else "-"])
+        rows.append(
+            [
+                ex,
+                f"{best['wall']:.1f}",
+                f"{args.pairs / best['wall']:,.0f}",
+                f"{base / best['wall']:.2f}",
+                f"{best['cpu']:.0f}",
+                f"{best['driver']:.0f}",
+                f"{len(peaks)}: {max(peaks):.0f} ({max(work):.0f} above idle)" if peaks else "-",
+            ]
+        )
     worker_mb = max((hi for r in runs["ray"] for _, hi in r["workers"].values()), default=float("nan"))
-    head = (f"{args.pairs:,} pairs at d = {args.d}, float16, {args.shards} shards (clip-retrieval layout, "
-            f"{size:.1f} GB; written in {made:.0f} s); `gapkit measure --embeddings DIR {' '.join(FLAGS)}`; "
-            f"best of {args.repeats}; {os.cpu_count()} cores")
-    return "\n".join([head, "", table(["executor", "wall s", "pairs/s", "throughput vs local", "driver CPU s",
-                                       "driver peak RssAnon MB", "Ray workers: peak RssAnon MB"], rows), "",
-                      laion_estimate(rate, worker_mb, args.d)])
+    head = (
+        f"{args.pairs:,} pairs at d = {args.d}, float16, {args.shards} shards (clip-retrieval layout, "
+        f"{size:.1f} GB; written in {made:.0f} s); `gapkit measure --embeddings DIR {' '.join(FLAGS)}`; "
+        f"best of {args.repeats}; {os.cpu_count()} cores"
+    )
+    return "\n".join(
+        [
+            head,
+            "",
+            table(
+                [
+                    "executor",
+                    "wall s",
+                    "pairs/s",
+                    "throughput vs local",
+                    "driver CPU s",
+                    "driver peak RssAnon MB",
+                    "Ray workers: peak RssAnon MB",
+                ],
+                rows,
+            ),
+            "",
+            laion_estimate(rate, worker_mb, args.d),
+        ]
+    )
 
 
 if __name__ == "__main__":

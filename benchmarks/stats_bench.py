@@ -31,8 +31,17 @@ from gapkit.stats.stream import PassSpec  # noqa: E402
 
 CHUNK = 16384
 
-COSINE_KEYS = ["paired_cosine", "unpaired_cosine", "image_image_cosine", "text_text_cosine", "l2m",
-               "centroid_cosine", "l2i", "rmg", "diff_cov_trace"]
+COSINE_KEYS = [
+    "paired_cosine",
+    "unpaired_cosine",
+    "image_image_cosine",
+    "text_text_cosine",
+    "l2m",
+    "centroid_cosine",
+    "l2i",
+    "rmg",
+    "diff_cov_trace",
+]
 
 
 def make_pairs(path: Path, n: int, d: int, seed: int = 0) -> np.memmap:
@@ -56,8 +65,8 @@ def plain_read(a: np.ndarray) -> float:
     acc = 0.0
     for m in range(2):
         for s in range(0, a.shape[1], CHUNK):
-            acc += float(np.asarray(a[m, s:s + CHUNK])[:, 0].sum())  # forces the chunk read
-            np.array(a[m, s:s + CHUNK], copy=True)
+            acc += float(np.asarray(a[m, s : s + CHUNK])[:, 0].sum())  # forces the chunk read
+            np.array(a[m, s : s + CHUNK], copy=True)
     return acc
 
 
@@ -66,7 +75,7 @@ def read_convert(a: np.ndarray) -> float:
     acc = 0.0
     for m in range(2):
         for s in range(0, a.shape[1], CHUNK):
-            acc += float(np.asarray(a[m, s:s + CHUNK], dtype=np.float32)[:, 0].sum())
+            acc += float(np.asarray(a[m, s : s + CHUNK], dtype=np.float32)[:, 0].sum())
     return acc
 
 
@@ -93,18 +102,42 @@ def part_one(n: int, d: int, repeats: int) -> str:
         shifts = standard_shifts(np.zeros(d) + 1e-3)
         shift = timed(lambda: shift_pass(a, shifts), 1)
         size_gb = a.nbytes / 1e9
-    rows = [["plain read (float16 -> memory)", f"{read['median']:.2f}", f"{read['min']:.2f}-{read['max']:.2f}",
-             "1.00", f"{read['peak_mb']:.0f}"],
-            ["read + convert to float32 (numpy, one thread)", f"{convert['median']:.2f}",
-             f"{convert['min']:.2f}-{convert['max']:.2f}", f"{convert['median'] / read['median']:.2f}",
-             f"{convert['peak_mb']:.0f}"],
-            ["streaming pass: all scalar statistics", f"{stream['median']:.2f}",
-             f"{stream['min']:.2f}-{stream['max']:.2f}", f"{stream['median'] / read['median']:.2f}",
-             f"{stream['peak_mb']:.0f}"],
-            [f"MG/Delta pass, {len(shifts)} shifts", f"{shift['median']:.2f}", "-",
-             f"{shift['median'] / read['median']:.2f}", f"{shift['peak_mb']:.0f}"]]
-    head = f"n = {n:,} pairs, d = {d}, float16 memory map ({size_gb:.2f} GB), chunk {CHUNK}, {repeats} repeats"
-    return head + "\n\n" + table(["pass", "median s", "min-max s", "x plain read", "peak extra MB (anon)"], rows)
+    rows = [
+        [
+            "plain read (float16 -> memory)",
+            f"{read['median']:.2f}",
+            f"{read['min']:.2f}-{read['max']:.2f}",
+            "1.00",
+            f"{read['peak_mb']:.0f}",
+        ],
+        [
+            "read + convert to float32 (numpy, one thread)",
+            f"{convert['median']:.2f}",
+            f"{convert['min']:.2f}-{convert['max']:.2f}",
+            f"{convert['median'] / read['median']:.2f}",
+            f"{convert['peak_mb']:.0f}",
+        ],
+        [
+            "streaming pass: all scalar statistics",
+            f"{stream['median']:.2f}",
+            f"{stream['min']:.2f}-{stream['max']:.2f}",
+            f"{stream['median'] / read['median']:.2f}",
+            f"{stream['peak_mb']:.0f}",
+        ],
+        [
+            f"MG/Delta pass, {len(shifts)} shifts",
+            f"{shift['median']:.2f}",
+            "-",
+            f"{shift['median'] / read['median']:.2f}",
+            f"{shift['peak_mb']:.0f}",
+        ],
+    ]
+    head = (
+        f"n = {n:,} pairs, d = {d}, float16 memory map ({size_gb:.2f} GB), chunk {CHUNK}, {repeats} repeats"
+    )
+    return (
+        head + "\n\n" + table(["pass", "median s", "min-max s", "x plain read", "peak extra MB (anon)"], rows)
+    )
 
 
 def part_two(repeats: int) -> str:
@@ -118,11 +151,31 @@ def part_two(repeats: int) -> str:
         gram = timed(lambda: gram_statistics(img, txt, ks=(1,)) if n <= 5000 else _gram_cosines(img, txt), 1)
         stream = timed(lambda: streaming(img, txt), repeats)
         diff = max(abs(gram["result"][k] - stream["result"][k]) for k in COSINE_KEYS if k in gram["result"])
-        rows.append([n, f"{gram['median']:.2f}", f"{stream['median']:.3f}", f"{gram['median'] / stream['median']:.0f}x",
-                     f"{gram['peak_mb']:.0f}", f"{stream['peak_mb']:.1f}",
-                     f"{gram['peak_mb'] / max(stream['peak_mb'], 0.1):.0f}x", f"{diff:.1e}"])
-    return table(["n", "Gram s", "streaming s", "speed-up", "Gram MB", "streaming MB", "memory ratio",
-                  "max |difference|"], rows)
+        rows.append(
+            [
+                n,
+                f"{gram['median']:.2f}",
+                f"{stream['median']:.3f}",
+                f"{gram['median'] / stream['median']:.0f}x",
+                f"{gram['peak_mb']:.0f}",
+                f"{stream['peak_mb']:.1f}",
+                f"{gram['peak_mb'] / max(stream['peak_mb'], 0.1):.0f}x",
+                f"{diff:.1e}",
+            ]
+        )
+    return table(
+        [
+            "n",
+            "Gram s",
+            "streaming s",
+            "speed-up",
+            "Gram MB",
+            "streaming MB",
+            "memory ratio",
+            "max |difference|",
+        ],
+        rows,
+    )
 
 
 def _gram_cosines(img, txt) -> dict:
@@ -140,9 +193,15 @@ def _gram_cosines(img, txt) -> dict:
     mu_i, mu_t = x.mean(0, dtype=np.float64), y.mean(0, dtype=np.float64)
     d_m = max(1 - (paired.mean() + 1) / 2, 1e-3)
     rmg = d_m / (d_m + ((1 - (cone_i + 1) / 2) + (1 - (cone_t + 1) / 2)) / 2)
-    return {"paired_cosine": paired.mean(), "unpaired_cosine": unpaired, "image_image_cosine": cone_i,
-            "text_text_cosine": cone_t, "l2m": float(np.linalg.norm(mu_i - mu_t)), "rmg": rmg,
-            "centroid_cosine": float(mu_i @ mu_t / np.linalg.norm(mu_i) / np.linalg.norm(mu_t))}
+    return {
+        "paired_cosine": paired.mean(),
+        "unpaired_cosine": unpaired,
+        "image_image_cosine": cone_i,
+        "text_text_cosine": cone_t,
+        "l2m": float(np.linalg.norm(mu_i - mu_t)),
+        "rmg": rmg,
+        "centroid_cosine": float(mu_i @ mu_t / np.linalg.norm(mu_i) / np.linalg.norm(mu_t)),
+    }
 
 
 def main() -> None:
@@ -152,8 +211,16 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    text = ["## Streaming statistics vs a plain read", "", part_one(args.n, args.d, args.repeats), "",
-            "## Streaming vs the n x n Gram approach (float32, d = 768)", "", part_two(args.repeats), ""]
+    text = [
+        "## Streaming statistics vs a plain read",
+        "",
+        part_one(args.n, args.d, args.repeats),
+        "",
+        "## Streaming vs the n x n Gram approach (float32, d = 768)",
+        "",
+        part_two(args.repeats),
+        "",
+    ]
     report = "\n".join(text)
     print(report)
     save_report(args.out, "stats_bench.py", report)

@@ -29,7 +29,9 @@ def data(n: int, path: str | None) -> np.ndarray:
         from gapkit.embed import embed_paired
         from gapkit.encoders import create_encoder
 
-        emb = embed_paired(create_encoder("gapkit-shapes"), load_dataset("shapes", split="train").subset(5000))
+        emb = embed_paired(
+            create_encoder("gapkit-shapes"), load_dataset("shapes", split="train").subset(5000)
+        )
         x = np.concatenate([emb.image, emb.text[emb.data.first_caption_per_image()]])
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
     idx = np.random.default_rng(0).choice(len(x), min(n, len(x)), replace=False)
@@ -41,8 +43,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embeddings", default=None)
-    ap.add_argument("--sizes", nargs="+", type=int, default=[700, 10000],
-                    help="points: images + their captions (N = 350 and 5,000 pairs)")
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=[700, 10000],
+        help="points: images + their captions (N = 350 and 5,000 pairs)",
+    )
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     rows = []

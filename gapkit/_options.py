@@ -31,7 +31,9 @@ def check_keys(given: dict, allowed: Iterable[str], where: str, owner: str) -> N
             raise GapkitError(f"{where}: {owner} takes no options, got {key!r}.")
         close = difflib.get_close_matches(str(key), allowed, n=1)
         hint = f" Did you mean: {close[0]}?" if close else ""
-        raise GapkitError(f"{where}: unknown option {key!r} for {owner}.{hint} Options: {', '.join(allowed)}.")
+        raise GapkitError(
+            f"{where}: unknown option {key!r} for {owner}.{hint} Options: {', '.join(allowed)}."
+        )
 
 
 def check_value(value, kind: type, minimum: float | None, where: str) -> None:

@@ -110,10 +110,14 @@ class EmbeddingCache:
             shutil.rmtree(d, ignore_errors=True)
         with atomic_dir(d) as tmp:
             np.save(tmp / "emb.npy", arr, allow_pickle=False)
-            meta = {"fields": fields, "cache_version": CACHE_VERSION, "shape": list(arr.shape),
-                    "dtype": str(arr.dtype),
-                    "sha256": hashlib.sha256((tmp / "emb.npy").read_bytes()).hexdigest(),
-                    "rows_sha256": None if rows is None else items_digest(rows)}
+            meta = {
+                "fields": fields,
+                "cache_version": CACHE_VERSION,
+                "shape": list(arr.shape),
+                "dtype": str(arr.dtype),
+                "sha256": hashlib.sha256((tmp / "emb.npy").read_bytes()).hexdigest(),
+                "rows_sha256": None if rows is None else items_digest(rows),
+            }
             if rows is not None:
                 (tmp / "rows.json").write_text(json.dumps(rows))
             (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -128,7 +132,9 @@ class EmbeddingCache:
             self.store(fields, arr)
         return arr
 
-    def get_rows(self, fields: dict, rows: list[str], compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+    def get_rows(
+        self, fields: dict, rows: list[str], compute: Callable[[list[int]], np.ndarray]
+    ) -> np.ndarray:
         """(n, D) array whose row i belongs to row key ``rows[i]``: rows the entry for ``fields``
         already holds under the same key are reused, ``compute(indices)`` encodes the others."""
         rows_sha = items_digest(rows)
@@ -141,8 +147,12 @@ class EmbeddingCache:
         if got is None:
             log.info("cache miss: computing %s embeddings", fields.get("kind", "?"))
         else:
-            log.info("cache: %d of %d %s rows changed; re-encoding only those", len(todo), len(rows),
-                     fields.get("kind", "?"))
+            log.info(
+                "cache: %d of %d %s rows changed; re-encoding only those",
+                len(todo),
+                len(rows),
+                fields.get("kind", "?"),
+            )
         fresh = compute(todo) if todo else None
         arr = _assemble(rows, old, got[0] if got else None, todo, fresh)
         self.store(fields, arr, rows)

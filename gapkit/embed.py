@@ -84,7 +84,9 @@ def _loader_parts(encoder: Encoder, paths: list[Path], decode: str):
         try:
             images = decode_batch(data, encoder.device)
         except RuntimeError as e:  # torchvision reports a corrupt image for the whole batch
-            raise GapkitError(f"A batch of images could not be decoded by torchvision: {_one_line(str(e))}") from None
+            raise GapkitError(
+                f"A batch of images could not be decoded by torchvision: {_one_line(str(e))}"
+            ) from None
         return torch.stack([prep(img) for img in images])
 
     return _ImageBytes(paths, None), _collate_bytes, to_pixels
@@ -118,8 +120,13 @@ def pin_memory(encoder: Encoder, decode: str) -> bool:
     return encoder.device.type == "cuda" and decode == "pil"
 
 
-def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int = 256,
-                           num_workers: int | None = None, decode: str = "pil") -> np.ndarray:
+def extract_image_features(
+    encoder: Encoder,
+    paths: list[Path],
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    decode: str = "pil",
+) -> np.ndarray:
     """(n, D) raw float32 features; unreadable images raise naming the first few. ``decode``:
     "pil" (DataLoader workers decode and preprocess) or "torchvision" (workers read bytes; the
     encoding device decodes JPEGs in batches and preprocesses, see ``encoders.tensor_transform``)."""
@@ -127,8 +134,14 @@ def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int 
     workers = default_workers(len(paths)) if num_workers is None else num_workers
     dataset, collate, to_pixels = _loader_parts(encoder, paths, decode)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate,
-        pin_memory=pin_memory(encoder, decode), persistent_workers=False, prefetch_factor=4 if workers else None)
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=pin_memory(encoder, decode),
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+    )
     chunks, errors, t0 = [], [], time.time()
     with progress(total=len(paths), desc="images", unit="img") as bar:
         for batch, errs in loader:
@@ -139,8 +152,12 @@ def extract_image_features(encoder: Encoder, paths: list[Path], batch_size: int 
             bar.update(len(batch))
     if errors:
         raise GapkitError(f"{len(errors)} images could not be read: " + "; ".join(errors[:3]))
-    log.info("encoded %d images in %.1fs (%.0f img/s)", len(paths), time.time() - t0,
-             len(paths) / max(1e-9, time.time() - t0))
+    log.info(
+        "encoded %d images in %.1fs (%.0f img/s)",
+        len(paths),
+        time.time() - t0,
+        len(paths) / max(1e-9, time.time() - t0),
+    )
     return np.concatenate(chunks).astype(np.float32)
 
 
@@ -148,7 +165,7 @@ def extract_text_features(encoder: Encoder, texts: list[str], batch_size: int = 
     chunks = []
     with progress(total=len(texts), desc="texts", unit="txt") as bar:
         for i in range(0, len(texts), batch_size):
-            chunks.append(encoder.text_features(texts[i:i + batch_size]))
+            chunks.append(encoder.text_features(texts[i : i + batch_size]))
             bar.update(len(chunks[-1]))
     return np.concatenate(chunks).astype(np.float32)
 
@@ -186,14 +203,27 @@ def image_row_keys(paths: list[Path], verify: bool = False) -> list[str]:
     return keys
 
 
-def image_cache_fields(encoder: Encoder, data_identity: dict, image_ids: list[str],
-                       image_root: str | Path | None, verify: bool = False, decode: str = "pil") -> dict:
+def image_cache_fields(
+    encoder: Encoder,
+    data_identity: dict,
+    image_ids: list[str],
+    image_root: str | Path | None,
+    verify: bool = False,
+    decode: str = "pil",
+) -> dict:
     """Key fields of an image entry; the files themselves are keyed per row (``image_row_keys``).
     Tensor preprocessing is not bit-identical to PIL's, so torchvision decoding keys apart."""
-    return {"kind": "image", "encoder": encoder.identity(), "data": data_identity,
-            "items": items_digest(image_ids), "n": len(image_ids), "dtype": "float32",
-            "image_root": None if image_root is None else os.path.realpath(image_root),
-            "image_identity": image_identity(verify), **({"decode": decode} if decode != "pil" else {})}
+    return {
+        "kind": "image",
+        "encoder": encoder.identity(),
+        "data": data_identity,
+        "items": items_digest(image_ids),
+        "n": len(image_ids),
+        "dtype": "float32",
+        "image_root": None if image_root is None else os.path.realpath(image_root),
+        "image_identity": image_identity(verify),
+        **({"decode": decode} if decode != "pil" else {}),
+    }
 
 
 def image_identity(verify: bool) -> str:
@@ -201,13 +231,24 @@ def image_identity(verify: bool) -> str:
     return "path+sha256" if verify else "path+size+mtime+inode"
 
 
-def embed_images(encoder: Encoder, paths: list[Path], image_ids: list[str], data_identity: dict,
-                 image_root: str | Path | None, cache: EmbeddingCache | None = None, batch_size: int = 256,
-                 num_workers: int | None = None, verify: bool = False, decode: str = "pil") -> np.ndarray:
+def embed_images(
+    encoder: Encoder,
+    paths: list[Path],
+    image_ids: list[str],
+    data_identity: dict,
+    image_root: str | Path | None,
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    verify: bool = False,
+    decode: str = "pil",
+) -> np.ndarray:
     """Raw (n, D) image features through the cache; only images whose files changed since the
     entry was written are encoded again. Every caller of the cache for images comes here."""
     cache = cache or EmbeddingCache()
-    encode = lambda idx: extract_image_features(encoder, [paths[i] for i in idx], batch_size, num_workers, decode)
+    encode = lambda idx: extract_image_features(
+        encoder, [paths[i] for i in idx], batch_size, num_workers, decode
+    )
     if not cache.enabled:
         return encode(list(range(len(paths))))
     rows = image_row_keys(paths, verify)
@@ -216,8 +257,15 @@ def embed_images(encoder: Encoder, paths: list[Path], image_ids: list[str], data
 
 
 def text_cache_fields(encoder: Encoder, texts: list[str], data_identity: dict, template: str) -> dict:
-    return {"kind": "text", "encoder": encoder.identity(), "data": data_identity, "template": template,
-            "items": items_digest(texts), "n": len(texts), "dtype": "float32"}
+    return {
+        "kind": "text",
+        "encoder": encoder.identity(),
+        "data": data_identity,
+        "template": template,
+        "items": items_digest(texts),
+        "n": len(texts),
+        "dtype": "float32",
+    }
 
 
 def apply_template(texts: list[str], template: str) -> list[str]:
@@ -226,8 +274,14 @@ def apply_template(texts: list[str], template: str) -> list[str]:
     return [template.format(t) for t in texts]
 
 
-def embed_texts(encoder: Encoder, texts: list[str], data_identity: dict, template: str = "{}",
-                cache: EmbeddingCache | None = None, batch_size: int = 128) -> np.ndarray:
+def embed_texts(
+    encoder: Encoder,
+    texts: list[str],
+    data_identity: dict,
+    template: str = "{}",
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 128,
+) -> np.ndarray:
     """Raw (n, D) text features through the cache (the template is applied first)."""
     cache = cache or EmbeddingCache()
     final = apply_template(texts, template)
@@ -235,12 +289,29 @@ def embed_texts(encoder: Encoder, texts: list[str], data_identity: dict, templat
     return cache.get_or_compute(fields, lambda: extract_text_features(encoder, final, batch_size))
 
 
-def embed_paired(encoder: Encoder, data: PairedData, template: str = "{}",
-                 cache: EmbeddingCache | None = None, batch_size: int = 256,
-                 num_workers: int | None = None, verify_images: bool = False, decode: str = "pil") -> PairedEmbeddings:
+def embed_paired(
+    encoder: Encoder,
+    data: PairedData,
+    template: str = "{}",
+    cache: EmbeddingCache | None = None,
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    verify_images: bool = False,
+    decode: str = "pil",
+) -> PairedEmbeddings:
     """Image and caption features of ``data`` through the cache."""
     cache = cache or EmbeddingCache()
-    img = embed_images(encoder, data.image_paths, data.image_ids, data.identity(), data.image_root, cache,
-                       batch_size, num_workers, verify_images, decode)
+    img = embed_images(
+        encoder,
+        data.image_paths,
+        data.image_ids,
+        data.identity(),
+        data.image_root,
+        cache,
+        batch_size,
+        num_workers,
+        verify_images,
+        decode,
+    )
     txt = embed_texts(encoder, data.captions, data.identity(), template, cache)
     return PairedEmbeddings(img, txt, data.caption_image, data, encoder.identity())

@@ -22,9 +22,21 @@ def _unit(a) -> np.ndarray:
     return unit_rows(a, np.float32)
 
 
-def tsne_job(image, text, caption_image, fit_image, fit_text, out: Path, n: int = 350, seed: int = 0,
-             panels=None, method: str = "tsne", lines: bool = False, noise_norm: float = 2.217,
-             title: str = "") -> dict:
+def tsne_job(
+    image,
+    text,
+    caption_image,
+    fit_image,
+    fit_text,
+    out: Path,
+    n: int = 350,
+    seed: int = 0,
+    panels=None,
+    method: str = "tsne",
+    lines: bool = False,
+    noise_norm: float = 2.217,
+    title: str = "",
+) -> dict:
     """``n`` random images with their first caption, one projection per adapter panel."""
     from .plots.panels import DEFAULT_PANELS, adapt_panels, mixing
     from .plots.tsne import project_panels, tsne_figure
@@ -36,16 +48,30 @@ def tsne_job(image, text, caption_image, fit_image, fit_text, out: Path, n: int 
     usable = np.flatnonzero(first >= 0)
     pick = np.sort(stream(seed, "figure-sample").choice(usable, min(n, len(usable)), replace=False))
     img, txt = image[pick], text[first[pick]]
-    moved = adapt_panels(img, txt, _unit(fit_image), _unit(fit_text), panels or DEFAULT_PANELS, noise_norm, seed)
+    moved = adapt_panels(
+        img, txt, _unit(fit_image), _unit(fit_text), panels or DEFAULT_PANELS, noise_norm, seed
+    )
     coords = project_panels(img, moved, method, seed)
-    numbers = {name: {"mixing_2d": mixing(xy, len(img)),
-                      "paired_cosine": float(np.sum(img * moved[name], 1).mean()),
-                      "centroid_distance": float(np.linalg.norm(img.mean(0) - moved[name].mean(0)))}
-               for name, xy in coords.items()}
+    numbers = {
+        name: {
+            "mixing_2d": mixing(xy, len(img)),
+            "paired_cosine": float(np.sum(img * moved[name], 1).mean()),
+            "centroid_distance": float(np.linalg.norm(img.mean(0) - moved[name].mean(0))),
+        }
+        for name, xy in coords.items()
+    }
     paths = tsne_figure(coords, len(img), out, lines=lines, title=title)
-    write_json(Path(out).with_suffix(".json"), {"n": len(img), "method": method, "seed": seed,
-                                                "noise_norm": noise_norm, "panels": numbers,
-                                                "figures": [str(p) for p in paths]})
+    write_json(
+        Path(out).with_suffix(".json"),
+        {
+            "n": len(img),
+            "method": method,
+            "seed": seed,
+            "noise_norm": noise_norm,
+            "panels": numbers,
+            "figures": [str(p) for p in paths],
+        },
+    )
     return numbers
 
 
@@ -60,10 +86,15 @@ def geometry_jobs(image, text, caption_image, out_prefix: Path, title: str = "",
     abl = dimension_ablation(x, y, caption_image)
     prefix = Path(out_prefix)
     histogram_figure(samples, prefix.parent / f"{prefix.name}-cosines", title)
-    gap_bars_figure(gap, prefix.parent / f"{prefix.name}-gap-dims", title=title and f"{title}: per-dimension gap")
+    gap_bars_figure(
+        gap, prefix.parent / f"{prefix.name}-gap-dims", title=title and f"{title}: per-dimension gap"
+    )
     dim_ablation_figure(abl, prefix.parent / f"{prefix.name}-dim-ablation", title)
-    numbers = {"cosine_means": {k: float(v.mean()) for k, v in samples.items()},
-               "top_gap_dims": np.argsort(-np.abs(gap))[:10].tolist(), "dim_ablation": abl}
+    numbers = {
+        "cosine_means": {k: float(v.mean()) for k, v in samples.items()},
+        "top_gap_dims": np.argsort(-np.abs(gap))[:10].tolist(),
+        "dim_ablation": abl,
+    }
     write_json(prefix.parent / f"{prefix.name}-geometry.json", numbers)
     return numbers
 
@@ -79,14 +110,20 @@ def sensitivity_job(img_a, img_b, txt_a, txt_b, attributes, out: Path, top_k: in
 
 
 def sensitivity_table(sens: dict) -> str:
-    lines = ["| attribute | n | text change | image change | text direction consistency | "
-             "image direction consistency | cos(text Δ, image Δ) | top-10 dims overlap | text top dims | image top dims |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| attribute | n | text change | image change | text direction consistency | "
+        "image direction consistency | cos(text Δ, image Δ) | top-10 dims overlap | "
+        "text top dims | image top dims |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for a, s in sens.items():
-        lines.append(f"| {a} | {s['n']} | {s['text_change_norm']:.3f} | {s['image_change_norm']:.3f} | "
-                     f"{s['text_direction_consistency']:.3f} | {s['image_direction_consistency']:.3f} | "
-                     f"{s['text_image_change_cosine']:.3f} | {s['top_dims_overlap']:.1f} | "
-                     f"{', '.join(map(str, s['text_top_dims'][:5]))} | {', '.join(map(str, s['image_top_dims'][:5]))} |")
+        lines.append(
+            f"| {a} | {s['n']} | {s['text_change_norm']:.3f} | {s['image_change_norm']:.3f} | "
+            f"{s['text_direction_consistency']:.3f} | {s['image_direction_consistency']:.3f} | "
+            f"{s['text_image_change_cosine']:.3f} | {s['top_dims_overlap']:.1f} | "
+            f"{', '.join(map(str, s['text_top_dims'][:5]))} | "
+            f"{', '.join(map(str, s['image_top_dims'][:5]))} |"
+        )
     return "\n".join(lines)
 
 
@@ -105,8 +142,15 @@ class EncodeOptions:
     verify_images: bool = False
 
 
-def encoded_pairs(opts: EncodeOptions, dataset: str = "shapes", data_path=None, split: str = "test",
-                  image_root=None, limit: int | None = None, fit_split: str = "restval"):
+def encoded_pairs(
+    opts: EncodeOptions,
+    dataset: str = "shapes",
+    data_path=None,
+    split: str = "test",
+    image_root=None,
+    limit: int | None = None,
+    fit_split: str = "restval",
+):
     """(image, text, caption_image, fit_image, fit_text, label): a data set's pairs through the
     encoder and the cache, and the ``fit_split`` pairs that fit the paired-data adapters."""
     from .cache import EmbeddingCache
@@ -118,14 +162,21 @@ def encoded_pairs(opts: EncodeOptions, dataset: str = "shapes", data_path=None, 
     cache = EmbeddingCache(enabled=opts.cache)
 
     def embed(data):
-        return embed_paired(enc, data, opts.template, cache, opts.batch_size, opts.workers, opts.verify_images,
-                            opts.decode)
+        return embed_paired(
+            enc, data, opts.template, cache, opts.batch_size, opts.workers, opts.verify_images, opts.decode
+        )
 
     data = load_dataset(dataset, data_path, split, image_root)
     emb = embed(data.subset(limit) if limit else data)
     fit = embed(load_dataset(dataset, data_path, fit_split, image_root))
-    return (emb.image, emb.text, emb.caption_image, fit.image[fit.caption_image], fit.text,
-            f"{opts.encoder} on {dataset}/{split}")
+    return (
+        emb.image,
+        emb.text,
+        emb.caption_image,
+        fit.image[fit.caption_image],
+        fit.text,
+        f"{opts.encoder} on {dataset}/{split}",
+    )
 
 
 def precomputed_pairs(files, limit: int | None = None):
@@ -157,8 +208,18 @@ def minimal_pair_embeddings(opts: EncodeOptions, pairs_path=None, image_root=Non
     cache = EmbeddingCache(enabled=opts.cache)
     paths = pairs.image_a + pairs.image_b
     ident = {"minimal-pairs": pairs.fingerprint}
-    img = embed_images(enc, paths, [str(p) for p in paths], ident, pairs.image_root, cache, opts.batch_size,
-                       opts.workers, opts.verify_images, opts.decode)
+    img = embed_images(
+        enc,
+        paths,
+        [str(p) for p in paths],
+        ident,
+        pairs.image_root,
+        cache,
+        opts.batch_size,
+        opts.workers,
+        opts.verify_images,
+        opts.decode,
+    )
     txt = embed_texts(enc, pairs.caption_a + pairs.caption_b, ident, opts.template, cache)
     n = len(pairs.attribute)
     return img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, pairs.change
@@ -172,15 +233,20 @@ def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0) 
     out_dir.mkdir(parents=True, exist_ok=True)
     numbers = {}
     img, txt, ci, fit_i, fit_t, label = encoded_pairs(EncodeOptions())
-    numbers["tsne-shapes"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, lines=True,
-                                      title=label)
+    numbers["tsne-shapes"] = tsne_job(
+        img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, lines=True, title=label
+    )
     numbers["shapes"] = geometry_jobs(img, txt, ci, out_dir / "shapes", "shapes world, gapkit-shapes", seed)
     ia, ib, ta, tb, attributes, changes = minimal_pair_embeddings(EncodeOptions())
-    numbers["sensitivity-shapes"] = sensitivity_job(ia, ib, ta, tb, attributes, out_dir / "sensitivity-shapes",
-                                                    changes=changes)
+    numbers["sensitivity-shapes"] = sensitivity_job(
+        ia, ib, ta, tb, attributes, out_dir / "sensitivity-shapes", changes=changes
+    )
     if real_clip is not None:
         img, txt, ci, fit_i, fit_t, label = precomputed_pairs([str(real_clip)])
-        numbers["tsne-real-clip"] = tsne_job(img, txt, ci, fit_i, fit_t, out_dir / "tsne-real-clip", seed=seed,
-                                             lines=True, title=label)
-        numbers["real-clip"] = geometry_jobs(img, txt, ci, out_dir / "real-clip", "500 COCO pairs, real CLIP", seed)
+        numbers["tsne-real-clip"] = tsne_job(
+            img, txt, ci, fit_i, fit_t, out_dir / "tsne-real-clip", seed=seed, lines=True, title=label
+        )
+        numbers["real-clip"] = geometry_jobs(
+            img, txt, ci, out_dir / "real-clip", "500 COCO pairs, real CLIP", seed
+        )
     return numbers

@@ -20,10 +20,15 @@ def _version(pkg: str) -> str | None:
 def git_hash() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -32,14 +37,22 @@ def git_hash() -> str | None:
 
 
 def environment() -> dict:
-    env = {"python": platform.python_version(), "platform": platform.platform(),
-           "numpy": _version("numpy"), "scipy": _version("scipy"), "scikit-learn": _version("scikit-learn")}
+    env = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": _version("numpy"),
+        "scipy": _version("scipy"),
+        "scikit-learn": _version("scikit-learn"),
+    }
     if "torch" in sys.modules:  # do not import torch just to record it
         import torch
 
-        env.update(torch=torch.__version__, open_clip=_version("open_clip_torch"),
-                   transformers=_version("transformers"),
-                   device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
+        env.update(
+            torch=torch.__version__,
+            open_clip=_version("open_clip_torch"),
+            transformers=_version("transformers"),
+            device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        )
     return env
 
 

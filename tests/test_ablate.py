@@ -19,24 +19,45 @@ from gapkit.worlds.shapes.world import ShapesWorld
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
-    w = ShapesWorld(seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1).generate()
+    w = ShapesWorld(
+        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
+    ).generate()
     return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
 
 
 def smoke_spec(world_dir, path, table="bias", rows=None, tasks=None):
     spec = {
-        "name": "smoke", "description": "smoke-sized grid", "table": table, "tasks": tasks or ["ve"],
-        "base": {"world": world_dir, "encoder": "gapkit-shapes:random-init", "epochs": 1, "batch_size": 32,
-                 "beams": 1, "max_train_examples": 60, "max_eval_examples": 6,
-                 "decoder_options": {"d_model": 32, "d_ff": 64, "num_heads": 2}},
-        "rows": rows or [
+        "name": "smoke",
+        "description": "smoke-sized grid",
+        "table": table,
+        "tasks": tasks or ["ve"],
+        "base": {
+            "world": world_dir,
+            "encoder": "gapkit-shapes:random-init",
+            "epochs": 1,
+            "batch_size": 32,
+            "beams": 1,
+            "max_train_examples": 60,
+            "max_eval_examples": 6,
+            "decoder_options": {"d_model": 32, "d_ff": 64, "num_heads": 2},
+        },
+        "rows": rows
+        or [
             {"label": "none", "set": {"adapter": "noise"}},
             {"label": "-mean", "set": {"adapter": "mean-shift", "adapter_options": {"scale": -1.0}}},
-            {"label": "RNG", "set": {"adapter": "random-shift"}, "grid": {"adapter_options.magnitude": [0.5, 2.0]},
-             "repeat": {"adapter_options.direction_seed": [0, 1]}},
+            {
+                "label": "RNG",
+                "set": {"adapter": "random-shift"},
+                "grid": {"adapter_options.magnitude": [0.5, 2.0]},
+                "repeat": {"adapter_options.direction_seed": [0, 1]},
+            },
         ],
-        "reference": {"source": "CLOSE Table 3", "setting": "ViT-L/14 + T5-base", "columns": ["Bias", "MG"],
-                      "rows": [["none", 0.26]]},
+        "reference": {
+            "source": "CLOSE Table 3",
+            "setting": "ViT-L/14 + T5-base",
+            "columns": ["Bias", "MG"],
+            "rows": [["none", 0.26]],
+        },
     }
     path.write_text(yaml.safe_dump(spec))
     return path
@@ -45,9 +66,17 @@ def smoke_spec(world_dir, path, table="bias", rows=None, tasks=None):
 def test_grid_runs_renders_and_skips_finished_cells(world_dir, tmp_path, capsys):
     spec_path = smoke_spec(world_dir, tmp_path / "smoke.yaml")
     raw = yaml.safe_load(spec_path.read_text())
-    raw["signatures"] = [{"claim": "small random shifts barely hurt", "paper": "93.5 vs 94.4", "kind": "difference",
-                          "a": {"row": "RNG@0.5", "task": "ve"}, "b": {"row": "none", "task": "ve"}, "op": ">=",
-                          "threshold": -5.0}]
+    raw["signatures"] = [
+        {
+            "claim": "small random shifts barely hurt",
+            "paper": "93.5 vs 94.4",
+            "kind": "difference",
+            "a": {"row": "RNG@0.5", "task": "ve"},
+            "b": {"row": "none", "task": "ve"},
+            "op": ">=",
+            "threshold": -5.0,
+        }
+    ]
     spec_path.write_text(yaml.safe_dump(raw))
     assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
     md = (tmp_path / "res" / "table.md").read_text()
@@ -76,8 +105,12 @@ def test_killed_grid_resumes_with_identical_finished_cells(world_dir, tmp_path):
     spec_path = smoke_spec(world_dir, tmp_path / "smoke.yaml")
     out = tmp_path / "res"
     env = {**os.environ}
-    proc = subprocess.Popen([sys.executable, "-m", "gapkit", "ablate", str(spec_path), "--out", str(out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gapkit", "ablate", str(spec_path), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
     while len(list((out / "cells").glob("*.json"))) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -96,8 +129,10 @@ def test_killed_grid_resumes_with_identical_finished_cells(world_dir, tmp_path):
 
 
 def test_failed_cell_is_reported_and_the_rest_completes(world_dir, tmp_path):
-    rows = [{"label": "ok", "set": {"adapter": "noise"}},
-            {"label": "broken", "set": {"adapter": "noise", "data_files": {}, "eval_split": "nosuchsplit"}}]
+    rows = [
+        {"label": "ok", "set": {"adapter": "noise"}},
+        {"label": "broken", "set": {"adapter": "noise", "data_files": {}, "eval_split": "nosuchsplit"}},
+    ]
     spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows))
     outcome = run_grid(spec, tmp_path / "res", retries=1)
     assert len(outcome["failed"]) == 1 and len(outcome["results"]) == 1
@@ -119,18 +154,25 @@ def test_ray_executor_on_a_local_instance(world_dir, tmp_path):
         ray.shutdown()
     assert outcome["failed"] == {} and len(outcome["results"]) == 1
     local = run_grid(spec, tmp_path / "res-local")
-    assert {k: v["metrics"] for k, v in local["results"].items()} == \
-        {k: v["metrics"] for k, v in outcome["results"].items()}
+    assert {k: v["metrics"] for k, v in local["results"].items()} == {
+        k: v["metrics"] for k, v in outcome["results"].items()
+    }
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda s: s.update(colums=1), "unknown key 'colums'"),
-    (lambda s: s.update(rows=[]), "empty grid"),
-    (lambda s: s["rows"].append({"label": "x", "set": {"adapter": "nosie"}}), "Unknown adapter 'nosie'"),
-    (lambda s: s["rows"].append({"label": "x", "grid": {"adapter_options.magnitude": ["big"]}}), "must be numbers"),
-    (lambda s: s.update(table="tabel"), "Unknown table 'tabel'"),
-    (lambda s: s["base"].update(epoch=2), "unknown key 'epoch'. Did you mean: epochs"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s.update(colums=1), "unknown key 'colums'"),
+        (lambda s: s.update(rows=[]), "empty grid"),
+        (lambda s: s["rows"].append({"label": "x", "set": {"adapter": "nosie"}}), "Unknown adapter 'nosie'"),
+        (
+            lambda s: s["rows"].append({"label": "x", "grid": {"adapter_options.magnitude": ["big"]}}),
+            "must be numbers",
+        ),
+        (lambda s: s.update(table="tabel"), "Unknown table 'tabel'"),
+        (lambda s: s["base"].update(epoch=2), "unknown key 'epoch'. Did you mean: epochs"),
+    ],
+)
 def test_invalid_specs_fail_before_any_run(world_dir, tmp_path, capsys, mutate, message):
     path = smoke_spec(world_dir, tmp_path / "bad.yaml")
     spec = yaml.safe_load(path.read_text())
@@ -202,11 +244,14 @@ def test_spec_pinned_to_other_weights_renders_but_does_not_run(tmp_path):
     from gapkit.ablate.runner import run_grid
 
     path = tmp_path / "pinned.yaml"
-    path.write_text("name: pinned\ntable: noise\ntasks: [caption-single]\n"
-                    f"weights_sha256: {'ab' * 32}\nbase: {{encoder: gapkit-shapes, epochs: 1}}\n"
-                    "rows:\n  - label: none\n    set: {adapter: none}\n")
+    path.write_text(
+        "name: pinned\ntable: noise\ntasks: [caption-single]\n"
+        f"weights_sha256: {'ab' * 32}\nbase: {{encoder: gapkit-shapes, epochs: 1}}\n"
+        "rows:\n  - label: none\n    set: {adapter: none}\n"
+    )
     spec = load_spec(path)
     from gapkit.ablate.spec import cell_key
+
     cell = spec.cells()[0]
     assert cell.key == cell_key(cell.config.to_dict(), "ab" * 32)
     with pytest.raises(GapkitError, match="now resolves to .*--render-only"):

@@ -19,8 +19,14 @@ def _unit(x):
     return x / x.norm(dim=1, keepdim=True)
 
 
-PARAMS = {"none": {}, "noise": {"noise": 0.1}, "mean-shift": {"noise": 0.1}, "random-shift": {"noise": 0.1},
-          "linear": {"noise": 0.1}, "cov": {"noise": 0.1}}
+PARAMS = {
+    "none": {},
+    "noise": {"noise": 0.1},
+    "mean-shift": {"noise": 0.1},
+    "random-shift": {"noise": 0.1},
+    "linear": {"noise": 0.1},
+    "cov": {"noise": 0.1},
+}
 
 
 @pytest.mark.parametrize("name", ADAPTERS.names())
@@ -50,7 +56,9 @@ def test_noise_is_drawn_fresh_each_call_and_differs_by_seed(rng):
 def test_noise_magnitude_matches_expectation():
     # cos(t, n(t + w eps)) ~ 1 / sqrt(1 + w^2 d) for large d
     d, w = 768, 0.08
-    t = torch.nn.functional.normalize(torch.randn(2000, d, generator=torch.Generator().manual_seed(123)), dim=1)
+    t = torch.nn.functional.normalize(
+        torch.randn(2000, d, generator=torch.Generator().manual_seed(123)), dim=1
+    )
     a = create_adapter("noise", noise=w).train()
     cos = (a(t) * t).sum(1).mean().item()
     assert cos == pytest.approx(1 / np.sqrt(1 + w * w * d), abs=0.01)
@@ -81,7 +89,9 @@ def test_random_shift_direction_defaults_to_the_run_seed_as_measure_does():
     from gapkit.stats.shift import standard_shifts
 
     a = create_adapter("random-shift", magnitude=1.0, seed=5, dim=D)
-    measured = [s for s in standard_shifts(np.zeros(D), magnitudes=(1.0,), seeds=(5, 6, 7)) if s.name == "random"]
+    measured = [
+        s for s in standard_shifts(np.zeros(D), magnitudes=(1.0,), seeds=(5, 6, 7)) if s.name == "random"
+    ]
     assert a.direction_seed == 5
     assert np.allclose(a.shift.numpy(), measured[0].vector, atol=1e-6)
     assert create_adapter("random-shift", seed=5, direction_seed=0, dim=D).direction_seed == 0
@@ -124,8 +134,10 @@ def _n(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("name, options", [("mean-shift", {"scale": 0.7}),
-                                           ("random-shift", {"magnitude": 0.8, "direction_seed": 2})])
+@pytest.mark.parametrize(
+    "name, options",
+    [("mean-shift", {"scale": 0.7}), ("random-shift", {"magnitude": 0.8, "direction_seed": 2})],
+)
 def test_shift_then_noise_then_renormalise_as_close(name, options, rng):
     """CLOSE's Shift / FixedRandomShift with renorm=False: n(t + v + w eps), not n(n(t + v) + w eps)."""
     img, txt = _paired(rng)

@@ -94,6 +94,7 @@ def test_dataloader_workers_give_the_same_features(tiny_world):
 
 # --- the image files are part of the key ------------------------------------------------------------
 
+
 @pytest.fixture
 def encoded(monkeypatch):
     """The file names of every batch of images actually encoded (not read from the cache)."""
@@ -134,7 +135,9 @@ def _embed(root, verify=False, image_root=None):
 
 
 def _fresh(root, name):
-    return extract_image_features(create_encoder("gapkit-shapes:random-init"), [root / name], num_workers=0)[0]
+    return extract_image_features(create_encoder("gapkit-shapes:random-init"), [root / name], num_workers=0)[
+        0
+    ]
 
 
 def test_one_changed_image_is_the_only_row_encoded_again(pictures, encoded):
@@ -205,8 +208,19 @@ def test_shuffled_images_give_the_numbers_of_an_uncached_run(tiny_world, tmp_pat
     data = load_dataset("shapes", tiny_world, "test")
     lines = [f"{p.relative_to(tiny_world)},{c}" for p, c in zip(data.image_paths, data.captions[::5])]
     (root / "pairs.csv").write_text("image,caption\n" + "\n".join(lines) + "\n")
-    args = ["measure", "--dataset", "pairs", "--data-path", str(root / "pairs.csv"), "--encoder",
-            "gapkit-shapes:random-init", "--workers", "0", "--bootstrap", "20"]
+    args = [
+        "measure",
+        "--dataset",
+        "pairs",
+        "--data-path",
+        str(root / "pairs.csv"),
+        "--encoder",
+        "gapkit-shapes:random-init",
+        "--workers",
+        "0",
+        "--bootstrap",
+        "20",
+    ]
     stats = lambda name: json.loads((tmp_path / name).read_text())["stats"]
     assert main([*args, "--json", str(tmp_path / "before.json")]) == 0
     names = [p.name for p in data.image_paths]
@@ -230,8 +244,13 @@ def test_close_image_vectors_use_the_same_key(tmp_path, encoded):
     w = ShapesWorld(seed=8, sizes={"train": 4, "test": 6}, n_minimal_pairs=1).generate()
     src = DataSource.shapes_world(export_world(w, tmp_path / "world"))
     ex = CaptionSingle().examples(src, "test", train=False)
-    vec = Vectors(create_encoder("gapkit-shapes:random-init"), EmbeddingCache(), {"close-data": src.identity},
-                  src.root, "{}")
+    vec = Vectors(
+        create_encoder("gapkit-shapes:random-init"),
+        EmbeddingCache(),
+        {"close-data": src.identity},
+        src.root,
+        "{}",
+    )
     first = vec.images(ex)
     changed = ex[2].image_path
     shutil.copy(ex[0].image_path, changed)

@@ -24,8 +24,15 @@ def world_dir(tmp_path_factory):
 
 
 def _cfg(world_dir, **kw):
-    base = dict(world=world_dir, encoder="gapkit-shapes:random-init", epochs=2, batch_size=32, beams=2,
-                max_train_examples=120, decoder_options={"d_model": 32, "d_ff": 64, "num_heads": 2})
+    base = dict(
+        world=world_dir,
+        encoder="gapkit-shapes:random-init",
+        epochs=2,
+        batch_size=32,
+        beams=2,
+        max_train_examples=120,
+        decoder_options={"d_model": 32, "d_ff": 64, "num_heads": 2},
+    )
     base.update(kw)
     return CloseConfig.from_dict(base)
 
@@ -44,10 +51,20 @@ def test_every_task_trains_and_evaluates(world_dir, tmp_path, task):
         assert rec["metrics"]["vqa_acc_official"] <= rec["metrics"]["vqa_acc_close"]
 
 
-@pytest.mark.parametrize("adapter, options", [("none", {}), ("mean-shift", {"scale": -1.0}),
-                                              ("random-shift", {"magnitude": 0.5}), ("linear", {}), ("cov", {})])
+@pytest.mark.parametrize(
+    "adapter, options",
+    [
+        ("none", {}),
+        ("mean-shift", {"scale": -1.0}),
+        ("random-shift", {"magnitude": 0.5}),
+        ("linear", {}),
+        ("cov", {}),
+    ],
+)
 def test_every_adapter_trains(world_dir, tmp_path, adapter, options):
-    rec = train_run(_cfg(world_dir, task="ve", epochs=1, adapter=adapter, adapter_options=options), tmp_path / "r")
+    rec = train_run(
+        _cfg(world_dir, task="ve", epochs=1, adapter=adapter, adapter_options=options), tmp_path / "r"
+    )
     assert rec["adapter"]["adapter"] == adapter
 
 
@@ -66,15 +83,36 @@ def test_config_round_trip_and_rerun(world_dir, tmp_path):
 def test_resume_after_kill_equals_uninterrupted(world_dir, tmp_path):
     import torch
 
-    args = ["--world", world_dir, "--encoder", "gapkit-shapes:random-init", "--task", "caption-single",
-            "--epochs", "3", "--batch-size", "16", "--max-train-examples", "300", "--max-eval-examples", "6",
-            "--set", "beams=1", "--set", "decoder_options={d_model: 32, d_ff: 64, num_heads: 2}"]
+    args = [
+        "--world",
+        world_dir,
+        "--encoder",
+        "gapkit-shapes:random-init",
+        "--task",
+        "caption-single",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--max-train-examples",
+        "300",
+        "--max-eval-examples",
+        "6",
+        "--set",
+        "beams=1",
+        "--set",
+        "decoder_options={d_model: 32, d_ff: 64, num_heads: 2}",
+    ]
     # The killed process starts from this process's environment, and this process trains with the
     # thread count that environment gives a fresh one: float reductions depend on both (a count
     # changed later, as the ablate executors do in-process, does not reduce like one set at start).
     threads = torch.get_num_threads()
-    fresh = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
-                           capture_output=True, text=True, check=True).stdout
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     torch.set_num_threads(int(fresh))
     try:
         _resume_after_kill(args, tmp_path)
@@ -86,8 +124,11 @@ def _resume_after_kill(args: list[str], tmp_path) -> None:
     full = tmp_path / "full"
     assert main(["train", *args, "--out", str(full)]) == 0
     part = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-m", "gapkit.cli.main", "train", *args, "--out", str(part)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gapkit.cli.main", "train", *args, "--out", str(part)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while not (part / "checkpoint.pt").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -108,18 +149,26 @@ def test_vqa_target_rule():
     assert vqa_targets(["a", "a", "b", "c"]) == ["a"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--task", "captoin-single"], "Unknown task 'captoin-single'. Did you mean: caption-single"),
-    (["--adapter", "nosie"], "Unknown adapter 'nosie'. Did you mean: noise"),
-    (["--decoder", "t5-nonexistent"], "Decoder 't5-nonexistent' is not available locally"),
-    (["--set", "epoch=3"], "unknown key 'epoch'. Did you mean: epochs"),
-    (["--set", "epochs=0"], "epochs must be a positive integer"),
-    (["--tuned-noise", "by-norm"], "tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"),
-    (["--weight-decay", "-1"], "weight_decay must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--task", "captoin-single"], "Unknown task 'captoin-single'. Did you mean: caption-single"),
+        (["--adapter", "nosie"], "Unknown adapter 'nosie'. Did you mean: noise"),
+        (["--decoder", "t5-nonexistent"], "Decoder 't5-nonexistent' is not available locally"),
+        (["--set", "epoch=3"], "unknown key 'epoch'. Did you mean: epochs"),
+        (["--set", "epochs=0"], "epochs must be a positive integer"),
+        (
+            ["--tuned-noise", "by-norm"],
+            "tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'",
+        ),
+        (["--weight-decay", "-1"], "weight_decay must be a number >= 0"),
+    ],
+)
 def test_bad_config_exits_2_and_leaves_nothing(world_dir, tmp_path, capsys, argv, message):
     out = tmp_path / "run"
-    rc = main(["train", "--world", world_dir, "--encoder", "gapkit-shapes:random-init", *argv, "--out", str(out)])
+    rc = main(
+        ["train", "--world", world_dir, "--encoder", "gapkit-shapes:random-init", *argv, "--out", str(out)]
+    )
     assert rc == 2 and message in capsys.readouterr().err
     assert not out.exists()
 
@@ -134,7 +183,13 @@ def test_existing_run_folder_needs_resume_or_overwrite(world_dir, tmp_path, caps
 def test_noise_default_is_closes_tuned_w_per_dimension():
     """CLOSE kept one w per task for every CLIP (d = 512 to 1024): ViT-B/32 (d = 512) gets 0.12 for
     single captioning, not 0.12 * sqrt(768 / 512) = 0.147."""
-    for task, w in (("caption-single", 0.12), ("caption-multi", 0.04), ("ve", 0.08), ("vqa", 0.04), ("vqa-e", 0.04)):
+    for task, w in (
+        ("caption-single", 0.12),
+        ("caption-multi", 0.04),
+        ("ve", 0.08),
+        ("vqa", 0.04),
+        ("vqa-e", 0.04),
+    ):
         for d in (128, 512, 768, 1024):
             assert CloseConfig(task=task).resolved_noise(d) == w
     by_norm = CloseConfig(task="caption-single", tuned_noise="matched-norm")
@@ -145,14 +200,18 @@ def test_noise_default_is_closes_tuned_w_per_dimension():
     assert CloseConfig(task="ve", adapter="none").resolved_noise(128) == 0.0
     with pytest.raises(GapkitError, match="noise must be a number"):
         CloseConfig.from_dict({"noise": -1})
-    with pytest.raises(GapkitError, match="tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"):
+    with pytest.raises(
+        GapkitError, match="tuned_noise must be one of per-dimension, matched-norm, got 'by-norm'"
+    ):
         CloseConfig.from_dict({"tuned_noise": "by-norm"})
 
 
 def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):
     """The real-decoder path: a T5 folder (random weights here) with a saved tokenizer."""
-    rec = train_run(_cfg(world_dir, task="ve", epochs=1, decoder=_local_t5(tmp_path / "t5"), decoder_options={}),
-                    tmp_path / "run")
+    rec = train_run(
+        _cfg(world_dir, task="ve", epochs=1, decoder=_local_t5(tmp_path / "t5"), decoder_options={}),
+        tmp_path / "run",
+    )
     assert rec["metrics"]["n"] > 0
 
 
@@ -170,15 +229,27 @@ def test_real_data_layout(world_dir, tmp_path):
     (root / "coco" / "annotations").mkdir()
     (root / "vqa").mkdir()
     for split in ("train", "val"):
-        shutil.copy(f"{world_dir}/captions_{split}.json", root / "coco" / "annotations" / f"captions_{split}2014.json")
-        shutil.copy(f"{world_dir}/v2_OpenEnded_mscoco_{split}_questions.json",
-                    root / "vqa" / f"v2_OpenEnded_mscoco_{split}2014_questions.json")
-        shutil.copy(f"{world_dir}/v2_mscoco_{split}_annotations.json", root / "vqa" / f"v2_mscoco_{split}2014_annotations.json")
-    patterns = {"karpathy": "coco/{filepath}/{filename}", "snli_ve": "coco/images/{id}.png",
-                "vqa": "coco/images/{image_id:06d}.png"}
+        shutil.copy(
+            f"{world_dir}/captions_{split}.json", root / "coco" / "annotations" / f"captions_{split}2014.json"
+        )
+        shutil.copy(
+            f"{world_dir}/v2_OpenEnded_mscoco_{split}_questions.json",
+            root / "vqa" / f"v2_OpenEnded_mscoco_{split}2014_questions.json",
+        )
+        shutil.copy(
+            f"{world_dir}/v2_mscoco_{split}_annotations.json",
+            root / "vqa" / f"v2_mscoco_{split}2014_annotations.json",
+        )
+    patterns = {
+        "karpathy": "coco/{filepath}/{filename}",
+        "snli_ve": "coco/images/{id}.png",
+        "vqa": "coco/images/{image_id:06d}.png",
+    }
     for task in ("ve", "vqa"):
-        rec = train_run(_cfg(world_dir, task=task, epochs=1, world=None, data_root=str(root),
-                             data_patterns=patterns), tmp_path / f"run-{task}")
+        rec = train_run(
+            _cfg(world_dir, task=task, epochs=1, world=None, data_root=str(root), data_patterns=patterns),
+            tmp_path / f"run-{task}",
+        )
         assert rec["n_train"] > 0
     with pytest.raises(GapkitError, match="Data root not found"):
         train_run(_cfg(world_dir, task="ve", world=None, data_root=str(tmp_path / "nope")), tmp_path / "r2")
@@ -191,8 +262,17 @@ def _local_t5(folder):
     from gapkit.close.decoder import shapes_tokenizer
 
     tok = shapes_tokenizer()
-    cfg = T5Config(vocab_size=len(tok), d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2,
-                   pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    cfg = T5Config(
+        vocab_size=len(tok),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     T5ForConditionalGeneration(cfg).save_pretrained(folder)
     tok.save_pretrained(folder)
     return str(folder)
@@ -223,8 +303,17 @@ def test_a_local_t5_trains_with_closes_settings(world_dir, tmp_path):
     import math
 
     folder = _local_t5(tmp_path / "t5")
-    cfg = CloseConfig.from_dict(dict(world=world_dir, encoder="gapkit-shapes:random-init", task="caption-multi",
-                                     decoder=folder, beams=1, max_train_examples=40, max_eval_examples=4))
+    cfg = CloseConfig.from_dict(
+        dict(
+            world=world_dir,
+            encoder="gapkit-shapes:random-init",
+            task="caption-multi",
+            decoder=folder,
+            beams=1,
+            max_train_examples=40,
+            max_eval_examples=4,
+        )
+    )
     rec = train_run(cfg, tmp_path / "run")
     r = rec["resolved"]
     assert (r["lr"], r["weight_decay"], r["epochs"], r["batch_size"]) == (3e-4, 0.0, 8, 32)
@@ -240,8 +329,11 @@ def test_beam_search_settings_are_closes(monkeypatch):
 
     from gapkit.close.model import ClipPrefixT5
 
-    t5 = T5ForConditionalGeneration(T5Config(vocab_size=20, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2,
-                                             decoder_start_token_id=0))
+    t5 = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=20, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2, decoder_start_token_id=0
+        )
+    )
     seen = []
     monkeypatch.setattr(t5, "generate", lambda **kw: seen.append(kw) or torch.zeros((1, 1), dtype=torch.long))
     model = ClipPrefixT5(t5, 6)
@@ -268,7 +360,9 @@ def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatc
     train_run(cfg, tmp_path / "run")
     fed = []
     real = decode._decode
-    monkeypatch.setattr(decode, "_decode", lambda prep, vectors, *a: fed.append(vectors) or real(prep, vectors, *a))
+    monkeypatch.setattr(
+        decode, "_decode", lambda prep, vectors, *a: fed.append(vectors) or real(prep, vectors, *a)
+    )
     assert main(["eval", str(tmp_path / "run"), "--split", "val", "--inputs", "text"]) == 0
     text = prepare(cfg, eval_splits=("val",), with_train=False).evals["val"].text_vectors.astype(np.float64)
     shift = torch.load(tmp_path / "run" / "adapter.pt", weights_only=False)["fitted"]["shift"].numpy()
@@ -276,7 +370,9 @@ def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatc
     assert np.allclose(fed[-1], moved / np.linalg.norm(moved, axis=1, keepdims=True), atol=1e-5)
     assert not np.allclose(fed[-1], text, atol=1e-3)
     record = json.loads((tmp_path / "run" / "metrics-val-text.json").read_text())
-    assert record["text_adapter"]["adapter"] == "mean-shift" and "no noise" in record["text_adapter"]["applied"]
+    assert (
+        record["text_adapter"]["adapter"] == "mean-shift" and "no noise" in record["text_adapter"]["applied"]
+    )
     assert len(record["per_item"]["cider"]) == 5
 
 
@@ -300,10 +396,15 @@ def test_one_images_model_for_both_captioning_tasks(world_dir):
     its captions), the same target rows the single-caption text runs see."""
     from gapkit.close.prepare import prepare
 
-    single, multi, text = (prepare(_cfg(world_dir, task=t, train_on=on)).train for t, on in
-                           (("caption-single", "image"), ("caption-multi", "image"), ("caption-single", "text")))
-    assert [e.targets for e in multi.examples] == [e.targets for e in single.examples] == \
-        [e.targets for e in text.examples]
+    single, multi, text = (
+        prepare(_cfg(world_dir, task=t, train_on=on)).train
+        for t, on in (("caption-single", "image"), ("caption-multi", "image"), ("caption-single", "text"))
+    )
+    assert (
+        [e.targets for e in multi.examples]
+        == [e.targets for e in single.examples]
+        == [e.targets for e in text.examples]
+    )
     assert all(len(e.targets) == 1 for e in multi.examples)
     assert (multi.vectors == single.vectors).all()
 
@@ -322,7 +423,9 @@ def _allennlp_beam_search(model, clip, beams: int, steps: int, eos: int = 1) -> 
             if len(seq) > 1 and seq[-1] == eos:
                 cands.append((seq + [eos], lp))
                 continue
-            logits = model.t5(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=torch.tensor([seq])).logits
+            logits = model.t5(
+                inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=torch.tensor([seq])
+            ).logits
             top = torch.topk(torch.log_softmax(logits[0, -1].double(), -1), beams)
             cands += [(seq + [i], lp + v) for v, i in zip(top.values.tolist(), top.indices.tolist())]
         kept = sorted(cands, key=lambda c: -c[1])[:beams]
@@ -333,7 +436,7 @@ def _allennlp_beam_search(model, clip, beams: int, steps: int, eos: int = 1) -> 
 
 def _until_eos(seq: list[int]) -> list[int]:
     seq = seq[1:]  # the decoder start token
-    return seq[:seq.index(1)] if 1 in seq else seq
+    return seq[: seq.index(1)] if 1 in seq else seq
 
 
 def test_beam_search_finds_what_closes_beam_search_finds():
@@ -346,9 +449,20 @@ def test_beam_search_finds_what_closes_beam_search_finds():
     from gapkit.close.model import ClipPrefixT5
 
     torch.manual_seed(5)
-    t5 = T5ForConditionalGeneration(T5Config(vocab_size=10, d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-                                             pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-                                             dropout_rate=0.0))
+    t5 = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=10,
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+            dropout_rate=0.0,
+        )
+    )
     with torch.no_grad():
         t5.lm_head.weight.mul_(7.0)  # peaked distributions: beams that finish early and beams that do not
     model = ClipPrefixT5(t5, 6).eval()
@@ -358,6 +472,9 @@ def test_beam_search_finds_what_closes_beam_search_finds():
         for j in range(4):
             clip = torch.randn(1, 6, generator=torch.Generator().manual_seed(500 + j))
             ref = _allennlp_beam_search(model, clip, cfg.beams, 8)
-            assert _until_eos(model.generate(clip, None, None, 8, cfg.beams, cfg.early_stopping)[0].tolist()) == ref
+            assert (
+                _until_eos(model.generate(clip, None, None, 8, cfg.beams, cfg.early_stopping)[0].tolist())
+                == ref
+            )
             early += _until_eos(model.generate(clip, None, None, 8, cfg.beams, True)[0].tolist()) != ref
     assert early > 0

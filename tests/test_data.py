@@ -12,7 +12,9 @@ from gapkit.worlds.shapes.world import ShapesWorld
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
-    w = ShapesWorld(seed=5, sizes={"train": 20, "restval": 6, "val": 6, "test": 8}, n_minimal_pairs=1).generate()
+    w = ShapesWorld(
+        seed=5, sizes={"train": 20, "restval": 6, "val": 6, "test": 8}, n_minimal_pairs=1
+    ).generate()
     return export_world(w, tmp_path_factory.mktemp("w") / "world")
 
 
@@ -52,11 +54,14 @@ def test_pairs_file_groups_captions_by_image(tmp_path, suffix):
     assert d.image_paths[0] == tmp_path / "a.png"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{bad json", "is not valid JSON"),
-    ('{"images": [{"split": "test", "sentences": []}]}', "has no field 'filename'"),
-    ('{"nothing": 1}', "the top level has no field 'images'"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{bad json", "is not valid JSON"),
+        ('{"images": [{"split": "test", "sentences": []}]}', "has no field 'filename'"),
+        ('{"nothing": 1}', "the top level has no field 'images'"),
+    ],
+)
 def test_malformed_karpathy_json(tmp_path, content, message):
     p = tmp_path / "dataset_coco.json"
     p.write_text(content)

@@ -10,7 +10,9 @@ from gapkit.stats import decomposition as dec
 from gapkit.stats.decomposition import decomposition, decomposition_intervals
 from gapkit.stats.paired import Paired
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
+FIXTURE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
+)
 
 
 def _unit(a):
@@ -29,12 +31,15 @@ def test_shares_add_up_and_match_their_definitions(one_to_three):
     p = one_to_three
     d = decomposition(p)
     delta = p.image[p.caption_image] - p.text
-    mean_sq = (delta ** 2).sum(1).mean()
-    assert d["residual_share"] + d["constant_share"] == pytest.approx(1.0, abs=1e-12)  # equal captions per image
-    assert d["constant_share"] == pytest.approx(np.sum(p.gap ** 2) / mean_sq, abs=1e-12)
+    mean_sq = (delta**2).sum(1).mean()
+    assert d["residual_share"] + d["constant_share"] == pytest.approx(
+        1.0, abs=1e-12
+    )  # equal captions per image
+    assert d["constant_share"] == pytest.approx(np.sum(p.gap**2) / mean_sq, abs=1e-12)
     centred = delta - delta.mean(0)
     assert d["residual_text_ratio"] == pytest.approx(
-        (centred ** 2).sum(1).mean() / ((p.text - p.text.mean(0)) ** 2).sum(1).mean(), abs=1e-12)
+        (centred**2).sum(1).mean() / ((p.text - p.text.mean(0)) ** 2).sum(1).mean(), abs=1e-12
+    )
 
 
 def test_cosines_against_brute_force(one_to_three):
@@ -46,7 +51,9 @@ def test_cosines_against_brute_force(one_to_three):
     isims = p.image @ p.image.T
     assert d["image_cone"] == pytest.approx(isims[~np.eye(60, dtype=bool)].mean(), abs=1e-12)
     moved = _unit(p.text + p.image.mean(0) - p.text.mean(0))
-    assert d["shifted_paired_cosine"] == pytest.approx((p.image[p.caption_image] * moved).sum(1).mean(), abs=1e-12)
+    assert d["shifted_paired_cosine"] == pytest.approx(
+        (p.image[p.caption_image] * moved).sum(1).mean(), abs=1e-12
+    )
 
 
 def test_ridge_r2_closed_cases(rng):
@@ -93,13 +100,23 @@ def test_intervals_cover_the_value_and_need_no_duplicates(one_to_three):
 def test_real_clip_reference_values():
     a = np.load(FIXTURE)
     d = decomposition(Paired.from_raw(a[0], a[1]))
-    ref = {"paired_cosine": 0.3099, "text_text_unrelated": 0.5152, "l2m": 0.8514, "image_cone": 0.5315,
-           "text_cone": 0.5152, "shifted_paired_cosine": 0.677, "residual_text_ratio": 1.35,
-           "residual_share": 0.475, "top10_gap_share": 0.80}
+    ref = {
+        "paired_cosine": 0.3099,
+        "text_text_unrelated": 0.5152,
+        "l2m": 0.8514,
+        "image_cone": 0.5315,
+        "text_cone": 0.5152,
+        "shifted_paired_cosine": 0.677,
+        "residual_text_ratio": 1.35,
+        "residual_share": 0.475,
+        "top10_gap_share": 0.80,
+    }
     for k, v in ref.items():
         assert d[k] == pytest.approx(v, abs=0.005), k
     assert 0.18 <= d["ridge_r2"] <= 0.24
-    assert d["image_effective_rank"] == pytest.approx(105, abs=1) and d["text_effective_rank"] == pytest.approx(97, abs=1)
+    assert d["image_effective_rank"] == pytest.approx(105, abs=1) and d[
+        "text_effective_rank"
+    ] == pytest.approx(97, abs=1)
 
 
 def test_measure_reports_the_decomposition(one_to_three):
@@ -108,7 +125,13 @@ def test_measure_reports_the_decomposition(one_to_three):
     p = one_to_three
     report = gapkit.measure(p.image, p.text, p.caption_image, bootstrap=20)
     d = decomposition(p)
-    for name in ("ridge_r2", "residual_text_ratio", "residual_share", "constant_share", "text_text_unrelated"):
+    for name in (
+        "ridge_r2",
+        "residual_text_ratio",
+        "residual_share",
+        "constant_share",
+        "text_text_unrelated",
+    ):
         assert report.stats[name].value == pytest.approx(d[name], abs=1e-9)
         assert report.stats[name].lo <= report.stats[name].value <= report.stats[name].hi
     table = report.table()

@@ -17,8 +17,9 @@ from gapkit.errors import GapkitError
 
 from .test_encoders import TINY_CFG
 
-NEEDS_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="needs a CUDA device (benchmarks/gpu.sh runs it on a GPU machine)")
+NEEDS_CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu.sh runs it on a GPU machine)"
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ TINY_CFG = {
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
-IMAGES = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 48, 3), dtype=np.uint8)) for i in range(3)]
+IMAGES = [
+    Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 48, 3), dtype=np.uint8)) for i in range(3)
+]
 TEXTS = ["a photo of a dog", "two red circles", "a small blue star in the corner"]
 
 
@@ -62,7 +64,9 @@ def test_open_clip_local_dir_and_hf_cache(tiny_arch, tmp_path, monkeypatch):
     (tmp_path / "hub" / "models--someone--tiny-clip" / "refs").mkdir()
     (tmp_path / "hub" / "models--someone--tiny-clip" / "refs" / "main").write_text("abc123")
     (snap / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}))
-    save_file({k: v.contiguous() for k, v in rand.model.state_dict().items()}, snap / "open_clip_model.safetensors")
+    save_file(
+        {k: v.contiguous() for k, v in rand.model.state_dict().items()}, snap / "open_clip_model.safetensors"
+    )
     local = create_encoder(f"local-dir:{snap}")
     assert np.allclose(_embeddings(local)[1], _embeddings(rand)[1], atol=1e-6)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
@@ -86,7 +90,9 @@ def test_open_clip_pretrained_tag_from_hf_cache(tmp_path, monkeypatch):
     snap.mkdir(parents=True)
     (snap.parent.parent / "refs").mkdir()
     (snap.parent.parent / "refs" / "main").write_text("0")
-    save_file({k: v.contiguous() for k, v in rand.model.state_dict().items()}, snap / "open_clip_model.safetensors")
+    save_file(
+        {k: v.contiguous() for k, v in rand.model.state_dict().items()}, snap / "open_clip_model.safetensors"
+    )
     monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path))
     enc = create_encoder("ViT-B-32:openai")
     assert enc.weights_sha256 != rand.weights_sha256
@@ -104,16 +110,32 @@ def test_hf_transformers_clip_folder(tmp_path):
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
-    cfg = CLIPConfig(text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64,
-                                  "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 16},
-                     vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                                    "num_attention_heads": 2, "image_size": 32, "patch_size": 16},
-                     projection_dim=24)
+    cfg = CLIPConfig(
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 16,
+        },
+        projection_dim=24,
+    )
     torch.manual_seed(0)
     model = CLIPModel(cfg)
     model.save_pretrained(tmp_path)
     fast.save_pretrained(tmp_path)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        tmp_path
+    )
     enc = create_encoder(f"hf:{tmp_path}", device="cpu")
     assert enc.embed_dim == 24
     txt = enc.encode_texts(TEXTS, normalize=False)
@@ -137,14 +159,17 @@ def test_shapes_random_init_control():
     assert img.shape == (2, enc.embed_dim)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("ViT-B-33:openai", "Unknown encoder 'ViT-B-33'. Did you mean: ViT-B-32"),
-    ("ViT-B-32:opena", "Unknown pretrained tag 'opena' for ViT-B-32. Did you mean: openai"),
-    ("ViT-B-32", "names an architecture but no weights"),
-    ("ViT-B-32:/nonexistent/ckpt.pt", "Checkpoint not found: /nonexistent/ckpt.pt"),
-    ("ViT-L-14:laion2b_s32b_b82k", "not on this machine: looked in .*CLIP-ViT-L-14-laion2B-s32B-b82K"),
-    ("gapkit-shapes:/nonexistent/dir", "Tiny CLIP weights not found: looked for /nonexistent/dir"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("ViT-B-33:openai", "Unknown encoder 'ViT-B-33'. Did you mean: ViT-B-32"),
+        ("ViT-B-32:opena", "Unknown pretrained tag 'opena' for ViT-B-32. Did you mean: openai"),
+        ("ViT-B-32", "names an architecture but no weights"),
+        ("ViT-B-32:/nonexistent/ckpt.pt", "Checkpoint not found: /nonexistent/ckpt.pt"),
+        ("ViT-L-14:laion2b_s32b_b82k", "not on this machine: looked in .*CLIP-ViT-L-14-laion2B-s32B-b82K"),
+        ("gapkit-shapes:/nonexistent/dir", "Tiny CLIP weights not found: looked for /nonexistent/dir"),
+    ],
+)
 def test_bad_encoder_specs(spec, message, tmp_path, monkeypatch):
     import huggingface_hub.constants as c
 
@@ -172,8 +197,17 @@ def test_encode_cli_with_a_local_open_clip_checkpoint_hits_the_cache(tiny_arch, 
     world = export_world(ShapesWorld(seed=1, sizes={"test": 6}, n_minimal_pairs=1).generate(), tmp_path / "w")
     ckpt = tmp_path / "tiny.pt"
     torch.save(create_encoder(f"{tiny_arch}:random-init").model.state_dict(), ckpt)
-    args = ["encode", "--encoder", f"{tiny_arch}:{ckpt}", "--data-path", str(world), "--workers", "0",
-            "--out", str(tmp_path / "e.npz")]
+    args = [
+        "encode",
+        "--encoder",
+        f"{tiny_arch}:{ckpt}",
+        "--data-path",
+        str(world),
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "e.npz"),
+    ]
     assert main(args) == 0
     assert "cache miss" in capsys.readouterr().err
     assert main(args) == 0

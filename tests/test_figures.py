@@ -52,8 +52,28 @@ def world_dir(tmp_path_factory):
 
 def test_tsne_cli_writes_figures_and_numbers(world_dir, tmp_path):
     out = tmp_path / "tsne"
-    assert main(["tsne", "--encoder", "gapkit-shapes:random-init", "--data-path", str(world_dir), "--n", "30",
-                 "--panels", "none", "noise", "mean-shift", "--workers", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tsne",
+                "--encoder",
+                "gapkit-shapes:random-init",
+                "--data-path",
+                str(world_dir),
+                "--n",
+                "30",
+                "--panels",
+                "none",
+                "noise",
+                "mean-shift",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     numbers = json.loads(out.with_suffix(".json").read_text())
     assert set(numbers["panels"]) == {"none", "noise", "mean-shift"} and numbers["n"] == 30
     p = numbers["panels"]
@@ -63,12 +83,30 @@ def test_tsne_cli_writes_figures_and_numbers(world_dir, tmp_path):
 
 def test_sensitivity_cli(world_dir, tmp_path, capsys):
     out = tmp_path / "sens"
-    assert main(["sensitivity", "--pairs", str(world_dir / "minimal_pairs.jsonl"), "--encoder",
-                 "gapkit-shapes:random-init", "--workers", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sensitivity",
+                "--pairs",
+                str(world_dir / "minimal_pairs.jsonl"),
+                "--encoder",
+                "gapkit-shapes:random-init",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     sens = json.loads(out.with_suffix(".json").read_text())
     pairs = [json.loads(line) for line in (world_dir / "minimal_pairs.jsonl").read_text().splitlines()]
     per_factor = {f: sum(p["attribute"] == f for p in pairs) for f in {p["attribute"] for p in pairs}}
-    assert set(sens) == set(per_factor) and set(sens) <= set(catalog.FACTORS) and {"shape", "colour"} <= set(sens)
+    assert (
+        set(sens) == set(per_factor)
+        and set(sens) <= set(catalog.FACTORS)
+        and {"shape", "colour"} <= set(sens)
+    )
     assert all(sens[f]["n"] == n for f, n in per_factor.items())
     pairs = [json.loads(line) for line in (world_dir / "minimal_pairs.jsonl").read_text().splitlines()]
     assert all("->" in p["change"] for p in pairs)
@@ -78,8 +116,22 @@ def test_sensitivity_cli(world_dir, tmp_path, capsys):
 @pytest.mark.skipif(not os.path.exists(os.path.join(REAL_CLIP, "features_clip.npy")), reason="fixture absent")
 def test_tsne_on_real_clip_fixture_shows_the_gap(tmp_path):
     out = tmp_path / "real"
-    assert main(["tsne", "--embeddings", os.path.join(REAL_CLIP, "features_clip.npy"), "--method", "pca",
-                 "--n", "200", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tsne",
+                "--embeddings",
+                os.path.join(REAL_CLIP, "features_clip.npy"),
+                "--method",
+                "pca",
+                "--n",
+                "200",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     p = json.loads(out.with_suffix(".json").read_text())["panels"]
     assert p["none"]["mixing_2d"] < 0.1  # two separate clouds
     assert p["mean-shift+noise"]["mixing_2d"] > p["none"]["mixing_2d"]
@@ -104,8 +156,14 @@ def test_unknown_projection(tmp_path, capsys):
 def test_sensitivity_on_precomputed_embeddings(tmp_path, rng, capsys):
     n, d = 12, 8
     ia, ta = rng.standard_normal((2, n, d))
-    np.savez(tmp_path / "p.npz", image_a=ia, image_b=ia + rng.standard_normal((n, d)), text_a=ta,
-             text_b=ta + 1.0, attribute=np.array(["colour"] * 6 + ["shape"] * 6))
+    np.savez(
+        tmp_path / "p.npz",
+        image_a=ia,
+        image_b=ia + rng.standard_normal((n, d)),
+        text_a=ta,
+        text_b=ta + 1.0,
+        attribute=np.array(["colour"] * 6 + ["shape"] * 6),
+    )
     assert main(["sensitivity", "--embeddings", str(tmp_path / "p.npz"), "--out", str(tmp_path / "s")]) == 0
     sens = json.loads((tmp_path / "s.json").read_text())
     assert sens["colour"]["text_direction_consistency"] > sens["colour"]["image_direction_consistency"]
@@ -123,13 +181,25 @@ def test_regenerate_all_writes_every_figure_from_the_inputs_it_is_given(tmp_path
     img, txt = clouds(rng, 60, 16)
     monkeypatch.setattr(figs, "encoded_pairs", lambda opts: (img, txt, None, img, txt, "clouds"))
     attrs = ["colour"] * 20
-    monkeypatch.setattr(figs, "minimal_pair_embeddings",
-                        lambda opts: (img[:20], img[20:40], txt[:20], txt[20:40], attrs, attrs))
+    monkeypatch.setattr(
+        figs,
+        "minimal_pair_embeddings",
+        lambda opts: (img[:20], img[20:40], txt[:20], txt[20:40], attrs, attrs),
+    )
     real = tmp_path / "real.npy"
     np.save(real, np.stack([img, txt]))
     numbers = figs.regenerate_all(tmp_path / "figs", real_clip=real, seed=0)
     assert set(numbers) == {"tsne-shapes", "shapes", "sensitivity-shapes", "tsne-real-clip", "real-clip"}
-    for name in ("tsne-shapes.png", "tsne-real-clip.png", "shapes-cosines.png", "real-clip-geometry.json",
-                 "sensitivity-shapes.json"):
+    for name in (
+        "tsne-shapes.png",
+        "tsne-real-clip.png",
+        "shapes-cosines.png",
+        "real-clip-geometry.json",
+        "sensitivity-shapes.json",
+    ):
         assert (tmp_path / "figs" / name).is_file(), name
-    assert set(figs.regenerate_all(tmp_path / "only", seed=0)) == {"tsne-shapes", "shapes", "sensitivity-shapes"}
+    assert set(figs.regenerate_all(tmp_path / "only", seed=0)) == {
+        "tsne-shapes",
+        "shapes",
+        "sensitivity-shapes",
+    }

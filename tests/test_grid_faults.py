@@ -31,7 +31,9 @@ BROKEN = {"label": "broken", "set": {"adapter": "noise", "eval_split": "nosuchsp
 
 @pytest.fixture(scope="module")
 def world_dir(tmp_path_factory):
-    w = ShapesWorld(seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1).generate()
+    w = ShapesWorld(
+        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
+    ).generate()
     return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
 
 
@@ -71,8 +73,9 @@ def _default_sigint() -> None:
 
 def _start_grid(spec_path, out, *extra, **popen):
     cmd = [sys.executable, "-m", "gapkit.cli.main", "ablate", str(spec_path), "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint, **popen)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint, **popen
+    )
 
 
 def _wait_for_running_cells(proc, out, n: int, timeout: float = 240, in_process: bool = False) -> list[int]:
@@ -152,7 +155,13 @@ def test_config_error_is_not_retried_and_the_table_marks_it(world_dir, tmp_path,
 
 
 def test_render_only_marks_cells_not_run_and_partial_repeats(world_dir, tmp_path, capsys):
-    rows = [{"label": "RNG", "set": {"adapter": "random-shift"}, "repeat": {"adapter_options.direction_seed": [0, 1]}}]
+    rows = [
+        {
+            "label": "RNG",
+            "set": {"adapter": "random-shift"},
+            "repeat": {"adapter_options.direction_seed": [0, 1]},
+        }
+    ]
     spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=rows)
     out = tmp_path / "res"
     assert main(["ablate", str(spec_path), "--out", str(out), "--render-only"]) == 1
@@ -171,21 +180,37 @@ def test_render_only_marks_cells_not_run_and_partial_repeats(world_dir, tmp_path
 def test_crashed_cells_ask_for_a_rerun(world_dir, tmp_path):
     spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=noise_rows(2)))
     keys = [c.key for c in spec.cells()]
-    outcome = {"missing": {k: "w0/ve" for k in keys}, "total": 2, "out": tmp_path / "res",
-               "failed": {keys[0]: {"label": "w0/ve", "error": "worker died (killed by SIGKILL) while running the cell",
-                                    "permanent": False}}}
+    outcome = {
+        "missing": {k: "w0/ve" for k in keys},
+        "total": 2,
+        "out": tmp_path / "res",
+        "failed": {
+            keys[0]: {
+                "label": "w0/ve",
+                "error": "worker died (killed by SIGKILL) while running the cell",
+                "permanent": False,
+            }
+        },
+    }
     code, message = incomplete_report(spec, outcome)
     assert code == 1 and message == (
-        f"2 of 2 cells have no result (the table marks them); 1 failed, e.g. w0/ve: worker died (killed by SIGKILL) "
+        f"2 of 2 cells have no result (the table marks them); 1 failed, e.g. w0/ve: "
+        "worker died (killed by SIGKILL) "
         f"while running the cell (rerun `gapkit ablate {spec.path} --out {tmp_path / 'res'}` to retry them); "
-        f"1 not run yet (run `gapkit ablate {spec.path} --out {tmp_path / 'res'}` to finish them)")
+        f"1 not run yet (run `gapkit ablate {spec.path} --out {tmp_path / 'res'}` to finish them)"
+    )
     assert incomplete_report(spec, {**outcome, "missing": {}}) is None
 
 
 def test_progress_bar_counts_failed_cells(world_dir, tmp_path, monkeypatch):
     buf = io.StringIO()
-    monkeypatch.setattr(runner, "progress", lambda **kw: tqdm(file=buf, mininterval=0, **{
-        k: v for k, v in kw.items() if k not in ("file", "mininterval")}))
+    monkeypatch.setattr(
+        runner,
+        "progress",
+        lambda **kw: tqdm(
+            file=buf, mininterval=0, **{k: v for k, v in kw.items() if k not in ("file", "mininterval")}
+        ),
+    )
     second = {**BROKEN, "label": "broken too", "set": {**BROKEN["set"], "eval_split": "nosuchsplit2"}}
     spec = load_spec(smoke_spec(world_dir, tmp_path / "s.yaml", rows=[BROKEN, second, noise_rows(1)[0]]))
     outcome = run_grid(spec, tmp_path / "res")
@@ -203,26 +228,44 @@ def test_geometry_builds_one_encoder_per_spec(world_dir, tmp_path, monkeypatch):
     assert len(out["RNG@0.5"]["mg"]) == 2 and len(calls) == 1
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"adapter": "random-shift", "adapter_options": {"magnitud": 0.5}},
-     "unknown option 'magnitud' for adapter 'random-shift'. Did you mean: magnitude?"),
-    ({"adapter": "random-shift", "adapter_options": {"direction_seed": 0.5}}, "direction_seed must be an integer"),
-    ({"adapter": "mean-shift", "adapter_options": {"scale": "big"}}, "adapter_options.scale must be a finite number"),
-    ({"adapter": "linear", "adapter_options": {"ridge": -1}}, "adapter_options.ridge must be >= 0"),
-    ({"adapter": "noise", "adapter_options": {"scale": 1.0}}, "adapter 'noise' takes no options"),
-    ({"adapter_options": {"noise": 0.1}}, "set noise at the top level of the config"),
-    ({"adapter_options": [1]}, "adapter_options must be a mapping"),
-    ({"task_options": {"stile": "x"}}, "task 've' takes no options"),
-    ({"decoder_options": {"d_modle": 32}}, "unknown option 'd_modle' for decoder 'shapes-t5'. Did you mean: d_model?"),
-    ({"decoder_options": {"dropout_rate": 1.5}}, "dropout_rate must be < 1"),
-    ({"decoder_options": {"d_model": 2, "num_heads": 4}}, "d_model \\(2\\) must be >= num_heads \\(4\\)"),
-    ({"decoder": "t5-base"}, "decoder 't5-base' \\(a T5 loaded from its files\\) takes no options"),
-    ({"data_files": {"karpathy": "x.json"}}, "data_files applies to real data; set data_root"),
-    ({"world": None, "data_root": "/data", "data_files": {"karpaty": "x.json"}},
-     "unknown option 'karpaty' for real data. Did you mean: karpathy?"),
-    ({"world": None, "data_root": "/data", "data_patterns": {"vqa": "{image_idd}.jpg"}},
-     "data_patterns.vqa = '{image_idd}.jpg' does not format"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (
+            {"adapter": "random-shift", "adapter_options": {"magnitud": 0.5}},
+            "unknown option 'magnitud' for adapter 'random-shift'. Did you mean: magnitude?",
+        ),
+        (
+            {"adapter": "random-shift", "adapter_options": {"direction_seed": 0.5}},
+            "direction_seed must be an integer",
+        ),
+        (
+            {"adapter": "mean-shift", "adapter_options": {"scale": "big"}},
+            "adapter_options.scale must be a finite number",
+        ),
+        ({"adapter": "linear", "adapter_options": {"ridge": -1}}, "adapter_options.ridge must be >= 0"),
+        ({"adapter": "noise", "adapter_options": {"scale": 1.0}}, "adapter 'noise' takes no options"),
+        ({"adapter_options": {"noise": 0.1}}, "set noise at the top level of the config"),
+        ({"adapter_options": [1]}, "adapter_options must be a mapping"),
+        ({"task_options": {"stile": "x"}}, "task 've' takes no options"),
+        (
+            {"decoder_options": {"d_modle": 32}},
+            "unknown option 'd_modle' for decoder 'shapes-t5'. Did you mean: d_model?",
+        ),
+        ({"decoder_options": {"dropout_rate": 1.5}}, "dropout_rate must be < 1"),
+        ({"decoder_options": {"d_model": 2, "num_heads": 4}}, "d_model \\(2\\) must be >= num_heads \\(4\\)"),
+        ({"decoder": "t5-base"}, "decoder 't5-base' \\(a T5 loaded from its files\\) takes no options"),
+        ({"data_files": {"karpathy": "x.json"}}, "data_files applies to real data; set data_root"),
+        (
+            {"world": None, "data_root": "/data", "data_files": {"karpaty": "x.json"}},
+            "unknown option 'karpaty' for real data. Did you mean: karpathy?",
+        ),
+        (
+            {"world": None, "data_root": "/data", "data_patterns": {"vqa": "{image_idd}.jpg"}},
+            "data_patterns.vqa = '{image_idd}.jpg' does not format",
+        ),
+    ],
+)
 def test_nested_option_errors_fail_spec_validation(world_dir, tmp_path, capsys, bad, message):
     path = smoke_spec(world_dir, tmp_path / "bad.yaml")
     spec = yaml.safe_load(path.read_text())
@@ -240,7 +283,9 @@ def test_caption_style_option_is_checked(tmp_path):
     from gapkit.close.config import CloseConfig
 
     assert CloseConfig.from_dict({"task": "caption-style", "task_options": {"style": "uplifting"}})
-    with pytest.raises(GapkitError, match="unknown option 'stile' for task 'caption-style'. Did you mean: style?"):
+    with pytest.raises(
+        GapkitError, match="unknown option 'stile' for task 'caption-style'. Did you mean: style?"
+    ):
         CloseConfig.from_dict({"task": "caption-style", "task_options": {"stile": "uplifting"}})
     with pytest.raises(GapkitError, match="task_options.style must be a non-empty string"):
         CloseConfig.from_dict({"task": "caption-style", "task_options": {"style": 3}})
@@ -248,9 +293,18 @@ def test_caption_style_option_is_checked(tmp_path):
 
 def _vqa_cell(spec, metrics: dict) -> dict:
     cell = spec.cells()[0]
-    return cell, {"key": cell.key, "label": f"{cell.row}/{cell.task}", "config": cell.config.to_dict(),
-                  "metrics": metrics, "history": [], "noise": 0.1, "noise_norm": 1.0, "dim": 128, "n_train": 1,
-                  "provenance": {}}
+    return cell, {
+        "key": cell.key,
+        "label": f"{cell.row}/{cell.task}",
+        "config": cell.config.to_dict(),
+        "metrics": metrics,
+        "history": [],
+        "noise": 0.1,
+        "noise_norm": 1.0,
+        "dim": 128,
+        "n_train": 1,
+        "provenance": {},
+    }
 
 
 def test_vqa_columns_name_their_metric_and_old_results_load(world_dir, tmp_path):

@@ -44,7 +44,9 @@ def _imports(path: Path, module_level_only: bool = False) -> list[tuple[str, int
     return _imports_of(path.read_text(), _module_name(path), path.name == "__init__.py", module_level_only)
 
 
-def _imports_of(source: str, name: str, is_package: bool, module_level_only: bool = False) -> list[tuple[str, int]]:
+def _imports_of(
+    source: str, name: str, is_package: bool, module_level_only: bool = False
+) -> list[tuple[str, int]]:
     tree = ast.parse(source)
     package = name if is_package else name.rpartition(".")[0]
     nodes = tree.body if module_level_only else ast.walk(tree)
@@ -91,7 +93,9 @@ def test_no_upward_or_sideways_import():
         for target, line in _imports(f):
             other = _unit(target)
             if other != unit and LAYER[other] >= LAYER[unit]:
-                bad.append(f"{f.relative_to(ROOT.parent)}:{line} imports {target} ({unit} may not import {other})")
+                bad.append(
+                    f"{f.relative_to(ROOT.parent)}:{line} imports {target} ({unit} may not import {other})"
+                )
     assert not bad, "\n".join(bad)
 
 
@@ -105,7 +109,7 @@ def test_no_module_level_import_cycle():
             if t not in graph:
                 continue
             if state.get(t) == 1:
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(t):] + [t]))
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(t) :] + [t]))
             if t not in state:
                 visit(t, stack + [t])
         state[m] = 2

@@ -30,7 +30,7 @@ def test_interval_combines_seed_spread_and_item_bootstrap_by_hand():
     # by hand: run means 25, 26, 27 -> m = 26, s^2 = 1, V_seed = 1/3; item means over runs
     # a = (12, 20, 30, 42), deviations (-14, -6, 4, 16), V_item = (196 + 36 + 16 + 256) / 4^2 = 31.5
     v_seed, v_item = 1 / 3, 31.5
-    df = (v_seed + v_item) ** 2 / (v_seed ** 2 / 2 + v_item ** 2 / 3)
+    df = (v_seed + v_item) ** 2 / (v_seed**2 / 2 + v_item**2 / 3)
     half = student_t.ppf(0.975, df) * math.sqrt(v_seed + v_item)
     assert iv.mean == 26.0 and iv.runs == 3 and iv.items == 4
     assert iv.seed_var == pytest.approx(v_seed) and iv.item_var == pytest.approx(v_item)
@@ -75,9 +75,15 @@ def _spec(tmp_path, name="s.yaml", tasks=None, rows=None, **top):
 
 
 def test_seeds_make_runs_and_repeats_pair_with_seeds(tmp_path):
-    rows = [{"label": "none", "set": {"adapter": "noise"}},
-            {"label": "RNG", "set": {"adapter": "random-shift"}, "grid": {"adapter_options.magnitude": [0.5]},
-             "repeat": {"adapter_options.direction_seed": [0, 1, 2]}}]
+    rows = [
+        {"label": "none", "set": {"adapter": "noise"}},
+        {
+            "label": "RNG",
+            "set": {"adapter": "random-shift"},
+            "grid": {"adapter_options.magnitude": [0.5]},
+            "repeat": {"adapter_options.direction_seed": [0, 1, 2]},
+        },
+    ]
     path = _spec(tmp_path, rows=rows, seeds=[0, 1, 2], items=50)
     raw = yaml.safe_load(path.read_text())
     raw["base"].pop("max_eval_examples")
@@ -88,24 +94,44 @@ def test_seeds_make_runs_and_repeats_pair_with_seeds(tmp_path):
     assert [c.config.seed for c in none] == [0, 1, 2] and [c.params["seed"] for c in none] == [0, 1, 2]
     rng = [c for c in cells if c.row == "RNG@0.5"]
     # the RNG rows: each direction is one run with its own seed, not directions x seeds
-    assert [(c.params["adapter_options.direction_seed"], c.config.seed) for c in rng] == [(0, 0), (1, 1), (2, 2)]
+    assert [(c.params["adapter_options.direction_seed"], c.config.seed) for c in rng] == [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+    ]
     assert all(c.config.max_eval_examples == 50 for c in cells)
-    assert load_spec(_spec(tmp_path, "r.yaml", repeats=3, rows=[{"label": "n", "set": {"adapter": "noise"}}])).seeds \
-        == [0, 1, 2]
+    assert load_spec(
+        _spec(tmp_path, "r.yaml", repeats=3, rows=[{"label": "n", "set": {"adapter": "noise"}}])
+    ).seeds == [0, 1, 2]
 
 
-@pytest.mark.parametrize("top, message", [
-    ({"seeds": [0, 1]}, "row 'RNG' repeats adapter_options.direction_seed over 3 values but the spec has 2 seeds"),
-    ({"seeds": [0, 0, 1]}, "seeds must be distinct"),
-    ({"seeds": "0,1,2"}, "seeds must be a non-empty list of integers >= 0"),
-    ({"seeds": [0, 1, 2], "repeats": 3}, "give seeds \\(a list\\) or repeats \\(a count\\), not both"),
-    ({"repeats": 0}, "repeats must be a positive integer"),
-    ({"items": 0}, "items must be a positive integer"),
-    ({"items": 1000, "base_max_eval": True}, "give items or base.max_eval_examples, not both"),
-    ({"figure": "noise-magnitud"}, "Unknown ablation figure 'noise-magnitud'. Did you mean: noise-magnitude"),
-])
+@pytest.mark.parametrize(
+    "top, message",
+    [
+        (
+            {"seeds": [0, 1]},
+            "row 'RNG' repeats adapter_options.direction_seed over 3 values but the spec has 2 seeds",
+        ),
+        ({"seeds": [0, 0, 1]}, "seeds must be distinct"),
+        ({"seeds": "0,1,2"}, "seeds must be a non-empty list of integers >= 0"),
+        ({"seeds": [0, 1, 2], "repeats": 3}, "give seeds \\(a list\\) or repeats \\(a count\\), not both"),
+        ({"repeats": 0}, "repeats must be a positive integer"),
+        ({"items": 0}, "items must be a positive integer"),
+        ({"items": 1000, "base_max_eval": True}, "give items or base.max_eval_examples, not both"),
+        (
+            {"figure": "noise-magnitud"},
+            "Unknown ablation figure 'noise-magnitud'. Did you mean: noise-magnitude",
+        ),
+    ],
+)
 def test_protocol_errors(tmp_path, capsys, top, message):
-    rows = [{"label": "RNG", "set": {"adapter": "random-shift"}, "repeat": {"adapter_options.direction_seed": [0, 1, 2]}}]
+    rows = [
+        {
+            "label": "RNG",
+            "set": {"adapter": "random-shift"},
+            "repeat": {"adapter_options.direction_seed": [0, 1, 2]},
+        }
+    ]
     base_max_eval = top.pop("base_max_eval", False)
     path = _spec(tmp_path, rows=rows, **top)
     if not base_max_eval:
@@ -133,15 +159,31 @@ def test_one_images_run_for_both_captioning_columns(tmp_path):
 
 # --- tables -----------------------------------------------------------------------------------
 def _result(cell, scores, metric="cider", items="same", **extra):
-    return {"key": cell.key, "label": f"{cell.row}/{cell.task}", "config": cell.config.to_dict(),
-            "metrics": {metric: float(np.mean(scores)), "n": len(scores), "items": items},
-            "per_item": {metric: list(map(float, scores))}, "history": [], "noise": cell.config.noise or 0.0,
-            "noise_norm": 0.0, "dim": 128, "n_train": 1, "provenance": {}, **extra}
+    return {
+        "key": cell.key,
+        "label": f"{cell.row}/{cell.task}",
+        "config": cell.config.to_dict(),
+        "metrics": {metric: float(np.mean(scores)), "n": len(scores), "items": items},
+        "per_item": {metric: list(map(float, scores))},
+        "history": [],
+        "noise": cell.config.noise or 0.0,
+        "noise_norm": 0.0,
+        "dim": 128,
+        "n_train": 1,
+        "provenance": {},
+        **extra,
+    }
 
 
 def test_table_prints_mean_and_interval(tmp_path):
-    spec = load_spec(_spec(tmp_path, tasks=["caption-single"], rows=[{"label": "n", "set": {"adapter": "noise"}}],
-                           seeds=[0, 1, 2]))
+    spec = load_spec(
+        _spec(
+            tmp_path,
+            tasks=["caption-single"],
+            rows=[{"label": "n", "set": {"adapter": "noise"}}],
+            seeds=[0, 1, 2],
+        )
+    )
     results = {c.key: _result(c, X[k]) for k, c in enumerate(spec.cells())}
     iv = combine(list(X.mean(1)), list(X), ["same"] * 3)
     table = TABLES.get("noise")(spec, results, {})
@@ -156,14 +198,23 @@ NOISE_ROWS = [{"label": "none", "set": {"adapter": "none"}}, {"label": "tuned", 
 
 def _sig(**kw):
     """A check; a keyword set to None removes that key."""
-    check = {"claim": "noise helps", "paper": 0.17, "kind": "ratio", "a": {"row": "none", "task": "caption-single"},
-             "b": {"row": "tuned", "task": "caption-single"}, "op": "<=", "threshold": 0.35, **kw}
+    check = {
+        "claim": "noise helps",
+        "paper": 0.17,
+        "kind": "ratio",
+        "a": {"row": "none", "task": "caption-single"},
+        "b": {"row": "tuned", "task": "caption-single"},
+        "op": "<=",
+        "threshold": 0.35,
+        **kw,
+    }
     return {k: v for k, v in check.items() if v is not None}
 
 
 def _sig_spec(tmp_path, checks):
-    return load_spec(_spec(tmp_path, tasks=["caption-single", "vqa"], rows=NOISE_ROWS, seeds=[0, 1, 2],
-                           signatures=checks))
+    return load_spec(
+        _spec(tmp_path, tasks=["caption-single", "vqa"], rows=NOISE_ROWS, seeds=[0, 1, 2], signatures=checks)
+    )
 
 
 RNG = np.random.default_rng(0)
@@ -176,16 +227,29 @@ def _sig_results(spec, none_scores, tuned_scores):
     for c in spec.cells():
         base = none_scores if c.row == "none" else tuned_scores
         scores = base[c.config.seed]
-        out[c.key] = _result(c, scores) if c.task == "caption-single" else _result(c, scores, "vqa_acc_official")
+        out[c.key] = (
+            _result(c, scores) if c.task == "caption-single" else _result(c, scores, "vqa_acc_official")
+        )
     return out
 
 
 def test_signature_reproduced_contradicted_inconclusive(tmp_path):
     none_iv = combine(list(NONE.mean(1)), list(NONE), ["same"] * 3)
     tuned_iv = combine(list(TUNED.mean(1)), list(TUNED), ["same"] * 3)
-    spec = _sig_spec(tmp_path, [_sig(), _sig(kind="difference", op=">", threshold=0.0, claim="none beats tuned"),
-                                _sig(kind="value", b=None, op=">=", threshold=round(none_iv.mean, 1),
-                                     claim="none reaches its own mean")])
+    spec = _sig_spec(
+        tmp_path,
+        [
+            _sig(),
+            _sig(kind="difference", op=">", threshold=0.0, claim="none beats tuned"),
+            _sig(
+                kind="value",
+                b=None,
+                op=">=",
+                threshold=round(none_iv.mean, 1),
+                claim="none reaches its own mean",
+            ),
+        ],
+    )
     runs = cell_runs(spec, _sig_results(spec, NONE, TUNED))
     ratio, diff, value = (evaluate_check(c, runs) for c in spec.signatures)
     assert ratio[:2] == ["noise helps", "0.17"] and ratio[3] == "yes"
@@ -203,8 +267,10 @@ def test_overlapping_intervals_are_not_reproduced(tmp_path):
 
 
 def test_signature_without_results_or_interval(tmp_path):
-    spec = _sig_spec(tmp_path, [_sig(), _sig(a={"row": "none", "task": "vqa", "metric": "vqa_acc_close"},
-                                             kind="value", b=None)])
+    spec = _sig_spec(
+        tmp_path,
+        [_sig(), _sig(a={"row": "none", "task": "vqa", "metric": "vqa_acc_close"}, kind="value", b=None)],
+    )
     missing = evaluate_check(spec.signatures[0], cell_runs(spec, {}))
     assert missing[2:] == ["–", "no", "no result for none/caption-single cider"]
     results = _sig_results(spec, X, X)
@@ -217,21 +283,30 @@ def test_signature_without_results_or_interval(tmp_path):
     assert len(table.rows) == 2 and "overlapping intervals read no" in table.notes[0]
 
 
-@pytest.mark.parametrize("check, message", [
-    (_sig(a={"row": "nonee", "task": "caption-single"}), "signatures\\[0\\].a: no row 'nonee' in the grid"),
-    (_sig(a={"row": "none", "task": "ve"}), "task 've' is not a column of the grid"),
-    (_sig(a={"row": "none", "task": "vqa", "metric": "cider"}), "metric 'cider' is not tabulated for vqa"),
-    (_sig(kind="ratoi"), "Unknown signature kind 'ratoi'. Did you mean: ratio"),
-    (_sig(b=None), "kind ratio needs second cell b"),
-    (_sig(kind="value"), "kind value takes no second cell b"),
-    (_sig(op="=<"), "op must be one of <, <=, >, >="),
-    (_sig(threshold="low"), "threshold must be a finite number"),
-    (_sig(claims="x"), "unknown key 'claims'"),
-    ({"claim": "x"}, "missing a, kind, op, paper, threshold"),
-    (_sig(claim=""), "claim must be a non-empty text"),
-    (_sig(a="none"), "a must be a mapping with row and task"),
-    ("noise helps", "signatures\\[0\\] must be a mapping with keys a, b, claim"),
-])
+@pytest.mark.parametrize(
+    "check, message",
+    [
+        (
+            _sig(a={"row": "nonee", "task": "caption-single"}),
+            "signatures\\[0\\].a: no row 'nonee' in the grid",
+        ),
+        (_sig(a={"row": "none", "task": "ve"}), "task 've' is not a column of the grid"),
+        (
+            _sig(a={"row": "none", "task": "vqa", "metric": "cider"}),
+            "metric 'cider' is not tabulated for vqa",
+        ),
+        (_sig(kind="ratoi"), "Unknown signature kind 'ratoi'. Did you mean: ratio"),
+        (_sig(b=None), "kind ratio needs second cell b"),
+        (_sig(kind="value"), "kind value takes no second cell b"),
+        (_sig(op="=<"), "op must be one of <, <=, >, >="),
+        (_sig(threshold="low"), "threshold must be a finite number"),
+        (_sig(claims="x"), "unknown key 'claims'"),
+        ({"claim": "x"}, "missing a, kind, op, paper, threshold"),
+        (_sig(claim=""), "claim must be a non-empty text"),
+        (_sig(a="none"), "a must be a mapping with row and task"),
+        ("noise helps", "signatures\\[0\\] must be a mapping with keys a, b, claim"),
+    ],
+)
 def test_signature_errors(tmp_path, capsys, check, message):
     path = _spec(tmp_path, tasks=["caption-single", "vqa"], rows=NOISE_ROWS, signatures=[check])
     with pytest.raises(GapkitError, match=message):
@@ -246,12 +321,15 @@ def test_signature_errors(tmp_path, capsys, check, message):
 def test_noise_magnitude_figure(tmp_path):
     from gapkit.ablate.publish import _figure
 
-    rows = [{"label": "none", "set": {"adapter": "none"}},
-            {"label": "w", "set": {"adapter": "noise"}, "grid": {"noise": [0.12, 0.04]}},
-            {"label": "images", "set": {"train_on": "image"}},
-            {"label": "linear", "set": {"adapter": "linear"}}]
-    spec = load_spec(_spec(tmp_path, tasks=["caption-single", "ve"], rows=rows, seeds=[0, 1, 2],
-                           figure="noise-magnitude"))
+    rows = [
+        {"label": "none", "set": {"adapter": "none"}},
+        {"label": "w", "set": {"adapter": "noise"}, "grid": {"noise": [0.12, 0.04]}},
+        {"label": "images", "set": {"train_on": "image"}},
+        {"label": "linear", "set": {"adapter": "linear"}},
+    ]
+    spec = load_spec(
+        _spec(tmp_path, tasks=["caption-single", "ve"], rows=rows, seeds=[0, 1, 2], figure="noise-magnitude")
+    )
     results = {}
     for c in spec.cells():
         w = c.config.noise or 0.0
@@ -271,21 +349,52 @@ def test_noise_magnitude_figure(tmp_path):
 
 
 # --- v1 result files --------------------------------------------------------------------------
-V1_CONFIG = {"task": "caption-single", "task_options": {}, "world": None, "data_root": None, "data_files": {},
-             "data_patterns": {}, "encoder": "gapkit-shapes", "template": "{}", "decoder": "shapes-t5",
-             "decoder_options": {}, "prefix_tokens": 4, "adapter": "random-shift",
-             "adapter_options": {"magnitude": 0.5, "direction_seed": 0}, "noise": None, "noise_norm": None,
-             "adapter_fit_split": "restval", "train_on": "text", "epochs": 3, "batch_size": 128, "lr": 0.001,
-             "weight_decay": 0.0, "warmup_steps": 0, "seed": 0, "max_train_examples": 8000, "eval_split": "val",
-             "max_eval_examples": 300, "beams": 5, "max_len": None, "meteor": False, "device": None,
-             "eval_each_epoch": False}
+V1_CONFIG = {
+    "task": "caption-single",
+    "task_options": {},
+    "world": None,
+    "data_root": None,
+    "data_files": {},
+    "data_patterns": {},
+    "encoder": "gapkit-shapes",
+    "template": "{}",
+    "decoder": "shapes-t5",
+    "decoder_options": {},
+    "prefix_tokens": 4,
+    "adapter": "random-shift",
+    "adapter_options": {"magnitude": 0.5, "direction_seed": 0},
+    "noise": None,
+    "noise_norm": None,
+    "adapter_fit_split": "restval",
+    "train_on": "text",
+    "epochs": 3,
+    "batch_size": 128,
+    "lr": 0.001,
+    "weight_decay": 0.0,
+    "warmup_steps": 0,
+    "seed": 0,
+    "max_train_examples": 8000,
+    "eval_split": "val",
+    "max_eval_examples": 300,
+    "beams": 5,
+    "max_len": None,
+    "meteor": False,
+    "device": None,
+    "eval_each_epoch": False,
+}
 
 
 def test_v1_results_convert_to_what_they_ran():
     from gapkit.close.config import CloseConfig
 
-    v1 = {"key": "old", "config": V1_CONFIG, "metrics": {"cider": 58.1}, "noise": 0.294, "noise_norm": 3.326,
-          "history": [{"epoch": 1, "mg": 0.15, "centroid_distance": 0.79, "loss": 2.5}]}
+    v1 = {
+        "key": "old",
+        "config": V1_CONFIG,
+        "metrics": {"cider": 58.1},
+        "noise": 0.294,
+        "noise_norm": 3.326,
+        "history": [{"epoch": 1, "mg": 0.15, "centroid_distance": 0.79, "loss": 2.5}],
+    }
     new = upgrade_result(v1)
     conf = CloseConfig.from_dict(new["config"])
     assert conf.tuned_noise == "matched-norm" and conf.early_stopping is True
@@ -310,26 +419,54 @@ def test_v1_result_key_is_its_cell_key_with_the_weights_it_records():
 
 
 def test_v1_files_load_into_a_spec_that_pins_v1_settings(tmp_path):
-    pins = {"tuned_noise": "matched-norm", "early_stopping": True, "lr": 0.001, "batch_size": 128, "weight_decay": 0.0}
-    path = _spec(tmp_path, tasks=["caption-single", "caption-multi"],
-                 rows=[{"label": "RNG", "set": {"adapter": "random-shift",
-                                                "adapter_options": {"magnitude": 0.5, "renorm_before_noise": True}}},
-                       {"label": "images", "set": {"train_on": "image"}}])
+    pins = {
+        "tuned_noise": "matched-norm",
+        "early_stopping": True,
+        "lr": 0.001,
+        "batch_size": 128,
+        "weight_decay": 0.0,
+    }
+    path = _spec(
+        tmp_path,
+        tasks=["caption-single", "caption-multi"],
+        rows=[
+            {
+                "label": "RNG",
+                "set": {
+                    "adapter": "random-shift",
+                    "adapter_options": {"magnitude": 0.5, "renorm_before_noise": True},
+                },
+            },
+            {"label": "images", "set": {"train_on": "image"}},
+        ],
+    )
     raw = yaml.safe_load(path.read_text())
-    raw["base"] = {**{k: V1_CONFIG[k] for k in ("epochs", "max_train_examples", "max_eval_examples", "eval_split")},
-                   **pins}
+    raw["base"] = {
+        **{k: V1_CONFIG[k] for k in ("epochs", "max_train_examples", "max_eval_examples", "eval_split")},
+        **pins,
+    }
     path.write_text(yaml.safe_dump(raw))
     spec = load_spec(path)
     out = tmp_path / "res"
     (out / "cells").mkdir(parents=True)
-    files = {"a": ("caption-single", "random-shift", "text"), "b": ("caption-multi", "random-shift", "text"),
-             "c": ("caption-single", "noise", "image"), "d": ("caption-multi", "noise", "image")}
+    files = {
+        "a": ("caption-single", "random-shift", "text"),
+        "b": ("caption-multi", "random-shift", "text"),
+        "c": ("caption-single", "noise", "image"),
+        "d": ("caption-multi", "noise", "image"),
+    }
     for name, (task, adapter, on) in files.items():
         options = V1_CONFIG["adapter_options"] if adapter == "random-shift" else {}
-        conf = {**V1_CONFIG, "task": task, "adapter": adapter, "train_on": on,
-                "adapter_options": {k: v for k, v in options.items() if k != "direction_seed"}}
-        (out / "cells" / f"{name}.json").write_text(json.dumps({"key": name, "config": conf, "history": [],
-                                                                 "metrics": {"cider": 1.0, "n": 3}}))
+        conf = {
+            **V1_CONFIG,
+            "task": task,
+            "adapter": adapter,
+            "train_on": on,
+            "adapter_options": {k: v for k, v in options.items() if k != "direction_seed"},
+        }
+        (out / "cells" / f"{name}.json").write_text(
+            json.dumps({"key": name, "config": conf, "history": [], "metrics": {"cider": 1.0, "n": 3}})
+        )
     results = load_results(spec, out)
     # a, b: text runs; c: the images model; d (v1's multi-caption images run) matches no current cell
     assert len(results) == 3 == len(jobs_for(spec, out))

@@ -22,19 +22,26 @@ def leave_one_out(pred: str, answers: list[str]) -> float:
     prediction scores min(#equal answers / 3, 1) against them; the mean over the 10 subsets."""
     scores = []
     for i in range(len(answers)):
-        others = answers[:i] + answers[i + 1:]
+        others = answers[:i] + answers[i + 1 :]
         scores.append(min(1.0, sum(a == pred for a in others) / 3))
     return sum(scores) / len(scores)
 
 
-@pytest.mark.parametrize("matches, official, close", [
-    (0, 0.0, 0.0),
-    (1, 0.9 * (1 / 3), 1 / 3),  # the 9 subsets without the match hold it once
-    (2, (2 * (1 / 3) + 8 * (2 / 3)) / 10, 2 / 3),  # = 0.6: the subsets without one match hold 1, the rest 2
-    (3, (3 * (2 / 3) + 7 * 1.0) / 10, 1.0),  # = 0.9
-    (4, 1.0, 1.0),
-    (10, 1.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "matches, official, close",
+    [
+        (0, 0.0, 0.0),
+        (1, 0.9 * (1 / 3), 1 / 3),  # the 9 subsets without the match hold it once
+        (
+            2,
+            (2 * (1 / 3) + 8 * (2 / 3)) / 10,
+            2 / 3,
+        ),  # = 0.6: the subsets without one match hold 1, the rest 2
+        (3, (3 * (2 / 3) + 7 * 1.0) / 10, 1.0),  # = 0.9
+        (4, 1.0, 1.0),
+        (10, 1.0, 1.0),
+    ],
+)
 def test_official_and_close_accuracy_hand_computed(matches, official, close):
     answers = ["2"] * matches + ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"][: 10 - matches]
     assert official_score("2", answers) == pytest.approx(official)
@@ -70,17 +77,39 @@ def test_official_accuracy_normalises_the_prediction_not_uniform_answers():
     assert official_score("t shirt", ["t-shirt"] * 10) == 0.0
 
 
-@pytest.mark.parametrize("raw, normal", [
-    ("whos", "who's"), ("wheres", "where's"), ("theyve", "they've"), ("dont", "don't"), ("whats", "what's"),
-    ("youll", "you'll"), ("oclock", "o'clock"), ("yall", "y'all"), ("maam", "ma'am"), ("hows", "how's"),
-    ("Im", "im"),  # the official table's capitalised keys never match: words are lower-cased first
-    ("two", "2"), ("None", "0"), ("ten", "10"), ("eleven", "eleven"),
-    ("a dog", "dog"), ("The red one", "red 1"), ("an apple", "apple"),
-    ("yes.", "yes"), ("3.5", "3.5"), ("mr. smith", "mr smith"),  # a period stays only before a digit
-    ("1,000", "1000"), ("1,000 (about)", "1000 about"),  # a comma in a number: marks deleted, not spaced
-    ("black-and-white", "black and white"), ("red , blue", "red blue"), ("hot dog?", "hot dog"),
-    ("who's", "who's"), ("  tab\tand\nline ", "tab and line"),
-])
+@pytest.mark.parametrize(
+    "raw, normal",
+    [
+        ("whos", "who's"),
+        ("wheres", "where's"),
+        ("theyve", "they've"),
+        ("dont", "don't"),
+        ("whats", "what's"),
+        ("youll", "you'll"),
+        ("oclock", "o'clock"),
+        ("yall", "y'all"),
+        ("maam", "ma'am"),
+        ("hows", "how's"),
+        ("Im", "im"),  # the official table's capitalised keys never match: words are lower-cased first
+        ("two", "2"),
+        ("None", "0"),
+        ("ten", "10"),
+        ("eleven", "eleven"),
+        ("a dog", "dog"),
+        ("The red one", "red 1"),
+        ("an apple", "apple"),
+        ("yes.", "yes"),
+        ("3.5", "3.5"),
+        ("mr. smith", "mr smith"),  # a period stays only before a digit
+        ("1,000", "1000"),
+        ("1,000 (about)", "1000 about"),  # a comma in a number: marks deleted, not spaced
+        ("black-and-white", "black and white"),
+        ("red , blue", "red blue"),
+        ("hot dog?", "hot dog"),
+        ("who's", "who's"),
+        ("  tab\tand\nline ", "tab and line"),
+    ],
+)
 def test_answer_normalisation(raw, normal):
     assert normalize_answer(raw) == normal
 
@@ -102,9 +131,18 @@ def test_vqa_scorer_through_the_registry():
 # Whitespace in captions
 
 BREAKS = ["\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\r\n"]
-PREDS = {"1": "a red circle on the left", "2": "two blue squares", "3": "a big green triangle", "4": "a small star"}
-REFS = {"1": ["a red circle on the left", "a red circle at left"], "2": ["two blue squares", "a pair of blue squares"],
-        "3": ["a big green triangle", "a large green triangle"], "4": ["a small star", "a little star"]}
+PREDS = {
+    "1": "a red circle on the left",
+    "2": "two blue squares",
+    "3": "a big green triangle",
+    "4": "a small star",
+}
+REFS = {
+    "1": ["a red circle on the left", "a red circle at left"],
+    "2": ["two blue squares", "a pair of blue squares"],
+    "3": ["a big green triangle", "a large green triangle"],
+    "4": ["a small star", "a little star"],
+}
 
 
 @pytest.mark.parametrize("ch", BREAKS)
@@ -142,11 +180,26 @@ def test_line_breaks_inside_captions_do_not_shift_scores(clean_scores, ch):
 
 @pytest.fixture
 def coco(tmp_path):
-    anns = {"images": [{"id": i} for i in (1, 2, 3)],
-            "annotations": [{"id": k, "image_id": i, "caption": c} for k, (i, c) in enumerate(
-                [(1, "A red circle on the left."), (1, "a red circle at left"), (2, "Two blue squares"),
-                 (2, "a pair of blue squares"), (3, "a green triangle"), (3, "a large green triangle")])]}
-    results = [{"image_id": 1, "caption": "a red circle on the left"}, {"image_id": 2, "caption": "two squares"}]
+    anns = {
+        "images": [{"id": i} for i in (1, 2, 3)],
+        "annotations": [
+            {"id": k, "image_id": i, "caption": c}
+            for k, (i, c) in enumerate(
+                [
+                    (1, "A red circle on the left."),
+                    (1, "a red circle at left"),
+                    (2, "Two blue squares"),
+                    (2, "a pair of blue squares"),
+                    (3, "a green triangle"),
+                    (3, "a large green triangle"),
+                ]
+            )
+        ],
+    }
+    results = [
+        {"image_id": 1, "caption": "a red circle on the left"},
+        {"image_id": 2, "caption": "two squares"},
+    ]
     (tmp_path / "captions.json").write_text(json.dumps(anns))
     (tmp_path / "results.json").write_text(json.dumps(results))
     return tmp_path
@@ -160,38 +213,65 @@ def _score(capsys, *argv) -> dict:
 def test_score_coco_captioning_results(coco, capsys):
     out = _score(capsys, str(coco / "results.json"), "--refs", str(coco / "captions.json"))
     assert out["n"] == 2 and out["cider"] > 0
-    own = [{"prediction": "a red circle on the left", "refs": ["A red circle on the left.", "a red circle at left"]},
-           {"prediction": "two squares", "refs": ["Two blue squares", "a pair of blue squares"]}]
+    own = [
+        {
+            "prediction": "a red circle on the left",
+            "refs": ["A red circle on the left.", "a red circle at left"],
+        },
+        {"prediction": "two squares", "refs": ["Two blue squares", "a pair of blue squares"]},
+    ]
     (coco / "own.json").write_text(json.dumps(own))
     same = _score(capsys, str(coco / "own.json"), "--kind", "caption")
-    assert {k: v for k, v in out.items() if isinstance(v, float)} == \
-        {k: v for k, v in same.items() if isinstance(v, float)}
+    assert {k: v for k, v in out.items() if isinstance(v, float)} == {
+        k: v for k, v in same.items() if isinstance(v, float)
+    }
 
 
 @pytest.fixture
 def vqa(tmp_path):
     def ann(qid, answers, kind):
-        return {"question_id": qid, "image_id": 7, "answer_type": kind, "question_type": "what",
-                "multiple_choice_answer": answers[0], "answers": [{"answer": a, "answer_id": k + 1}
-                                                                  for k, a in enumerate(answers)]}
+        return {
+            "question_id": qid,
+            "image_id": 7,
+            "answer_type": kind,
+            "question_type": "what",
+            "multiple_choice_answer": answers[0],
+            "answers": [{"answer": a, "answer_id": k + 1} for k, a in enumerate(answers)],
+        }
 
-    anns = {"annotations": [ann(1, ["2"] * 2 + ["3"] * 8, "number"), ann(2, ["yes"] * 10, "yes/no"),
-                            ann(3, ["red"] * 3 + ["blue"] * 7, "other")]}
+    anns = {
+        "annotations": [
+            ann(1, ["2"] * 2 + ["3"] * 8, "number"),
+            ann(2, ["yes"] * 10, "yes/no"),
+            ann(3, ["red"] * 3 + ["blue"] * 7, "other"),
+        ]
+    }
     questions = {"questions": [{"question_id": q, "image_id": 7, "question": "?"} for q in (1, 2, 3)]}
-    results = [{"question_id": 1, "answer": "two"}, {"question_id": 2, "answer": "Yes."},
-               {"question_id": 3, "answer": "red"}]
+    results = [
+        {"question_id": 1, "answer": "two"},
+        {"question_id": 2, "answer": "Yes."},
+        {"question_id": 3, "answer": "red"},
+    ]
     for name, obj in (("anns", anns), ("questions", questions), ("results", results)):
         (tmp_path / f"{name}.json").write_text(json.dumps(obj))
     return tmp_path
 
 
 def test_score_vqa_results(vqa, capsys):
-    out = _score(capsys, str(vqa / "results.json"), "--annotations", str(vqa / "anns.json"),
-                 "--questions", str(vqa / "questions.json"))
+    out = _score(
+        capsys,
+        str(vqa / "results.json"),
+        "--annotations",
+        str(vqa / "anns.json"),
+        "--questions",
+        str(vqa / "questions.json"),
+    )
     assert out["n"] == 3
     assert out["vqa_acc_official"] == pytest.approx(100 * (0.6 + 1.0 + 0.9) / 3)
     assert out["vqa_acc_close"] == pytest.approx(100 * (2 / 3 + 1.0 + 1.0) / 3)
-    assert out["vqa_acc_official_by_answer_type"] == pytest.approx({"number": 60.0, "yes/no": 100.0, "other": 90.0})
+    assert out["vqa_acc_official_by_answer_type"] == pytest.approx(
+        {"number": 60.0, "yes/no": 100.0, "other": 90.0}
+    )
 
 
 def test_score_gapkit_format_reports_both_vqa_metrics(tmp_path, capsys):
@@ -202,49 +282,115 @@ def test_score_gapkit_format_reports_both_vqa_metrics(tmp_path, capsys):
     assert not any(math.isnan(v) for v in out.values() if isinstance(v, float))
 
 
-@pytest.mark.parametrize("files, argv, message", [
-    ({"p.json": [{"image_id": 1, "caption": "x"}]}, [], "COCO captioning results format: pass --refs"),
-    ({"p.json": [{"question_id": 1, "answer": "x"}]}, [], "VQA results format: pass --annotations"),
-    ({"p.json": [{"prediction": "x", "refs": ["x"]}]}, [], "gapkit's predictions format needs --kind"),
-    ({"p.json": [{"answer": "x"}]}, [], "Cannot tell the format of .*p.json: its first item has fields \\['answer'\\]"),
-    ({"p.json": [{"answer": "x"}]}, ["--format", "coco-caption"], "Unknown prediction format 'coco-caption'. "
-                                                                  "Did you mean: coco-captions"),
-    ({"p.json": {"a": 1}}, [], "must be a JSON list of objects"),
-    ({"p.json": []}, [], "holds no predictions"),
-    ({"p.json": [{"image_id": 1, "caption": "x"}], "r.json": {"images": []}}, ["--refs", "r.json"],
-     "is not a COCO captions annotation file"),
-    ({"p.json": [{"image_id": 9, "caption": "x"}], "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]}},
-     ["--refs", "r.json"], "1 image ids are not in .*r.json, e.g. \\[9\\]"),
-    ({"p.json": [{"image_id": 1, "caption": "x"}, {"image_id": 1, "caption": "z"}],
-      "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]}}, ["--refs", "r.json"],
-     "1 image ids appear more than once, e.g. 1"),
-    ({"p.json": [{"image_id": 1, "caption": "x"}], "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]}},
-     ["--refs", "r.json", "--kind", "vqa"], "--kind vqa does not fit coco-captions results"),
-    ({"p.json": [{"question_id": 5, "answer": "x"}],
-      "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]}}, ["--annotations", "a.json"],
-     "1 question ids are not in .*a.json"),
-    ({"p.json": [{"question_id": 1, "answer": "x"}], "a.json": {"annotations": [{"question_id": 1}]}},
-     ["--annotations", "a.json"], "annotations\\[0\\] needs question_id and answers"),
-    ({"p.json": [{"question_id": 1, "answer": "x"}],
-      "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]},
-      "q.json": {"questions": [{"question_id": 2}]}}, ["--annotations", "a.json", "--questions", "q.json"],
-     "do not belong together: 1 annotated questions are not in the questions file"),
-    ({"p.json": [{"id": 3, "prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]},
-     ["--refs", "r.json", "--kind", "ve"], "1 ids are not in .*r.json"),
-    ({"p.json": [{"prediction": "x"}]}, ["--kind", "ve"], "item 0 has no refs \\(pass --refs\\)"),
-    ({"p.json": [{"prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]}, ["--refs", "r.json", "--kind", "ve"],
-     "item 0 has no field 'id'"),
-    ({"p.json": [{"id": 1, "prediction": "x"}], "r.json": [{"id": 1}]}, ["--refs", "r.json", "--kind", "ve"],
-     "must be a JSON list of objects with 'id' and 'refs'"),
-    ({"p.json": [{"image_id": 1, "caption": "x"}, {"image_id": 2}],
-      "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]}}, ["--refs", "r.json"],
-     "item 1 has no field 'caption'"),
-    ({"p.json": [{"question_id": 1, "answer": "x"}], "a.json": [1]}, ["--annotations", "a.json"],
-     "is not a VQA annotations file"),
-    ({"p.json": [{"question_id": 1, "answer": "x"}],
-      "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]}, "q.json": {"qs": []}},
-     ["--annotations", "a.json", "--questions", "q.json"], "is not a VQA questions file"),
-])
+@pytest.mark.parametrize(
+    "files, argv, message",
+    [
+        ({"p.json": [{"image_id": 1, "caption": "x"}]}, [], "COCO captioning results format: pass --refs"),
+        ({"p.json": [{"question_id": 1, "answer": "x"}]}, [], "VQA results format: pass --annotations"),
+        ({"p.json": [{"prediction": "x", "refs": ["x"]}]}, [], "gapkit's predictions format needs --kind"),
+        (
+            {"p.json": [{"answer": "x"}]},
+            [],
+            "Cannot tell the format of .*p.json: its first item has fields \\['answer'\\]",
+        ),
+        (
+            {"p.json": [{"answer": "x"}]},
+            ["--format", "coco-caption"],
+            "Unknown prediction format 'coco-caption'. Did you mean: coco-captions",
+        ),
+        ({"p.json": {"a": 1}}, [], "must be a JSON list of objects"),
+        ({"p.json": []}, [], "holds no predictions"),
+        (
+            {"p.json": [{"image_id": 1, "caption": "x"}], "r.json": {"images": []}},
+            ["--refs", "r.json"],
+            "is not a COCO captions annotation file",
+        ),
+        (
+            {
+                "p.json": [{"image_id": 9, "caption": "x"}],
+                "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]},
+            },
+            ["--refs", "r.json"],
+            "1 image ids are not in .*r.json, e.g. \\[9\\]",
+        ),
+        (
+            {
+                "p.json": [{"image_id": 1, "caption": "x"}, {"image_id": 1, "caption": "z"}],
+                "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]},
+            },
+            ["--refs", "r.json"],
+            "1 image ids appear more than once, e.g. 1",
+        ),
+        (
+            {
+                "p.json": [{"image_id": 1, "caption": "x"}],
+                "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]},
+            },
+            ["--refs", "r.json", "--kind", "vqa"],
+            "--kind vqa does not fit coco-captions results",
+        ),
+        (
+            {
+                "p.json": [{"question_id": 5, "answer": "x"}],
+                "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]},
+            },
+            ["--annotations", "a.json"],
+            "1 question ids are not in .*a.json",
+        ),
+        (
+            {"p.json": [{"question_id": 1, "answer": "x"}], "a.json": {"annotations": [{"question_id": 1}]}},
+            ["--annotations", "a.json"],
+            "annotations\\[0\\] needs question_id and answers",
+        ),
+        (
+            {
+                "p.json": [{"question_id": 1, "answer": "x"}],
+                "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]},
+                "q.json": {"questions": [{"question_id": 2}]},
+            },
+            ["--annotations", "a.json", "--questions", "q.json"],
+            "do not belong together: 1 annotated questions are not in the questions file",
+        ),
+        (
+            {"p.json": [{"id": 3, "prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]},
+            ["--refs", "r.json", "--kind", "ve"],
+            "1 ids are not in .*r.json",
+        ),
+        ({"p.json": [{"prediction": "x"}]}, ["--kind", "ve"], "item 0 has no refs \\(pass --refs\\)"),
+        (
+            {"p.json": [{"prediction": "x"}], "r.json": [{"id": 1, "refs": ["x"]}]},
+            ["--refs", "r.json", "--kind", "ve"],
+            "item 0 has no field 'id'",
+        ),
+        (
+            {"p.json": [{"id": 1, "prediction": "x"}], "r.json": [{"id": 1}]},
+            ["--refs", "r.json", "--kind", "ve"],
+            "must be a JSON list of objects with 'id' and 'refs'",
+        ),
+        (
+            {
+                "p.json": [{"image_id": 1, "caption": "x"}, {"image_id": 2}],
+                "r.json": {"annotations": [{"image_id": 1, "caption": "y"}]},
+            },
+            ["--refs", "r.json"],
+            "item 1 has no field 'caption'",
+        ),
+        (
+            {"p.json": [{"question_id": 1, "answer": "x"}], "a.json": [1]},
+            ["--annotations", "a.json"],
+            "is not a VQA annotations file",
+        ),
+        (
+            {
+                "p.json": [{"question_id": 1, "answer": "x"}],
+                "a.json": {"annotations": [{"question_id": 1, "answers": [{"answer": "x"}]}]},
+                "q.json": {"qs": []},
+            },
+            ["--annotations", "a.json", "--questions", "q.json"],
+            "is not a VQA questions file",
+        ),
+    ],
+)
 def test_score_errors(tmp_path, capsys, monkeypatch, files, argv, message):
     import re
 

@@ -32,8 +32,8 @@ def _clip_retrieval_dir(root, img, txt, rows=ROWS, metadata=True):
         (root / sub).mkdir(parents=True, exist_ok=True)
     start = 0
     for k, n in enumerate(rows):
-        np.save(root / "img_emb" / f"img_emb_{k:04d}.npy", img[start:start + n])
-        np.save(root / "text_emb" / f"text_emb_{k:04d}.npy", txt[start:start + n])
+        np.save(root / "img_emb" / f"img_emb_{k:04d}.npy", img[start : start + n])
+        np.save(root / "text_emb" / f"text_emb_{k:04d}.npy", txt[start : start + n])
         if metadata:
             (root / "metadata" / f"metadata_{k:04d}.parquet").write_bytes(b"PAR1")
         start += n
@@ -44,7 +44,7 @@ def _pair_shards(root, img, txt, rows=ROWS):
     root.mkdir(parents=True, exist_ok=True)
     start = 0
     for k, n in enumerate(rows):
-        np.save(root / f"part-{k:03d}.npy", np.stack([img[start:start + n], txt[start:start + n]]))
+        np.save(root / f"part-{k:03d}.npy", np.stack([img[start : start + n], txt[start : start + n]]))
         start += n
     return root
 
@@ -68,8 +68,13 @@ def sharded(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
     img, txt = _pairs()
     np.save(root / "one.npy", np.stack([img, txt]))
-    return {"dir": _clip_retrieval_dir(root / "laion", img, txt), "pairs": _pair_shards(root / "pairs", img, txt),
-            "one": root / "one.npy", "img": img, "txt": txt}
+    return {
+        "dir": _clip_retrieval_dir(root / "laion", img, txt),
+        "pairs": _pair_shards(root / "pairs", img, txt),
+        "one": root / "one.npy",
+        "img": img,
+        "txt": txt,
+    }
 
 
 def _cli_json(tmp_path, name, *args):
@@ -112,7 +117,9 @@ def test_sampled_retrieval_matches_brute_force_on_its_queries(monkeypatch, rng):
     owner = np.repeat(np.arange(n_img), rng.integers(1, 4, n_img))  # 1 image : 1-3 captions
     img = rng.standard_normal((n_img, d)).astype(np.float32)
     txt = (img[owner] + 1.5 * rng.standard_normal((len(owner), d))).astype(np.float32)
-    r = measure(img, txt, owner, bootstrap=0, seed=5, separability=False, spectrum=False, shifts=False, chunk=37)
+    r = measure(
+        img, txt, owner, bootstrap=0, seed=5, separability=False, spectrum=False, shifts=False, chunk=37
+    )
     q = sample_queries(Source(img, txt, owner), owner, BootstrapSet(5, 0, n_img, 10**9), 5, True)
     i2t, t2i = retrieval_hits(img, txt, owner, True)
     for j, k in enumerate((1, 5, 10)):
@@ -153,8 +160,12 @@ def test_missing_and_mismatched_shards_are_one_line_errors(tmp_path, capsys):
     d = _clip_retrieval_dir(tmp_path / "b", img, txt, rows)
     for sub in ("img_emb", "text_emb"):
         (d / sub / f"{sub}_0001.npy").unlink()
-    _fails(capsys, [d], "Shard 0001 (img_emb_0001.npy and text_emb_0001.npy) is missing: shard numbers jump "
-                        "from 0 to 2", out)
+    _fails(
+        capsys,
+        [d],
+        "Shard 0001 (img_emb_0001.npy and text_emb_0001.npy) is missing: shard numbers jump from 0 to 2",
+        out,
+    )
     d = _clip_retrieval_dir(tmp_path / "c", img, txt, rows)
     np.save(d / "text_emb" / "text_emb_0003.npy", txt[:99])
     _fails(capsys, [d], "img_emb_0003.npy has 100 rows but", out)
@@ -194,6 +205,7 @@ def test_stacked_rows_read_across_shards(sharded):
 
 # --- the merge arithmetic ----------------------------------------------------------------------
 
+
 def test_moments_about_different_centres_merge_exactly(rng):
     delta = (rng.standard_normal((300, 5)) * [1, 2, 3, 4, 5] + 7).astype(np.float32)
     parts = [Moment.zeros(5) for _ in range(3)]
@@ -210,7 +222,7 @@ def test_top_k_merge_equals_one_ranking(rng):
     whole.add(sims, 0)
     for s in (0, 7, 30):
         part = TopK.empty(4)
-        part.add(sims[s:{0: 7, 7: 30, 30: 50}[s]], s)
+        part.add(sims[s : {0: 7, 7: 30, 30: 50}[s]], s)
         split.merge(part)
     assert np.array_equal(whole.ids, split.ids)
     assert np.array_equal(whole.ids, np.argsort(-sims, axis=0, kind="stable")[:10].T)

@@ -47,11 +47,17 @@ def test_geometry_targets(metrics, card):
 def test_probe_misses_are_the_cards(metrics, card):
     """Probes below the target are exactly the card's stated misses; the captioned object factors
     (shape, colour, size, position, count) are readable from images and texts."""
-    missed = [f"{kind}:{f}" for kind in ("probes_image", "probes_text")
-              for f, v in metrics[kind].items() if v < PROBE_TARGET]
+    missed = [
+        f"{kind}:{f}"
+        for kind in ("probes_image", "probes_text")
+        for f, v in metrics[kind].items()
+        if v < PROBE_TARGET
+    ]
     assert sorted(missed) == sorted(card["missed_probes"])
     for factor in ("shape", "colour", "size", "position", "count"):
-        assert metrics["probes_image"][factor] >= PROBE_TARGET and metrics["probes_text"][factor] >= PROBE_TARGET
+        assert (
+            metrics["probes_image"][factor] >= PROBE_TARGET and metrics["probes_text"][factor] >= PROBE_TARGET
+        )
 
 
 def test_a_clip_sized_gap_that_is_not_a_constant_offset(metrics):

@@ -8,10 +8,27 @@ from gapkit.stats.shift import Shift
 
 from .conftest import clouds
 
-SCALARS = ["paired_cosine", "paired_cosine_sd", "unpaired_cosine", "image_image_cosine",
-           "text_text_cosine", "l2m", "centroid_cosine", "l2i", "rmg", "l2m_sq_image_term",
-           "l2m_sq_text_term", "l2m_sq_cross_term", "diff_cov_trace",
-           "i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10"]
+SCALARS = [
+    "paired_cosine",
+    "paired_cosine_sd",
+    "unpaired_cosine",
+    "image_image_cosine",
+    "text_text_cosine",
+    "l2m",
+    "centroid_cosine",
+    "l2i",
+    "rmg",
+    "l2m_sq_image_term",
+    "l2m_sq_text_term",
+    "l2m_sq_cross_term",
+    "diff_cov_trace",
+    "i2t_r1",
+    "i2t_r5",
+    "i2t_r10",
+    "t2i_r1",
+    "t2i_r5",
+    "t2i_r10",
+]
 
 
 def _fast(img, txt, ci=None, **kw):
@@ -70,8 +87,15 @@ def test_closed_form_gap_of_two_shifted_clouds(rng):
 def test_shift_mg_delta_match_explicit_translation(rng):
     img, txt = clouds(rng, 200, 12)
     b = rng.standard_normal(12) * 0.3
-    r = measure(img, txt, bootstrap=0, spectrum=False, separability=False, retrieval=False,
-                shifts=[Shift("custom", float(np.linalg.norm(b)), b)])
+    r = measure(
+        img,
+        txt,
+        bootstrap=0,
+        spectrum=False,
+        separability=False,
+        retrieval=False,
+        shifts=[Shift("custom", float(np.linalg.norm(b)), b)],
+    )
     mg, delta = shift_reference(img, txt, b)
     assert r.shifts[0]["mg"]["value"] == pytest.approx(mg, abs=1e-6)
     assert r.shifts[0]["delta"]["value"] == pytest.approx(delta, abs=1e-6)
@@ -112,8 +136,16 @@ def test_bootstrap_interval_width_is_plausible(rng):
 def test_subsampled_bootstrap_scales_widths(rng):
     img, txt = clouds(rng, 4000, 8)
     full = measure(img, txt, bootstrap=100, spectrum=False, separability=False, retrieval=False, shifts=False)
-    sub = measure(img, txt, bootstrap=100, bootstrap_max_images=1000, spectrum=False, separability=False,
-                  retrieval=False, shifts=False)
+    sub = measure(
+        img,
+        txt,
+        bootstrap=100,
+        bootstrap_max_images=1000,
+        spectrum=False,
+        separability=False,
+        retrieval=False,
+        shifts=False,
+    )
     assert sub["paired_cosine"] == pytest.approx(full["paired_cosine"], abs=1e-9)
     w_full = full.stats["paired_cosine"].hi - full.stats["paired_cosine"].lo
     w_sub = sub.stats["paired_cosine"].hi - sub.stats["paired_cosine"].lo
@@ -141,14 +173,17 @@ def test_normalisation_is_reported_and_never_silent(rng):
     assert _fast(unit_i, unit_t, normalize=False).info["normalized_by_gapkit"] is False
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda i, t: (i, t[:-1]), "pass caption_image"),
-    (lambda i, t: (i, t[:, :-1]), "d=8 but text_emb has d=7"),
-    (lambda i, t: (np.where(np.arange(len(i))[:, None] == 3, np.nan, i), t), "row 3 holds NaN"),
-    (lambda i, t: (i, np.where(np.arange(len(t))[:, None] == 5, 0.0, t)), "row 5 is a zero vector"),
-    (lambda i, t: (i[:3], t[:3]), "at least 4 pairs to measure a gap, got 3 images"),
-    (lambda i, t: (i[:, 0], t), "2-D"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda i, t: (i, t[:-1]), "pass caption_image"),
+        (lambda i, t: (i, t[:, :-1]), "d=8 but text_emb has d=7"),
+        (lambda i, t: (np.where(np.arange(len(i))[:, None] == 3, np.nan, i), t), "row 3 holds NaN"),
+        (lambda i, t: (i, np.where(np.arange(len(t))[:, None] == 5, 0.0, t)), "row 5 is a zero vector"),
+        (lambda i, t: (i[:3], t[:3]), "at least 4 pairs to measure a gap, got 3 images"),
+        (lambda i, t: (i[:, 0], t), "2-D"),
+    ],
+)
 def test_bad_input_is_a_clear_error(rng, mutate, message):
     img, txt = clouds(rng, 20, 8)
     img, txt = mutate(img.copy(), txt.copy())
@@ -171,13 +206,16 @@ def test_l2m_interval_covers_the_truth(rng):
     and 200 pairs: percentile 0.63 / 0.79 / 0.86, basic 0.91 / 0.94 / 0.95)."""
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)
     big_i, big_t = _sphere_pairs(np.random.default_rng(123), 400_000)
-    truth = {"l2m": np.linalg.norm(unit(big_i).mean(0) - unit(big_t).mean(0)),
-             "paired_cosine": (unit(big_i) * unit(big_t)).sum(1).mean()}
+    truth = {
+        "l2m": np.linalg.norm(unit(big_i).mean(0) - unit(big_t).mean(0)),
+        "paired_cosine": (unit(big_i) * unit(big_t)).sum(1).mean(),
+    }
     trials, covered = 100, dict.fromkeys(truth, 0)
     for t in range(trials):
         img, txt = _sphere_pairs(np.random.default_rng([7, t]), 100)
-        r = measure(img, txt, seed=t, bootstrap=200, retrieval=False, separability=False, shifts=False,
-                    spectrum=False)
+        r = measure(
+            img, txt, seed=t, bootstrap=200, retrieval=False, separability=False, shifts=False, spectrum=False
+        )
         for k in truth:
             covered[k] += r.stats[k].lo <= truth[k] <= r.stats[k].hi
     assert covered["l2m"] / trials >= 0.88, covered
@@ -207,12 +245,15 @@ def test_batched_spectrum_replicates_match_one_at_a_time(rng):
             assert batched[k][r] == pytest.approx(one[k], rel=1e-4), k
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"seed": -1}, "seed must be an integer in 0..4294967295, got -1"),
-    ({"bootstrap": -1}, "bootstrap must be an integer >= 0, got -1"),
-    ({"top_k": 0}, "top_k must be an integer >= 1, got 0"),
-    ({"caption_image": np.arange(20.0)}, "caption_image must hold integer image indices"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"seed": -1}, "seed must be an integer in 0..4294967295, got -1"),
+        ({"bootstrap": -1}, "bootstrap must be an integer >= 0, got -1"),
+        ({"top_k": 0}, "top_k must be an integer >= 1, got 0"),
+        ({"caption_image": np.arange(20.0)}, "caption_image must hold integer image indices"),
+    ],
+)
 def test_bad_options_are_clear_errors(rng, kw, message):
     img, txt = clouds(rng, 20, 8)
     ci = kw.pop("caption_image", None)

@@ -50,7 +50,7 @@ def test_splits_never_share_a_scene(world):
         assert split_of(r.scene.key()) == r.split
     splits = list(keys)
     for i, a in enumerate(splits):
-        for b in splits[i + 1:]:
+        for b in splits[i + 1 :]:
             assert not keys[a] & keys[b]
     assert len(keys["train"]) == SMALL["train"]  # unique within a split too
 
@@ -145,7 +145,9 @@ def test_ve_hypothesis_alone_does_not_give_the_label(rng):
 
 
 def _factor_values(scene):
-    objs = {o.position: {f: o.factor(f) for f in catalog.OBJECT_FACTORS if f != "position"} for o in scene.objects}
+    objs = {
+        o.position: {f: o.factor(f) for f in catalog.OBJECT_FACTORS if f != "position"} for o in scene.objects
+    }
     return objs, {f: getattr(scene, f) for f in catalog.SCENE_FACTORS}
 
 

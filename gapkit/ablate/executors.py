@@ -91,10 +91,20 @@ def run_cell(job: CellJob) -> dict:
     with _cell_lock(run):
         resume = (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
         record = train_run(cfg, run, resume=resume, overwrite=run.exists() and not resume)
-        result = {"key": job.key, "label": job.label, "config": job.config, "metrics": record["metrics"],
-                  "per_item": record["per_item"], "history": record["history"], "noise": record["noise"],
-                  "noise_norm": record["noise_norm"], "dim": record["dim"], "n_train": record["n_train"],
-                  "resolved": record["resolved"], "provenance": record["provenance"]}
+        result = {
+            "key": job.key,
+            "label": job.label,
+            "config": job.config,
+            "metrics": record["metrics"],
+            "per_item": record["per_item"],
+            "history": record["history"],
+            "noise": record["noise"],
+            "noise_norm": record["noise_norm"],
+            "dim": record["dim"],
+            "n_train": record["n_train"],
+            "resolved": record["resolved"],
+            "provenance": record["provenance"],
+        }
         write_json(Path(job.result_path), result)
     return result
 
@@ -135,10 +145,18 @@ class Executor:
                 failed.pop(job.key, None)
             else:
                 failed[job.key] = result
-                what = "configuration or data error, not retried" if result.permanent else (
-                    "retrying" if retry else f"giving up after {tries[job.key]} attempts")
-                log.warning("cell %s failed (attempt %d; %s): %s", job.label, tries[job.key], what,
-                            first_line(result.error))
+                what = (
+                    "configuration or data error, not retried"
+                    if result.permanent
+                    else ("retrying" if retry else f"giving up after {tries[job.key]} attempts")
+                )
+                log.warning(
+                    "cell %s failed (attempt %d; %s): %s",
+                    job.label,
+                    tries[job.key],
+                    what,
+                    first_line(result.error),
+                )
             if progress:
                 progress(job, result, retry)
             return retry
@@ -151,8 +169,13 @@ class Executor:
 
 
 def _stopping(running: int, queued: int) -> None:
-    log.warning("interrupted: stopping %d running cell%s; %d not started. Finished cells are kept; "
-                "rerun the same command to resume.", running, "" if running == 1 else "s", queued)
+    log.warning(
+        "interrupted: stopping %d running cell%s; %d not started. Finished cells are kept; "
+        "rerun the same command to resume.",
+        running,
+        "" if running == 1 else "s",
+        queued,
+    )
 
 
 @EXECUTORS.register("local")
@@ -213,8 +236,11 @@ class RayExecutor(Executor):
                 if done(job, result):
                     refs[self._submit(ray, job)] = job
         except KeyboardInterrupt:
-            log.warning("interrupted: cancelling %d unfinished cells. Finished cells are kept; rerun the same "
-                        "command to resume.", len(refs))
+            log.warning(
+                "interrupted: cancelling %d unfinished cells. Finished cells are kept; rerun the same "
+                "command to resume.",
+                len(refs),
+            )
             for ref in refs:
                 ray.cancel(ref, force=True)
             raise

@@ -98,12 +98,18 @@ def combine(values: list[float], per_item: list | None = None, items: list | Non
     parts = [(v, d) for v, d in ((seed_var, r - 1), (item_var, (n or 0) - 1)) if v is not None]
     total = sum(v for v, _ in parts)
     if not parts:
-        return Interval(m, None, None, r, n, seed_var, item_var, None, "one run without per-item scores: no interval")
+        return Interval(
+            m, None, None, r, n, seed_var, item_var, None, "one run without per-item scores: no interval"
+        )
     if total == 0:
         df = float("inf")
     else:
-        df = total ** 2 / sum(v ** 2 / d for v, d in parts if v > 0)
+        df = total**2 / sum(v**2 / d for v, d in parts if v > 0)
     half = t_quantile(df) * math.sqrt(total)
-    method = {2: f"{r} runs x {n} items (seeds + item bootstrap)",
-              1: f"{r} runs, seeds only (no per-item scores)" if item_var is None else f"1 run x {n} items, item bootstrap only"}
+    method = {
+        2: f"{r} runs x {n} items (seeds + item bootstrap)",
+        1: f"{r} runs, seeds only (no per-item scores)"
+        if item_var is None
+        else f"1 run x {n} items, item bootstrap only",
+    }
     return Interval(m, m - half, m + half, r, n, seed_var, item_var, df, method[len(parts)])

@@ -31,8 +31,11 @@ from ..close.config import CloseConfig
 from .spec import cell_key, encoder_fingerprint
 
 V1 = "gapkit 0.1 cell result (converted on reading)"
-_V1_OPTIONS = {"mean-shift": {"renorm_before_noise": True}, "random-shift": {"renorm_before_noise": True},
-               "cov": {"cov_scale": 1.0}}
+_V1_OPTIONS = {
+    "mean-shift": {"renorm_before_noise": True},
+    "random-shift": {"renorm_before_noise": True},
+    "cov": {"cov_scale": 1.0},
+}
 _V1_HISTORY = {"mg": "mg_noisy", "centroid_distance": "centroid_distance_noisy"}
 
 
@@ -46,7 +49,10 @@ def upgrade_config(config: dict) -> dict:
     conf = copy.deepcopy(config)
     conf.setdefault("tuned_noise", "matched-norm")
     conf.setdefault("early_stopping", True)
-    conf["adapter_options"] = {**_V1_OPTIONS.get(conf.get("adapter"), {}), **(conf.get("adapter_options") or {})}
+    conf["adapter_options"] = {
+        **_V1_OPTIONS.get(conf.get("adapter"), {}),
+        **(conf.get("adapter_options") or {}),
+    }
     return CloseConfig.from_dict(conf, "v1 result config").to_dict()
 
 

@@ -33,13 +33,18 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
     prov = provenance(command)
     wall = wall_seconds(out)
     wall_text = f"grid wall time {wall / 60:.0f} min (from grid-log.json), " if wall else ""
-    head = [f"# {spec.name}: {spec.description}".rstrip(": "), "",
-            f"Regenerate: `{regenerate_command(spec, out)}` (finished cells are kept; `--render-only` just "
-            "re-renders).",
-            f"{len(outcome['results'])} of {outcome['total']} cells; {wall_text}training time summed over cells "
-            f"{_cell_seconds(outcome['results']) / 60:.0f} min; {platform.machine()}, {os.cpu_count()} CPU cores "
-            f"({prov['environment'].get('device', 'cpu')}); rendered by `{' '.join(command)}` at gapkit {prov['git']}.",
-            protocol_line(spec, outcome["results"]), ""]
+    head = [
+        f"# {spec.name}: {spec.description}".rstrip(": "),
+        "",
+        f"Regenerate: `{regenerate_command(spec, out)}` (finished cells are kept; `--render-only` just "
+        "re-renders).",
+        f"{len(outcome['results'])} of {outcome['total']} cells; {wall_text}training time summed over cells "
+        f"{_cell_seconds(outcome['results']) / 60:.0f} min; {platform.machine()}, {os.cpu_count()} CPU cores "
+        f"({prov['environment'].get('device', 'cpu')}); rendered by `{' '.join(command)}` "
+        f"at gapkit {prov['git']}.",
+        protocol_line(spec, outcome["results"]),
+        "",
+    ]
     paths = {"md": out / "table.md", "csv": out / "table.csv", "tex": out / "table.tex"}
     body = table.markdown()
     if spec.signatures:
@@ -56,7 +61,9 @@ def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | 
         f.write(table.latex())
     write_json(out / "geometry.json", geometry)
     in_repo = spec.path.resolve().parent == (ROOT / "analyses").resolve()
-    paths["figure"] = _figure(spec, outcome["results"], geometry, figures_dir or (FIGURES if in_repo else out))
+    paths["figure"] = _figure(
+        spec, outcome["results"], geometry, figures_dir or (FIGURES if in_repo else out)
+    )
     return paths
 
 
@@ -66,8 +73,10 @@ def protocol_line(spec, results: dict) -> str:
     seeds = f"training seeds {spec.seeds}" if spec.seeds else "the base config's training seed"
     n = sorted({r["metrics"].get("n") for r in results.values() if r["metrics"].get("n") is not None})
     items = "no finished cell yet" if not n else f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    return (f"Protocol: runs per cell {'-'.join(str(k) for k in sorted(runs))} ({seeds}); evaluation items per "
-            f"run: {items}.")
+    return (
+        f"Protocol: runs per cell {'-'.join(str(k) for k in sorted(runs))} ({seeds}); evaluation items per "
+        f"run: {items}."
+    )
 
 
 def missing_notes(spec, outcome: dict) -> list[str]:
@@ -75,12 +84,21 @@ def missing_notes(spec, outcome: dict) -> list[str]:
     if not outcome["missing"]:
         return []
     cells = {c.key: c for c in spec.cells()}
-    lines = ["", f"**{len(outcome['missing'])} of {outcome['total']} cells have no result**: a score marked "
-                 "\"no result\" has none, \"(k of n)\" averages the k repeats that have one.", ""]
+    lines = [
+        "",
+        f"**{len(outcome['missing'])} of {outcome['total']} cells have no result**: a score marked "
+        '"no result" has none, "(k of n)" averages the k repeats that have one.',
+        "",
+    ]
     for key, label in outcome["missing"].items():
         f = outcome["failed"].get(key)
-        why = "not run yet" if f is None else (
-            f"{'configuration or data error' if f['permanent'] else 'failed'}: {first_line(f['error'])}")
+        why = (
+            "not run yet"
+            if f is None
+            else (
+                f"{'configuration or data error' if f['permanent'] else 'failed'}: {first_line(f['error'])}"
+            )
+        )
         params = ", ".join(f"{k}={v}" for k, v in cells[key].params.items())
         lines.append(f"- `{label}`{f' ({params})' if params else ''}: {why}")
     return lines
@@ -101,13 +119,22 @@ def figure_rows(spec, results: dict, geometry: dict) -> tuple[list[dict], list[s
             metric, name = task_columns(t)[0]
             iv = run_interval([r for r in runs[(label, t)] if r is not None], metric)
             scores[name] = (float("nan"), None, None) if iv is None else (iv.mean, iv.lo, iv.hi)
-        rows.append({
-            "label": label, "magnitude": mean(g.get("magnitude", [])), "mg": mean(g.get("mg", [])),
-            "delta": mean(g.get("delta", [])), "noise": mean([r["noise"] for r in done]),
-            "noise_norm": mean([r["noise_norm"] for r in done]),
-            "kind": "images" if cell.config.train_on == "image" else
-                    "noise" if ADAPTERS.get(cell.config.adapter).plain_noise else "adapter",
-            "scores": scores})
+        rows.append(
+            {
+                "label": label,
+                "magnitude": mean(g.get("magnitude", [])),
+                "mg": mean(g.get("mg", [])),
+                "delta": mean(g.get("delta", [])),
+                "noise": mean([r["noise"] for r in done]),
+                "noise_norm": mean([r["noise_norm"] for r in done]),
+                "kind": "images"
+                if cell.config.train_on == "image"
+                else "noise"
+                if ADAPTERS.get(cell.config.adapter).plain_noise
+                else "adapter",
+                "scores": scores,
+            }
+        )
     return rows, [task_columns(t)[0][1] for t in spec.tasks]
 
 

@@ -28,8 +28,13 @@ def jobs_for(spec: Spec, out: Path) -> list[CellJob]:
     jobs: dict[str, CellJob] = {}
     for c in spec.cells():
         if c.key not in jobs:
-            jobs[c.key] = CellJob(c.key, f"{c.row}/{c.config.task}", c.config.to_dict(), str(out / "runs" / c.key),
-                                  str(out / "cells" / f"{c.key}.json"))
+            jobs[c.key] = CellJob(
+                c.key,
+                f"{c.row}/{c.config.task}",
+                c.config.to_dict(),
+                str(out / "runs" / c.key),
+                str(out / "cells" / f"{c.key}.json"),
+            )
     return list(jobs.values())
 
 
@@ -87,8 +92,15 @@ class _Tally:
         self.bar.set_postfix(failed=self.failed, retried=self.retried)
 
 
-def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs: int = 1, retries: int = 1,
-             address: str | None = None, only_render: bool = False) -> dict:
+def run_grid(
+    spec: Spec,
+    out: Path | None = None,
+    executor: str = "local",
+    jobs: int = 1,
+    retries: int = 1,
+    address: str | None = None,
+    only_render: bool = False,
+) -> dict:
     """Run every unfinished cell (nothing with ``only_render``). Returns {results, failed, missing,
     total, seconds, out}: ``failed`` maps each cell without a result whose last attempt (in this or an
     earlier invocation) failed to {label, error, permanent}; ``missing`` maps every cell without a
@@ -100,13 +112,22 @@ def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs:
     all_jobs = jobs_for(spec, out)
     done = load_results(spec, out)
     todo = [j for j in all_jobs if j.key not in done]
-    log.info("%s: %d cells, %d finished, %d to run (%s executor, %d jobs)", spec.name, len(all_jobs),
-             len(done), len(todo), executor, jobs)
+    log.info(
+        "%s: %d cells, %d finished, %d to run (%s executor, %d jobs)",
+        spec.name,
+        len(all_jobs),
+        len(done),
+        len(todo),
+        executor,
+        jobs,
+    )
     t0 = time.time()
     if todo and not only_render:
         bar = progress(total=len(todo), desc=spec.name, unit="cell")
         try:
-            failed = create_executor(executor, jobs=jobs, retries=retries, address=address).run(todo, _Tally(bar))
+            failed = create_executor(executor, jobs=jobs, retries=retries, address=address).run(
+                todo, _Tally(bar)
+            )
         finally:
             bar.close()
         _save_failures(out, {j.key for j in todo}, {j.key: j.label for j in todo}, failed)
@@ -114,9 +135,14 @@ def run_grid(spec: Spec, out: Path | None = None, executor: str = "local", jobs:
     results = load_results(spec, out)
     failures = _load_failures(out)
     missing = [j for j in all_jobs if j.key not in results]
-    return {"results": results, "failed": {j.key: failures[j.key] for j in missing if j.key in failures},
-            "missing": {j.key: j.label for j in missing}, "total": len(all_jobs), "seconds": time.time() - t0,
-            "out": out}
+    return {
+        "results": results,
+        "failed": {j.key: failures[j.key] for j in missing if j.key in failures},
+        "missing": {j.key: j.label for j in missing},
+        "total": len(all_jobs),
+        "seconds": time.time() - t0,
+        "out": out,
+    }
 
 
 def _load_failures(out: Path) -> dict:
@@ -133,7 +159,9 @@ def _save_failures(out: Path, ran: set[str], labels: dict[str, str], failed: dic
     from ..io import write_json
 
     entries = {k: v for k, v in _load_failures(out).items() if k not in ran}
-    entries.update({k: {"label": labels[k], "error": a.error, "permanent": a.permanent} for k, a in failed.items()})
+    entries.update(
+        {k: {"label": labels[k], "error": a.error, "permanent": a.permanent} for k, a in failed.items()}
+    )
     if entries or (out / "failures.json").exists():
         write_json(out / "failures.json", entries)
 
@@ -146,9 +174,16 @@ def _log_invocation(out: Path, ran: int, failed: int, seconds: float, executor: 
 
     path = out / "grid-log.json"
     entries = json.loads(path.read_text()) if path.is_file() else []
-    entries.append({"finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "cells_run": ran, "failed": failed, "seconds": round(seconds, 1), "executor": executor,
-                    "jobs": jobs})
+    entries.append(
+        {
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "cells_run": ran,
+            "failed": failed,
+            "seconds": round(seconds, 1),
+            "executor": executor,
+            "jobs": jobs,
+        }
+    )
     write_json(path, entries)
 
 
@@ -168,11 +203,15 @@ def incomplete_report(spec: Spec, outcome: dict) -> tuple[int, str] | None:
     crashed = [f for f in failed.values() if not f["permanent"]]
     parts = [f"{len(missing)} of {outcome['total']} cells have no result (the table marks them)"]
     if config:
-        parts.append(f"{len(config)} failed with a configuration or data error, e.g. {config[0]['label']}: "
-                     f"{first_line(config[0]['error'])} (fix the spec; rerunning will not help)")
+        parts.append(
+            f"{len(config)} failed with a configuration or data error, e.g. {config[0]['label']}: "
+            f"{first_line(config[0]['error'])} (fix the spec; rerunning will not help)"
+        )
     if crashed:
-        parts.append(f"{len(crashed)} failed, e.g. {crashed[0]['label']}: {first_line(crashed[0]['error'])} "
-                     f"(rerun `{rerun}` to retry them)")
+        parts.append(
+            f"{len(crashed)} failed, e.g. {crashed[0]['label']}: {first_line(crashed[0]['error'])} "
+            f"(rerun `{rerun}` to retry them)"
+        )
     not_run = len(missing) - len(config) - len(crashed)
     if not_run:
         parts.append(f"{not_run} not run yet (run `{rerun}` to finish them)")

@@ -83,30 +83,43 @@ def _difference(a: Bounds, b: Bounds) -> Bounds:
 def _ratio(a: Bounds, b: Bounds) -> Bounds | str:
     """a / b, interval [a_lo / b_hi, a_hi / b_lo] (b's interval must be above 0)."""
     if b.value <= 0 or (b.lo is not None and b.lo <= 0):
-        return f"the ratio is undefined: the denominator's interval reaches {b.lo if b.lo is not None else b.value:g} <= 0"
+        return (
+            "the ratio is undefined: the denominator's interval reaches "
+            f"{b.lo if b.lo is not None else b.value:g} <= 0"
+        )
     if a.lo is None or b.lo is None:
         return Bounds(a.value / b.value, None, None)
     ends = [a.lo / b.hi, a.lo / b.lo, a.hi / b.hi, a.hi / b.lo]  # a may be negative
     return Bounds(a.value / b.value, min(ends), max(ends))
 
 
-for _name, _entry in (("value", (False, _value)), ("difference", (True, _difference)), ("ratio", (True, _ratio))):
+for _name, _entry in (
+    ("value", (False, _value)),
+    ("difference", (True, _difference)),
+    ("ratio", (True, _ratio)),
+):
     KINDS.add(_name, _entry, _entry[1].__doc__)
 
 
 # --- parsing ----------------------------------------------------------------------------------
 def _operand(raw, spec, where: str) -> Operand:
     if not isinstance(raw, dict) or not {"row", "task"} <= set(raw) or set(raw) - OPERAND_KEYS:
-        raise GapkitError(f"{where} must be a mapping with row and task (and optionally metric), got {raw!r}.")
+        raise GapkitError(
+            f"{where} must be a mapping with row and task (and optionally metric), got {raw!r}."
+        )
     rows = row_order(spec)
     if raw["row"] not in rows:
         raise GapkitError(f"{where}: no row {raw['row']!r} in the grid; rows: {', '.join(rows)}.")
     if raw["task"] not in spec.tasks:
-        raise GapkitError(f"{where}: task {raw['task']!r} is not a column of the grid; tasks: {', '.join(spec.tasks)}.")
+        raise GapkitError(
+            f"{where}: task {raw['task']!r} is not a column of the grid; tasks: {', '.join(spec.tasks)}."
+        )
     metrics = [k for k, _ in task_columns(raw["task"])]
     metric = raw.get("metric", headline(raw["task"]))
     if metric not in metrics:
-        raise GapkitError(f"{where}: metric {metric!r} is not tabulated for {raw['task']}; metrics: {', '.join(metrics)}.")
+        raise GapkitError(
+            f"{where}: metric {metric!r} is not tabulated for {raw['task']}; metrics: {', '.join(metrics)}."
+        )
     return Operand(raw["row"], raw["task"], metric)
 
 
@@ -130,8 +143,15 @@ def _check(raw, spec, k: int) -> Check:
     t = raw["threshold"]
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         raise GapkitError(f"{where}: threshold must be a finite number, got {t!r}.")
-    return Check(raw["claim"].strip(), raw["paper"], raw["kind"], _operand(raw["a"], spec, f"{where}.a"),
-                 _operand(raw["b"], spec, f"{where}.b") if needs_b else None, raw["op"], float(t))
+    return Check(
+        raw["claim"].strip(),
+        raw["paper"],
+        raw["kind"],
+        _operand(raw["a"], spec, f"{where}.a"),
+        _operand(raw["b"], spec, f"{where}.b") if needs_b else None,
+        raw["op"],
+        float(t),
+    )
 
 
 def parse_checks(raw, spec) -> list[Check]:
@@ -196,7 +216,9 @@ def signatures_table(spec, results: dict) -> Table:
     """The spec's signatures as a table (no rows when it declares none)."""
     runs = cell_runs(spec, results)
     rows = [evaluate_check(c, runs) for c in spec.signatures]
-    notes = ["Reproduced: yes only when the whole 95% interval of the checked quantity satisfies the claim; "
-             "intervals by interval arithmetic on the cells' intervals (a difference excludes 0 exactly when the "
-             "cells' intervals do not overlap), so overlapping intervals read no."]
+    notes = [
+        "Reproduced: yes only when the whole 95% interval of the checked quantity satisfies the claim; "
+        "intervals by interval arithmetic on the cells' intervals (a difference excludes 0 exactly when the "
+        "cells' intervals do not overlap), so overlapping intervals read no."
+    ]
     return Table(["Claim", "Paper", "gapkit [95% interval]", "Reproduced", "Measured reason"], rows, notes)

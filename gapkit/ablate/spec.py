@@ -33,8 +33,22 @@ from ..errors import GapkitError
 from ..io import read_yaml
 from .signatures import parse_checks
 
-SPEC_KEYS = {"name", "description", "table", "base", "tasks", "task_overrides", "rows", "reference", "seeds",
-             "repeats", "items", "signatures", "figure", "weights_sha256"}
+SPEC_KEYS = {
+    "name",
+    "description",
+    "table",
+    "base",
+    "tasks",
+    "task_overrides",
+    "rows",
+    "reference",
+    "seeds",
+    "repeats",
+    "items",
+    "signatures",
+    "figure",
+    "weights_sha256",
+}
 ROW_KEYS = {"label", "set", "grid", "repeat"}
 
 
@@ -93,8 +107,10 @@ class Spec:
         resolved = encoder_fingerprint(encoder)
         if resolved == self.weights_sha256:
             return None
-        return (f"{self.path} describes results made with encoder weights {self.weights_sha256[:12]}..., but "
-                f"{encoder!r} now resolves to {resolved[:12]}...; it can be rendered (--render-only), not run.")
+        return (
+            f"{self.path} describes results made with encoder weights {self.weights_sha256[:12]}..., but "
+            f"{encoder!r} now resolves to {resolved[:12]}...; it can be rendered (--render-only), not run."
+        )
 
     def _runs(self, rep_key, rep_vals: list, label: str) -> list[tuple]:
         """(repeat value, seed) of each run of a row: repeats x base seed, seeds alone, or zipped."""
@@ -103,9 +119,11 @@ class Spec:
         if rep_key is None:
             return [(None, s) for s in self.seeds]
         if len(rep_vals) != len(self.seeds):
-            raise GapkitError(f"{self.path}: row {label!r} repeats {rep_key} over {len(rep_vals)} values but the spec "
-                              f"has {len(self.seeds)} seeds; each repeat is one run with its own seed, so give "
-                              f"{len(self.seeds)} values.")
+            raise GapkitError(
+                f"{self.path}: row {label!r} repeats {rep_key} over {len(rep_vals)} values but the spec "
+                f"has {len(self.seeds)} seeds; each repeat is one run with its own seed, so give "
+                f"{len(self.seeds)} values."
+            )
         return list(zip(rep_vals, self.seeds))
 
     def cells(self) -> list[Cell]:
@@ -116,7 +134,9 @@ class Spec:
             for g in grid_vals:
                 label = row["label"] if grid_key is None else f"{row['label']}@{g}"
                 for r, seed in self._runs(rep_key, rep_vals, row["label"]):
-                    out += [self._cell(row, label, task, (grid_key, g), (rep_key, r), seed) for task in self.tasks]
+                    out += [
+                        self._cell(row, label, task, (grid_key, g), (rep_key, r), seed) for task in self.tasks
+                    ]
         return out
 
     def _cell(self, row: dict, label: str, task: str, grid: tuple, rep: tuple, seed: int | None) -> Cell:
@@ -126,7 +146,9 @@ class Spec:
             if key is not None and (key != "seed" or value is not None):
                 _set_path(conf, key, value)
                 params[key] = value
-        return Cell(label, task, _image_model(_config(conf, self.path, row["label"])), params, self.weights_sha256)
+        return Cell(
+            label, task, _image_model(_config(conf, self.path, row["label"])), params, self.weights_sha256
+        )
 
 
 def _image_model(cfg: CloseConfig) -> CloseConfig:
@@ -183,8 +205,11 @@ def _check_numbers(spec_path: Path, row: dict) -> None:
     for block in ("grid", "repeat"):
         for key, vals in (row.get(block) or {}).items():
             if key.endswith(("magnitude", "noise", "noise_norm", "scale")) and not all(
-                    isinstance(v, numbers.Real) and not isinstance(v, bool) for v in vals):
-                raise GapkitError(f"{spec_path}: row {row.get('label')!r} {block}.{key} must be numbers, got {vals}.")
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in vals
+            ):
+                raise GapkitError(
+                    f"{spec_path}: row {row.get('label')!r} {block}.{key} must be numbers, got {vals}."
+                )
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -209,18 +234,30 @@ def load_spec(path: str | Path) -> Spec:
             raise GapkitError(f"{path}: every row needs a 'label'.")
         bad = sorted(set(row) - ROW_KEYS)
         if bad:
-            raise GapkitError(f"{path}: row {row['label']!r} has unknown key {bad[0]!r}; allowed: "
-                              f"{', '.join(sorted(ROW_KEYS))}.")
+            raise GapkitError(
+                f"{path}: row {row['label']!r} has unknown key {bad[0]!r}; allowed: "
+                f"{', '.join(sorted(ROW_KEYS))}."
+            )
         _check_numbers(path, row)
     base = dict(raw.get("base") or {})
     items = _protocol_items(path, raw, base)
     if items is not None:
         base["max_eval_examples"] = items
-    spec = Spec(name=raw.get("name", path.stem), table=raw["table"], tasks=list(raw["tasks"]), rows=raw["rows"],
-                base=base, path=path, description=raw.get("description", ""),
-                task_overrides=raw.get("task_overrides", {}), reference=raw.get("reference", {}),
-                seeds=_protocol_seeds(path, raw), items=items, figure=_figure_name(path, raw),
-                weights_sha256=_weights_pin(path, raw))
+    spec = Spec(
+        name=raw.get("name", path.stem),
+        table=raw["table"],
+        tasks=list(raw["tasks"]),
+        rows=raw["rows"],
+        base=base,
+        path=path,
+        description=raw.get("description", ""),
+        task_overrides=raw.get("task_overrides", {}),
+        reference=raw.get("reference", {}),
+        seeds=_protocol_seeds(path, raw),
+        items=items,
+        figure=_figure_name(path, raw),
+        weights_sha256=_weights_pin(path, raw),
+    )
     spec.cells()  # validates every cell's config now, before any run starts
     spec.signatures = parse_checks(raw.get("signatures"), spec)
     return spec
@@ -228,8 +265,9 @@ def load_spec(path: str | Path) -> Spec:
 
 def _weights_pin(path: Path, raw: dict) -> str | None:
     pin = raw.get("weights_sha256")
-    if pin is not None and not (isinstance(pin, str) and len(pin) == 64
-                                and all(c in "0123456789abcdef" for c in pin)):
+    if pin is not None and not (
+        isinstance(pin, str) and len(pin) == 64 and all(c in "0123456789abcdef" for c in pin)
+    ):
         raise GapkitError(f"{path}: weights_sha256 must be 64 lowercase hex digits, got {pin!r}.")
     return pin
 
@@ -244,14 +282,19 @@ def _protocol_seeds(path: Path, raw: dict) -> list[int] | None:
         raise GapkitError(f"{path}: give seeds (a list) or repeats (a count), not both.")
     if "repeats" in raw:
         if not _positive_int(raw["repeats"]):
-            raise GapkitError(f"{path}: repeats must be a positive integer (the number of training seeds), "
-                              f"got {raw['repeats']!r}.")
+            raise GapkitError(
+                f"{path}: repeats must be a positive integer (the number of training seeds), "
+                f"got {raw['repeats']!r}."
+            )
         return list(range(raw["repeats"]))
     if "seeds" not in raw:
         return None
     seeds = raw["seeds"]
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         raise GapkitError(f"{path}: seeds must be a non-empty list of integers >= 0, got {seeds!r}.")
     if len(set(seeds)) != len(seeds):
         raise GapkitError(f"{path}: seeds must be distinct (each is one run), got {seeds!r}.")
@@ -263,7 +306,9 @@ def _protocol_items(path: Path, raw: dict, base: dict) -> int | None:
     if "items" not in raw:
         return None
     if not _positive_int(raw["items"]):
-        raise GapkitError(f"{path}: items must be a positive integer (evaluation items per run), got {raw['items']!r}.")
+        raise GapkitError(
+            f"{path}: items must be a positive integer (evaluation items per run), got {raw['items']!r}."
+        )
     if base.get("max_eval_examples") is not None:
         raise GapkitError(f"{path}: give items or base.max_eval_examples, not both (items sets it).")
     return raw["items"]
@@ -276,4 +321,3 @@ def _figure_name(path: Path, raw: dict) -> str:
     if name not in ABLATION_FIGURES:
         raise GapkitError(f"{path}: {ABLATION_FIGURES.unknown_message(str(name))}")
     return name
-

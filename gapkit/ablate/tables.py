@@ -14,12 +14,16 @@ TABLES: Registry = Registry("table", ls_hint="tables")
 # A task's columns, (metric key, column label), are its registry entry's ``columns``
 # (close/tasks.py). Result files written before the official VQA metric existed read "not
 # recorded" in its column.
-VQA_NOTE = ("VQA acc. (official): the VQA v2 metric, the mean over the 10 leave-one-out subsets of 9 human "
-            "answers of min(#matches / 3, 1); VQA acc. (CLOSE min(n/3,1)): CLOSE's simplified min(#matches / 3, 1) "
-            "over all 10 answers, which reads higher.")
-INTERVAL_NOTE = ("Scores: mean over a row's runs (training seeds; the RNG rows' directions, each with its own seed) "
-                 "[95% interval combining the seed spread and an item bootstrap, see gapkit/ablate/intervals.py]; "
-                 "a score without an interval comes from one run without per-item scores.")
+VQA_NOTE = (
+    "VQA acc. (official): the VQA v2 metric, the mean over the 10 leave-one-out subsets of 9 human "
+    "answers of min(#matches / 3, 1); VQA acc. (CLOSE min(n/3,1)): CLOSE's simplified min(#matches / 3, 1) "
+    "over all 10 answers, which reads higher."
+)
+INTERVAL_NOTE = (
+    "Scores: mean over a row's runs (training seeds; the RNG rows' directions, each with its own seed) "
+    "[95% interval combining the seed spread and an item bootstrap, see gapkit/ablate/intervals.py]; "
+    "a score without an interval comes from one run without per-item scores."
+)
 
 
 def columns(spec) -> list[tuple[str, str, str]]:
@@ -53,8 +57,11 @@ def run_interval(runs: list, metric: str) -> Interval | None:
     if not done:
         return None
     per_item = [r.get("per_item", {}).get(metric) for r in done]
-    return combine([float(r["metrics"][metric]) for r in done], per_item if all(p is not None for p in per_item)
-                   else None, [r["metrics"].get("items") for r in done])
+    return combine(
+        [float(r["metrics"][metric]) for r in done],
+        per_item if all(p is not None for p in per_item) else None,
+        [r["metrics"].get("items") for r in done],
+    )
 
 
 def score_text(runs: list, metric: str, digits: int = 1) -> str:
@@ -88,8 +95,12 @@ def _reference_block(spec) -> list[str]:
     ref = spec.reference
     if not ref:
         return []
-    lines = ["", f"**For reference, the paper's published numbers** ({ref.get('source', '')}; "
-                 f"{ref.get('setting', '')}; not gapkit's):", ""]
+    lines = [
+        "",
+        f"**For reference, the paper's published numbers** ({ref.get('source', '')}; "
+        f"{ref.get('setting', '')}; not gapkit's):",
+        "",
+    ]
     header = ref["columns"]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in ref["rows"]]
@@ -109,7 +120,9 @@ def _span(values: list[float], digits: int) -> str:
     if not values:
         return "–"
     lo, hi = min(values), max(values)
-    return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}–{hi:.{digits}f}"
+    return (
+        f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}–{hi:.{digits}f}"
+    )
 
 
 class Table:
@@ -131,9 +144,15 @@ class Table:
         return buf.getvalue()
 
     def latex(self) -> str:
-        esc = lambda s: s.replace("±", r"$\pm$").replace("_", r"\_").replace("%", r"\%").replace("Δ", r"$\Delta$")
-        lines = [r"\begin{tabular}{" + "l" * len(self.header) + "}", r"\toprule",
-                 " & ".join(esc(h) for h in self.header) + r" \\", r"\midrule"]
+        esc = lambda s: (
+            s.replace("±", r"$\pm$").replace("_", r"\_").replace("%", r"\%").replace("Δ", r"$\Delta$")
+        )
+        lines = [
+            r"\begin{tabular}{" + "l" * len(self.header) + "}",
+            r"\toprule",
+            " & ".join(esc(h) for h in self.header) + r" \\",
+            r"\midrule",
+        ]
         lines += [" & ".join(esc(c) for c in r) + r" \\" for r in self.rows]
         return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
 
@@ -146,13 +165,19 @@ def bias_table(spec, results: dict, shift_stats: dict) -> Table:
     rows = []
     for label in row_order(spec):
         st = shift_stats.get(label, {})
-        cells = [label.split("@")[0], _span(st.get("magnitude", []), 2), value_text(st.get("mg", []), 3),
-                 value_text(st.get("delta", []), 3)]
+        cells = [
+            label.split("@")[0],
+            _span(st.get("magnitude", []), 2),
+            value_text(st.get("mg", []), 3),
+            value_text(st.get("delta", []), 3),
+        ]
         cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
         rows.append(cells)
-    notes = ["MG = mean cos(image, n(text + b)) and Δ = mean cos(text, n(text + b)) on the evaluation split's "
-             "pairs, noise not included (mean [95% t interval] over a row's directions); metrics on images.",
-             INTERVAL_NOTE]
+    notes = [
+        "MG = mean cos(image, n(text + b)) and Δ = mean cos(text, n(text + b)) on the evaluation split's "
+        "pairs, noise not included (mean [95% t interval] over a row's directions); metrics on images.",
+        INTERVAL_NOTE,
+    ]
     return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))
 
 
@@ -169,11 +194,17 @@ def noise_table(spec, results: dict, shift_stats: dict) -> Table:
     for label in row_order(spec):
         res = by_row.get(label, [])
         st = shift_stats.get(label, {})
-        cells = [label, _span([r["noise"] for r in res], 3), _span([r["noise_norm"] for r in res], 2),
-                 value_text(st.get("mg", []), 3)]
+        cells = [
+            label,
+            _span([r["noise"] for r in res], 3),
+            _span([r["noise_norm"] for r in res], 2),
+            value_text(st.get("mg", []), 3),
+        ]
         cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
         rows.append(cells)
-    notes = ["w: per-dimension noise std; w·√d: expected noise norm (compare across embedding sizes); "
-             "MG: mean cos(image, adapter without noise(text)) on evaluation pairs; metrics on images.",
-             INTERVAL_NOTE]
+    notes = [
+        "w: per-dimension noise std; w·√d: expected noise norm (compare across embedding sizes); "
+        "MG: mean cos(image, adapter without noise(text)) on evaluation pairs; metrics on images.",
+        INTERVAL_NOTE,
+    ]
     return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))

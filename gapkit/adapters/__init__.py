@@ -23,8 +23,9 @@ def create_adapter(name: str, **params) -> Adapter:
     try:
         return cls(**params)
     except TypeError as e:
-        raise GapkitError(f"Bad parameters for adapter {name!r}: {e}. "
-                          f"Accepted: {', '.join(cls.PARAMS)}.") from None
+        raise GapkitError(
+            f"Bad parameters for adapter {name!r}: {e}. Accepted: {', '.join(cls.PARAMS)}."
+        ) from None
 
 
 def check_adapter_options(name: str, options, where: str = "config") -> None:
@@ -35,8 +36,10 @@ def check_adapter_options(name: str, options, where: str = "config") -> None:
     cls = ADAPTERS.get(name)
     for key in ("noise", "seed"):
         if key in check_mapping(options, f"{where}: adapter_options"):
-            raise GapkitError(f"{where}: adapter_options.{key}: set {key} at the top level of the config, "
-                              "not in adapter_options.")
+            raise GapkitError(
+                f"{where}: adapter_options.{key}: set {key} at the top level of the config, "
+                "not in adapter_options."
+            )
     check_options(options, cls.OPTIONS, f"{where}: adapter_options", f"adapter {name!r}")
 
 

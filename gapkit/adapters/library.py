@@ -50,7 +50,9 @@ class _Moved(Adapter):
 
     def __init__(self, noise: float = 0.0, seed: int = 0, renorm_before_noise: bool | None = None) -> None:
         super().__init__(noise, seed)
-        self.renorm_before_noise = self.RENORM_DEFAULT if renorm_before_noise is None else bool(renorm_before_noise)
+        self.renorm_before_noise = (
+            self.RENORM_DEFAULT if renorm_before_noise is None else bool(renorm_before_noise)
+        )
 
     def move(self, t: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -96,8 +98,9 @@ class MeanShift(_Shifted):
     OPTIONS = {"scale": (float, None), "renorm_before_noise": (bool, None)}
     needs_fit = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, scale: float = 1.0,
-                 renorm_before_noise: bool | None = None) -> None:
+    def __init__(
+        self, noise: float = 0.0, seed: int = 0, scale: float = 1.0, renorm_before_noise: bool | None = None
+    ) -> None:
         super().__init__(noise, seed, renorm_before_noise)
         self.scale = float(scale)
 
@@ -116,13 +119,23 @@ class RandomShift(_Shifted):
 
     name = "random-shift"
     PARAMS = ("noise", "seed", "magnitude", "direction_seed", "dim", "renorm_before_noise")
-    OPTIONS = {"magnitude": (float, 0.0), "direction_seed": (int, 0), "dim": (int, 1),
-               "renorm_before_noise": (bool, None)}
+    OPTIONS = {
+        "magnitude": (float, 0.0),
+        "direction_seed": (int, 0),
+        "dim": (int, 1),
+        "renorm_before_noise": (bool, None),
+    }
     needs_dim = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, magnitude: float = 1.0,
-                 direction_seed: int | None = None, dim: int | None = None,
-                 renorm_before_noise: bool | None = None) -> None:
+    def __init__(
+        self,
+        noise: float = 0.0,
+        seed: int = 0,
+        magnitude: float = 1.0,
+        direction_seed: int | None = None,
+        dim: int | None = None,
+        renorm_before_noise: bool | None = None,
+    ) -> None:
         super().__init__(noise, seed, renorm_before_noise)
         self.magnitude, self.dim = float(magnitude), dim
         self.direction_seed = int(seed if direction_seed is None else direction_seed)
@@ -133,7 +146,9 @@ class RandomShift(_Shifted):
         from ..stats.shift import random_direction  # the same directions `gapkit measure` reports
 
         self.dim = d
-        self.shift = torch.as_tensor(random_direction(d, self.magnitude, self.direction_seed), dtype=torch.float32)
+        self.shift = torch.as_tensor(
+            random_direction(d, self.magnitude, self.direction_seed), dtype=torch.float32
+        )
 
     def fit(self, image_emb, text_emb) -> RandomShift:
         self.set_dim(np.asarray(text_emb).shape[1])
@@ -155,8 +170,9 @@ class Linear(_Moved):
     RENORM_DEFAULT = True
     needs_fit = True
 
-    def __init__(self, noise: float = 0.0, seed: int = 0, ridge: float = 1e-3,
-                 renorm_before_noise: bool | None = None) -> None:
+    def __init__(
+        self, noise: float = 0.0, seed: int = 0, ridge: float = 1e-3, renorm_before_noise: bool | None = None
+    ) -> None:
         super().__init__(noise, seed, renorm_before_noise)
         self.ridge = float(ridge)
         self.register_buffer("weight", torch.zeros(0))

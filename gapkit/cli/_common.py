@@ -40,24 +40,35 @@ def seed_int(text: str) -> int:
 
 def add_encoder_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("encoder")
-    g.add_argument("--encoder", default="gapkit-shapes",
-                   help="encoder spec: gapkit-shapes, ARCH:TAG, ARCH:CHECKPOINT, ARCH:random-init, "
-                        "hf-hub:REPO, local-dir:PATH, hf:PATH (default: %(default)s)")
+    g.add_argument(
+        "--encoder",
+        default="gapkit-shapes",
+        help="encoder spec: gapkit-shapes, ARCH:TAG, ARCH:CHECKPOINT, ARCH:random-init, "
+        "hf-hub:REPO, local-dir:PATH, hf:PATH (default: %(default)s)",
+    )
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     g.add_argument("--batch-size", type=positive_int, default=256, help="encoding batch size")
     g.add_argument("--workers", type=nonneg_int, default=None, help="DataLoader workers for image decoding")
-    g.add_argument("--decode", choices=["pil", "torchvision"], default="pil",
-                   help="pil: workers decode and preprocess images (default); torchvision: workers only read "
-                        "bytes, JPEGs are decoded in batches on the encoding device (nvJPEG on CUDA)")
+    g.add_argument(
+        "--decode",
+        choices=["pil", "torchvision"],
+        default="pil",
+        help="pil: workers decode and preprocess images (default); torchvision: workers only read "
+        "bytes, JPEGs are decoded in batches on the encoding device (nvJPEG on CUDA)",
+    )
     g.add_argument("--template", default="{}", help="text template, e.g. 'a photo of {}'")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     add_verify_arg(g)
 
 
 def add_verify_arg(g) -> None:
-    g.add_argument("--verify-images", action=argparse.BooleanOptionalAction, default=False,
-                   help="key cached image embeddings by a sha256 of each image's bytes (reads every image) "
-                        "instead of its path, size and modification time")
+    g.add_argument(
+        "--verify-images",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="key cached image embeddings by a sha256 of each image's bytes (reads every image) "
+        "instead of its path, size and modification time",
+    )
 
 
 def add_data_args(p: argparse.ArgumentParser, default_split: str = "test") -> None:

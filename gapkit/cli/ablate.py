@@ -17,17 +17,28 @@ EXAMPLES = """Examples:
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="run an ablation grid and render its table", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name,
+        help="run an ablation grid and render its table",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("spec", help="YAML spec (see analyses/)")
     p.add_argument("--out", default=None, help="results folder (default: analyses/results/<name>)")
     p.add_argument("--executor", default="local", help="local or ray (see `gapkit ls executors`)")
     p.add_argument("--jobs", type=positive_int, default=1, help="cells run in parallel")
-    p.add_argument("--retries", type=nonneg_int, default=1,
-                   help="extra attempts for a cell that crashed (configuration errors are not retried)")
+    p.add_argument(
+        "--retries",
+        type=nonneg_int,
+        default=1,
+        help="extra attempts for a cell that crashed (configuration errors are not retried)",
+    )
     p.add_argument("--address", default=None, help="Ray cluster address (ray executor)")
-    p.add_argument("--render-only", action="store_true",
-                   help="only assemble the table from finished cells (cells without a result are marked)")
+    p.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only assemble the table from finished cells (cells without a result are marked)",
+    )
     p.set_defaults(func=run)
 
 

@@ -12,10 +12,13 @@ log = logging.getLogger("gapkit.cli")
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="encode a data set's images and captions through the cache",
-                       description="Encode images and captions; a second run reads the cache.",
-                       epilog="Examples:\n  gapkit encode\n  gapkit encode --encoder ViT-B-32:/ckpt/vit.pt "
-                              "--dataset coco-karpathy --data-path dataset_coco.json --out emb.npz")
+    p = sub.add_parser(
+        name,
+        help="encode a data set's images and captions through the cache",
+        description="Encode images and captions; a second run reads the cache.",
+        epilog="Examples:\n  gapkit encode\n  gapkit encode --encoder ViT-B-32:/ckpt/vit.pt "
+        "--dataset coco-karpathy --data-path dataset_coco.json --out emb.npz",
+    )
     add_encoder_args(p)
     add_data_args(p)
     p.add_argument("--out", default=None, help="write image/text embeddings to this .npz")
@@ -38,8 +41,9 @@ def load_embeddings_from_args(args):
     if args.limit:
         data = data.subset(args.limit)
     cache = EmbeddingCache(enabled=not args.no_cache)
-    emb = embed_paired(encoder, data, args.template, cache, args.batch_size, args.workers, args.verify_images,
-                       args.decode)
+    emb = embed_paired(
+        encoder, data, args.template, cache, args.batch_size, args.workers, args.verify_images, args.decode
+    )
     return emb, encoder
 
 
@@ -49,8 +53,15 @@ def run(args) -> int:
     if args.out:
         check_output_file(args.out, "--out")
     emb, encoder = load_embeddings_from_args(args)
-    log.info("%s on %s/%s: %d images, %d captions, d=%d", args.encoder, emb.data.name, emb.data.split,
-             len(emb.image), len(emb.text), emb.image.shape[1])
+    log.info(
+        "%s on %s/%s: %d images, %d captions, d=%d",
+        args.encoder,
+        emb.data.name,
+        emb.data.split,
+        len(emb.image),
+        len(emb.text),
+        emb.image.shape[1],
+    )
     if args.out:
         with atomic_file(args.out, "wb") as f:
             np.savez(f, image_emb=emb.image, text_emb=emb.text, caption_image=emb.caption_image)

@@ -15,11 +15,18 @@ REAL_CLIP = "../shared/fixtures/real-clip/features_clip.npy"
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="regenerate the figures/ folder", formatter_class=argparse.RawDescriptionHelpFormatter,
-                       epilog="Example:\n  gapkit figures\n  gapkit figures --out /tmp/figs --real-clip path/features.npy")
+    p = sub.add_parser(
+        name,
+        help="regenerate the figures/ folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n  gapkit figures\n  gapkit figures --out /tmp/figs --real-clip path/features.npy",
+    )
     p.add_argument("--out", default=DEFAULT_OUT, help="output folder (default: %(default)s)")
-    p.add_argument("--real-clip", default=REAL_CLIP, help="precomputed real CLIP pairs (skipped if absent; "
-                   "default: %(default)s)")
+    p.add_argument(
+        "--real-clip",
+        default=REAL_CLIP,
+        help="precomputed real CLIP pairs (skipped if absent; default: %(default)s)",
+    )
     p.add_argument("--seed", type=seed_int, default=0)
     p.set_defaults(func=run)
 

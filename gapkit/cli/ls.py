@@ -6,8 +6,11 @@ import importlib
 
 # topic -> (module holding the registry, registry attribute, modules to import for registration)
 TOPICS = {
-    "encoders": ("gapkit.encoders", "ENCODERS", ["gapkit.encoders.shapes", "gapkit.encoders.open_clip_backend",
-                                                 "gapkit.encoders.hf_clip"]),
+    "encoders": (
+        "gapkit.encoders",
+        "ENCODERS",
+        ["gapkit.encoders.shapes", "gapkit.encoders.open_clip_backend", "gapkit.encoders.hf_clip"],
+    ),
     "datasets": ("gapkit.data", "DATASETS", ["gapkit.data.coco", "gapkit.data.pairs", "gapkit.data.shapes"]),
     "adapters": ("gapkit.adapters", "ADAPTERS", []),
     "tasks": ("gapkit.close.tasks", "TASKS", []),
@@ -24,8 +27,9 @@ TOPICS = {
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="list registered names",
-                       epilog="Examples:\n  gapkit ls encoders\n  gapkit ls adapters")
+    p = sub.add_parser(
+        name, help="list registered names", epilog="Examples:\n  gapkit ls encoders\n  gapkit ls adapters"
+    )
     p.add_argument("topic", nargs="?", default=None, help=f"one of: {', '.join(TOPICS)}")
     p.set_defaults(func=run)
 
@@ -54,6 +58,8 @@ def run(args) -> int:
         for n in reg.names():
             print(f"  {n:<22} {reg.doc(n)}")
         if topic == "encoders":
-            print("  (open-clip takes ARCH:TAG names: `python -c 'import open_clip; "
-                  "print(open_clip.list_pretrained())'`)")
+            print(
+                "  (open-clip takes ARCH:TAG names: `python -c 'import open_clip; "
+                "print(open_clip.list_pretrained())'`)"
+            )
     return 0

@@ -52,10 +52,13 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="gapkit", description="Measure the modality gap of CLIP-family models and rerun CLOSE.",
-        epilog="Examples:\n  gapkit measure\n  gapkit measure --encoder ViT-B-32:openai --dataset coco-karpathy "
-               "--data-path dataset_coco.json --image-root coco/\n  gapkit ls encoders",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="gapkit",
+        description="Measure the modality gap of CLIP-family models and rerun CLOSE.",
+        epilog="Examples:\n  gapkit measure\n  gapkit measure --encoder ViT-B-32:openai "
+        "--dataset coco-karpathy "
+        "--data-path dataset_coco.json --image-root coco/\n  gapkit ls encoders",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

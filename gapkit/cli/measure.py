@@ -24,28 +24,50 @@ EXAMPLES = """Examples:
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="measure the modality gap (the main job)", epilog=EXAMPLES,
-                       description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    p.add_argument("--embeddings", nargs="+", default=None, metavar="FILE",
-                   help="precomputed embeddings instead of an encoder: .npy (2, n, d), two .npy files, "
-                        ".npz or .safetensors with image_emb/text_emb[/caption_image], or shards: a folder "
-                        "(clip-retrieval's img_emb/ + text_emb/, or (2, n, d) .npy files) or a quoted glob")
+    p = sub.add_parser(
+        name,
+        help="measure the modality gap (the main job)",
+        epilog=EXAMPLES,
+        description=__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--embeddings",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="precomputed embeddings instead of an encoder: .npy (2, n, d), two .npy files, "
+        ".npz or .safetensors with image_emb/text_emb[/caption_image], or shards: a folder "
+        "(clip-retrieval's img_emb/ + text_emb/, or (2, n, d) .npy files) or a quoted glob",
+    )
     add_encoder_args(p)
     add_data_args(p)
     g = p.add_argument_group("statistics")
     g.add_argument("--seed", type=seed_int, default=0, help="bootstrap, separability split, random shifts")
     g.add_argument("--bootstrap", type=nonneg_int, default=200, help="bootstrap replicates (0: no intervals)")
     g.add_argument("--top-k", type=positive_int, default=10, help="top-k gap dimensions to report")
-    g.add_argument("--normalize", action=__import__("argparse").BooleanOptionalAction, default=True,
-                   help="L2-normalise rows (default); --no-normalize requires unit-norm inputs")
-    g.add_argument("--retrieval", action=__import__("argparse").BooleanOptionalAction, default=None,
-                   help="retrieval R@k for every query (default: every query up to 50,000 images, a seeded "
-                        "sample of 1,000 queries each way above)")
+    g.add_argument(
+        "--normalize",
+        action=__import__("argparse").BooleanOptionalAction,
+        default=True,
+        help="L2-normalise rows (default); --no-normalize requires unit-norm inputs",
+    )
+    g.add_argument(
+        "--retrieval",
+        action=__import__("argparse").BooleanOptionalAction,
+        default=None,
+        help="retrieval R@k for every query (default: every query up to 50,000 images, a seeded "
+        "sample of 1,000 queries each way above)",
+    )
     x = p.add_argument_group("execution")
-    x.add_argument("--executor", default="local",
-                   help="local (this process) or ray (one task per .npy shard; see `gapkit ls measure-executors`)")
-    x.add_argument("--address", default=None, help="Ray cluster address for --executor ray (default: a local "
-                                                   "instance)")
+    x.add_argument(
+        "--executor",
+        default="local",
+        help="local (this process) or ray (one task per .npy shard; see `gapkit ls measure-executors`)",
+    )
+    x.add_argument(
+        "--address", default=None, help="Ray cluster address for --executor ray (default: a local instance)"
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", default=None, help="write the full report with provenance as JSON")
     o.add_argument("--csv", default=None, help="write one row per statistic as CSV")
@@ -75,12 +97,19 @@ def _inputs(args):
     from .encode import load_embeddings_from_args
 
     emb, encoder = load_embeddings_from_args(args)
-    caption_image = None if len(emb.image) == len(emb.text) and (emb.caption_image == range(len(emb.text))).all() \
+    caption_image = (
+        None
+        if len(emb.image) == len(emb.text) and (emb.caption_image == range(len(emb.text))).all()
         else emb.caption_image
-    source = {"encoder": emb.encoder_identity, "dataset": emb.data.identity(), "template": args.template,
-              "image_root": None if emb.data.image_root is None else str(emb.data.image_root.resolve()),
-              "image_identity": image_identity(args.verify_images),
-              **({"world": emb.data.extra["world"]} if "world" in emb.data.extra else {})}
+    )
+    source = {
+        "encoder": emb.encoder_identity,
+        "dataset": emb.data.identity(),
+        "template": args.template,
+        "image_root": None if emb.data.image_root is None else str(emb.data.image_root.resolve()),
+        "image_identity": image_identity(args.verify_images),
+        **({"world": emb.data.extra["world"]} if "world" in emb.data.extra else {}),
+    }
     return Source(emb.image, emb.text, caption_image), source
 
 
@@ -103,12 +132,22 @@ def run(args) -> int:
 
     # Every destination is checked before any work, and all are written together at the end:
     # a failure anywhere leaves no output behind.
-    outputs = {flag: check_output_file(path, f"--{flag}") for flag, path in (("json", args.json), ("csv", args.csv))
-               if path}
+    outputs = {
+        flag: check_output_file(path, f"--{flag}")
+        for flag, path in (("json", args.json), ("csv", args.csv))
+        if path
+    }
     src, source = _inputs(args)
-    report = measure_source(src, normalize=args.normalize, seed=args.seed, bootstrap=args.bootstrap,
-                            top_k=args.top_k, retrieval=args.retrieval, executor=args.executor,
-                            address=args.address)
+    report = measure_source(
+        src,
+        normalize=args.normalize,
+        seed=args.seed,
+        bootstrap=args.bootstrap,
+        top_k=args.top_k,
+        retrieval=args.retrieval,
+        executor=args.executor,
+        address=args.address,
+    )
     report.provenance = provenance(source=source, seed=args.seed)
     text = report.table()
     render = {"json": lambda: dumps_json(report.to_dict()), "csv": lambda: _csv_text(report)}

@@ -23,17 +23,32 @@ Examples:
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="score predictions against references", epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name,
+        help="score predictions against references",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("predictions")
-    p.add_argument("--format", default="auto", help="auto, gapkit, coco-captions or vqa (default: %(default)s)")
-    p.add_argument("--kind", choices=("caption", "vqa", "ve"), default=None,
-                   help="what is scored (needed for gapkit's format; implied by the official formats)")
-    p.add_argument("--refs", default=None, help="gapkit format: JSON list of {id, refs}; "
-                                                "coco-captions: a COCO captions annotation file")
+    p.add_argument(
+        "--format", default="auto", help="auto, gapkit, coco-captions or vqa (default: %(default)s)"
+    )
+    p.add_argument(
+        "--kind",
+        choices=("caption", "vqa", "ve"),
+        default=None,
+        help="what is scored (needed for gapkit's format; implied by the official formats)",
+    )
+    p.add_argument(
+        "--refs",
+        default=None,
+        help="gapkit format: JSON list of {id, refs}; coco-captions: a COCO captions annotation file",
+    )
     p.add_argument("--annotations", default=None, help="vqa: the official VQA annotations file")
     p.add_argument("--questions", default=None, help="vqa: the official VQA questions file (optional)")
-    p.add_argument("--meteor", action=argparse.BooleanOptionalAction, default=False, help="METEOR (needs Java)")
+    p.add_argument(
+        "--meteor", action=argparse.BooleanOptionalAction, default=False, help="METEOR (needs Java)"
+    )
     p.set_defaults(func=run)
 
 
@@ -42,7 +57,12 @@ def run(args) -> int:
 
     if args.format != "auto":
         FORMATS.get(args.format)  # unknown name: did-you-mean
-    metrics = score_file(args.predictions, args.format, args.kind,
-                         Sources(args.refs, args.annotations, args.questions), args.meteor)
+    metrics = score_file(
+        args.predictions,
+        args.format,
+        args.kind,
+        Sources(args.refs, args.annotations, args.questions),
+        args.meteor,
+    )
     print(json.dumps(metrics, indent=1))
     return 0

@@ -14,12 +14,19 @@ Pairs file columns: image_a, image_b, caption_a, caption_b, attribute (JSONL or 
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="dimension sensitivity from minimal pairs", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        name,
+        help="dimension sensitivity from minimal pairs",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--pairs", default=None, help="minimal pairs file (default: the embedded world's)")
-    p.add_argument("--embeddings", default=None,
-                   help="precomputed minimal-pair embeddings instead: .npz with image_a, image_b, text_a, "
-                        "text_b (n, d) and attribute (n,) [, change (n,)]")
+    p.add_argument(
+        "--embeddings",
+        default=None,
+        help="precomputed minimal-pair embeddings instead: .npz with image_a, image_b, text_a, "
+        "text_b (n, d) and attribute (n,) [, change (n,)]",
+    )
     p.add_argument("--image-root", default=None)
     add_encoder_args(p)
     p.add_argument("--top-k", type=positive_int, default=10)
@@ -46,8 +53,14 @@ def _from_npz(path: str):
     if bad:
         raise GapkitError(f"{path}: {bad[0]} must be (n, d) with n = {n} rows like 'attribute'.")
     change = arrays.get("change", arrays["attribute"])
-    return (arrays["image_a"], arrays["image_b"], arrays["text_a"], arrays["text_b"],
-            [str(a) for a in arrays["attribute"]], [str(c) for c in change])
+    return (
+        arrays["image_a"],
+        arrays["image_b"],
+        arrays["text_a"],
+        arrays["text_b"],
+        [str(a) for a in arrays["attribute"]],
+        [str(c) for c in change],
+    )
 
 
 def run(args) -> int:
@@ -67,6 +80,8 @@ def _run_encoder(args) -> int:
     from ..figures import minimal_pair_embeddings, sensitivity_job, sensitivity_table
     from ._inputs import encode_options
 
-    ia, ib, ta, tb, attrs, changes = minimal_pair_embeddings(encode_options(args), args.pairs, args.image_root)
+    ia, ib, ta, tb, attrs, changes = minimal_pair_embeddings(
+        encode_options(args), args.pairs, args.image_root
+    )
     print(sensitivity_table(sensitivity_job(ia, ib, ta, tb, attrs, args.out, args.top_k, changes)))
     return 0

@@ -13,30 +13,47 @@ log = logging.getLogger("gapkit.cli")
 
 
 def add_parser(sub, name: str) -> None:
-    p = sub.add_parser(name, help="the embedded shapes world and its tiny CLIP",
-                       description="Generate and export the shapes world; train its tiny CLIP.")
+    p = sub.add_parser(
+        name,
+        help="the embedded shapes world and its tiny CLIP",
+        description="Generate and export the shapes world; train its tiny CLIP.",
+    )
     wsub = p.add_subparsers(dest="world_cmd", metavar="CMD", required=True)
 
-    e = wsub.add_parser("export", help="write the world in the official data formats",
-                        epilog="Example:\n  gapkit world export --out shapes-world --seed 0")
+    e = wsub.add_parser(
+        "export",
+        help="write the world in the official data formats",
+        epilog="Example:\n  gapkit world export --out shapes-world --seed 0",
+    )
     e.add_argument("--out", required=True, help="folder to create (must not exist)")
     e.add_argument("--seed", type=seed_int, default=0)
-    e.add_argument("--sizes", nargs="*", default=None, metavar="SPLIT=N",
-                   help="scenes per split, e.g. train=10000 test=1000")
+    e.add_argument(
+        "--sizes",
+        nargs="*",
+        default=None,
+        metavar="SPLIT=N",
+        help="scenes per split, e.g. train=10000 test=1000",
+    )
     e.set_defaults(func=run_export)
 
-    t = wsub.add_parser("train-clip", help="train the tiny CLIP from scratch (InfoNCE)",
-                        epilog="Examples:\n  gapkit world train-clip --out runs/shapes-clip\n"
-                               "  gapkit world train-clip --out runs/shapes-clip --resume\n"
-                               "  gapkit world train-clip --out runs/x --set steps=200 --set ramp_to=30")
+    t = wsub.add_parser(
+        "train-clip",
+        help="train the tiny CLIP from scratch (InfoNCE)",
+        epilog="Examples:\n  gapkit world train-clip --out runs/shapes-clip\n"
+        "  gapkit world train-clip --out runs/shapes-clip --resume\n"
+        "  gapkit world train-clip --out runs/x --set steps=200 --set ramp_to=30",
+    )
     t.add_argument("--out", required=True, help="run folder (checkpoints, history, final weights)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training config field")
     t.add_argument("--config", default=None, help="YAML/JSON file with training config fields")
     t.set_defaults(func=run_train_clip)
 
-    c = wsub.add_parser("card", help="evaluate tiny CLIP weights and write their model card",
-                        epilog="Example:\n  gapkit world card --weights gapkit/assets/shapes-clip")
+    c = wsub.add_parser(
+        "card",
+        help="evaluate tiny CLIP weights and write their model card",
+        epilog="Example:\n  gapkit world card --weights gapkit/assets/shapes-clip",
+    )
     c.add_argument("--weights", default=None, help="weights folder (default: the shipped weights)")
     c.add_argument("--seed", type=seed_int, default=0)
     c.add_argument("--history", nargs="*", default=None, help="history.json of each training stage, in order")
@@ -108,8 +125,13 @@ def run_train_clip(args) -> int:
             cfg.init_from = str(out / f"stage{k}" / "final")
         trainer = train_tiny_clip(cfg, folder, resume=args.resume, log=log.info)
         seconds, steps = seconds + trainer.train_seconds, steps + trainer.step
-        export_weights(trainer, folder / "final", total_steps=steps, total_seconds=seconds,
-                       recipe=[s.__dict__ | {"model": "..."} for s in stages])
+        export_weights(
+            trainer,
+            folder / "final",
+            total_steps=steps,
+            total_seconds=seconds,
+            recipe=[s.__dict__ | {"model": "..."} for s in stages],
+        )
     final = (out if len(stages) == 1 else out / f"stage{len(stages)}") / "final"
     log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", final)
     return 0

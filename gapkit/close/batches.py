@@ -24,11 +24,13 @@ class Tokenized:
         unk = tokenizer.unk_token_id
         bad = [t for t, seq in zip(flat, ids) if unk is not None and unk in seq]
         if bad:
-            raise GapkitError(f"{len(bad)} target texts hold words outside the decoder's vocabulary, "
-                              f"e.g. {bad[0]!r}: the model could never produce them.")
+            raise GapkitError(
+                f"{len(bad)} target texts hold words outside the decoder's vocabulary, "
+                f"e.g. {bad[0]!r}: the model could never produce them."
+            )
         self.targets, k = [], 0
         for ex in examples:
-            self.targets.append(ids[k:k + len(ex.targets)])
+            self.targets.append(ids[k : k + len(ex.targets)])
             k += len(ex.targets)
 
     def _pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

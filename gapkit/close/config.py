@@ -117,7 +117,9 @@ class CloseConfig:
 
             close = difflib.get_close_matches(unknown[0], known, n=1)
             hint = f" Did you mean: {close[0]}?" if close else ""
-            raise GapkitError(f"{source}: unknown key {unknown[0]!r}.{hint} Keys: {', '.join(sorted(known))}.")
+            raise GapkitError(
+                f"{source}: unknown key {unknown[0]!r}.{hint} Keys: {', '.join(sorted(known))}."
+            )
         cfg = cls(**d)
         cfg.validate(source)
         return cfg
@@ -150,7 +152,8 @@ class CloseConfig:
             v = getattr(self, key)
             # epochs and batch_size may be None: the decoder's default (resolved_training)
             if (v is not None or key in ("beams", "prefix_tokens")) and (
-                    not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                not isinstance(v, int) or isinstance(v, bool) or v < 1
+            ):
                 raise GapkitError(f"{source}: {key} must be a positive integer, got {v!r}.")
         for key in ("max_train_examples", "max_eval_examples"):
             v = getattr(self, key)
@@ -160,11 +163,13 @@ class CloseConfig:
             raise GapkitError(f"{source}: seed must be an integer in 0..{SEED_MAX}, got {self.seed!r}.")
         for key in ("noise", "noise_norm", "lr", "weight_decay"):
             v = getattr(self, key)
-            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
-                                  or not math.isfinite(v)):
+            if v is not None and (
+                not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or not math.isfinite(v)
+            ):
                 raise GapkitError(f"{source}: {key} must be a number >= 0, got {v!r}.")
         if self.tuned_noise not in TUNED_NOISE:
-            raise GapkitError(f"{source}: tuned_noise must be one of {', '.join(TUNED_NOISE)}, got "
-                              f"{self.tuned_noise!r}.")
+            raise GapkitError(
+                f"{source}: tuned_noise must be one of {', '.join(TUNED_NOISE)}, got {self.tuned_noise!r}."
+            )
         if not isinstance(self.early_stopping, bool):
             raise GapkitError(f"{source}: early_stopping must be true or false, got {self.early_stopping!r}.")

@@ -19,10 +19,14 @@ def _decode(prep, vectors: np.ndarray, data: Tokenized, max_len: int, batch: int
     for s in range(0, len(vectors), batch):
         idx = list(range(s, min(s + batch, len(vectors))))
         extra_ids, extra_mask = data.extra_batch(idx)
-        gen = model.generate(torch.from_numpy(vectors[idx]).to(dev),
-                             None if extra_ids is None else extra_ids.to(dev),
-                             None if extra_mask is None else extra_mask.to(dev), max_len, cfg.beams,
-                             cfg.early_stopping)
+        gen = model.generate(
+            torch.from_numpy(vectors[idx]).to(dev),
+            None if extra_ids is None else extra_ids.to(dev),
+            None if extra_mask is None else extra_mask.to(dev),
+            max_len,
+            cfg.beams,
+            cfg.early_stopping,
+        )
         out += [t.strip() for t in tok.batch_decode(gen, skip_special_tokens=True)]
     return out
 
@@ -58,10 +62,20 @@ def evaluate_split(prep, split: str, max_len: int, on: str = "image") -> tuple[d
     vectors = sp.image_vectors if on == "image" else text_inputs(prep, sp.text_vectors)
     data = Tokenized(prep.tokenizer, sp.examples, max_len)
     preds = _decode(prep, vectors, data, max_len)
-    metrics, per_item = score_items(prep.task.scorer, preds, [list(ex.refs) for ex in sp.examples], prep.cfg.meteor)
+    metrics, per_item = score_items(
+        prep.task.scorer, preds, [list(ex.refs) for ex in sp.examples], prep.cfg.meteor
+    )
     metrics["items"] = items_digest(sp.examples)
-    rows = [{"image_id": ex.image_id, "extra": ex.extra, "prediction": p, "refs": ex.refs,
-             "scores": {m: v[k] for m, v in per_item.items()}} for k, (ex, p) in enumerate(zip(sp.examples, preds))]
+    rows = [
+        {
+            "image_id": ex.image_id,
+            "extra": ex.extra,
+            "prediction": p,
+            "refs": ex.refs,
+            "scores": {m: v[k] for m, v in per_item.items()},
+        }
+        for k, (ex, p) in enumerate(zip(sp.examples, preds))
+    ]
     return metrics, rows
 
 

@@ -49,7 +49,9 @@ def shapes_tokenizer():
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
 
 
 def check_decoder_options(name: str, options, where: str = "config") -> None:
@@ -71,9 +73,19 @@ def shapes_t5(seed: int = 0, **overrides):
 
     tok = shapes_tokenizer()
     c = ShapesT5Config(**overrides)
-    cfg = T5Config(vocab_size=len(tok), d_model=c.d_model, d_kv=c.d_model // c.num_heads, d_ff=c.d_ff,
-                   num_layers=c.num_layers, num_decoder_layers=c.num_layers, num_heads=c.num_heads,
-                   dropout_rate=c.dropout_rate, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+    cfg = T5Config(
+        vocab_size=len(tok),
+        d_model=c.d_model,
+        d_kv=c.d_model // c.num_heads,
+        d_ff=c.d_ff,
+        num_layers=c.num_layers,
+        num_decoder_layers=c.num_layers,
+        num_heads=c.num_heads,
+        dropout_rate=c.dropout_rate,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = T5ForConditionalGeneration(cfg)
@@ -89,7 +101,9 @@ def _check_shapes_t5(options: dict, where: str) -> None:
 
 
 # The fields of ShapesT5Config: sizes are integers >= 1, dropout_rate a number >= 0.
-shapes_t5.OPTIONS = {f.name: (int, 1) if isinstance(f.default, int) else (float, 0.0) for f in fields(ShapesT5Config)}
+shapes_t5.OPTIONS = {
+    f.name: (int, 1) if isinstance(f.default, int) else (float, 0.0) for f in fields(ShapesT5Config)
+}
 shapes_t5.CHECK = _check_shapes_t5
 
 
@@ -120,8 +134,10 @@ def pretrained_t5(name: str, seed: int = 0, **_):
     except (OSError, ValueError) as e:
         from ..encoders.weights import hf_cache_dir
 
-        raise GapkitError(f"Decoder {name!r} is not available locally (looked in {name} as a folder and in "
-                          f"{hf_cache_dir()}/models--{name.replace('/', '--')}): {str(e)[:200]}") from None
+        raise GapkitError(
+            f"Decoder {name!r} is not available locally (looked in {name} as a folder and in "
+            f"{hf_cache_dir()}/models--{name.replace('/', '--')}): {str(e)[:200]}"
+        ) from None
     _check_tokenizer(tok, name)
     return model, tok
 

@@ -15,8 +15,9 @@ from ..stats.paired import unit_rows
 from .tasks import Example
 
 
-def text_vectors(encoder: Encoder, examples: list[Example], template: str, cache: EmbeddingCache,
-                 identity: dict) -> np.ndarray:
+def text_vectors(
+    encoder: Encoder, examples: list[Example], template: str, cache: EmbeddingCache, identity: dict
+) -> np.ndarray:
     """(n, d) unit vectors: the normalised mean raw text feature of each example's input texts."""
     if any(not ex.input_texts for ex in examples):
         raise ValueError("every example needs input texts for text vectors")
@@ -27,13 +28,22 @@ def text_vectors(encoder: Encoder, examples: list[Example], template: str, cache
     return unit_rows(out, None).astype(np.float32)
 
 
-def image_vectors(encoder: Encoder, examples: list[Example], cache: EmbeddingCache, identity: dict,
-                  image_root: Path, batch_size: int = 256, verify: bool = False) -> np.ndarray:
+def image_vectors(
+    encoder: Encoder,
+    examples: list[Example],
+    cache: EmbeddingCache,
+    identity: dict,
+    image_root: Path,
+    batch_size: int = 256,
+    verify: bool = False,
+) -> np.ndarray:
     """(n, d) unit image vectors, one per example (each distinct image encoded once)."""
     paths: dict[str, Path] = {}
     for ex in examples:
         paths.setdefault(ex.image_id, ex.image_path)
     ids = list(paths)
-    raw = embed_images(encoder, list(paths.values()), ids, identity, image_root, cache, batch_size, verify=verify)
+    raw = embed_images(
+        encoder, list(paths.values()), ids, identity, image_root, cache, batch_size, verify=verify
+    )
     row = {k: i for i, k in enumerate(ids)}
     return unit_rows(raw[[row[ex.image_id] for ex in examples]], None).astype(np.float32)

@@ -18,8 +18,9 @@ class ClipPrefixT5(nn.Module):
         self.d_model = t5.config.d_model
         self.prefix = nn.Linear(clip_dim, n_prefix * self.d_model)
 
-    def encoder_inputs(self, clip: torch.Tensor, extra_ids: torch.Tensor | None,
-                       extra_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encoder_inputs(
+        self, clip: torch.Tensor, extra_ids: torch.Tensor | None, extra_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """clip (B, d) unit vectors; extra_ids/mask (B, L) -> embeds (B, K + L, D), mask (B, K + L)."""
         b = clip.shape[0]
         embeds = self.prefix(clip).view(b, self.n_prefix, self.d_model)  # (B, K, D)
@@ -35,8 +36,9 @@ class ClipPrefixT5(nn.Module):
         return self.t5(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
 
     @torch.no_grad()
-    def generate(self, clip, extra_ids, extra_mask, max_len: int, beams: int = 5,
-                 early_stopping: bool = False) -> torch.Tensor:
+    def generate(
+        self, clip, extra_ids, extra_mask, max_len: int, beams: int = 5, early_stopping: bool = False
+    ) -> torch.Tensor:
         """Beam search over plain sums of log-probabilities (no length penalty), as CLOSE decodes
         with AllenNLP's BeamSearch: that search ends only when every beam has finished, i.e. when no
         unfinished beam scores above the finished ones. Hugging Face's ``early_stopping=False`` with
@@ -45,5 +47,11 @@ class ClipPrefixT5(nn.Module):
         return a lower-scoring one."""
         embeds, mask = self.encoder_inputs(clip, extra_ids, extra_mask)
         beam_args = {"length_penalty": 0.0, "early_stopping": early_stopping} if beams > 1 else {}
-        return self.t5.generate(inputs_embeds=embeds, attention_mask=mask, num_beams=beams,
-                                max_new_tokens=max_len, do_sample=False, **beam_args)
+        return self.t5.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            num_beams=beams,
+            max_new_tokens=max_len,
+            do_sample=False,
+            **beam_args,
+        )

@@ -68,8 +68,9 @@ class Vectors:
         return text_vectors(self.encoder, examples, self.template, self.cache, self.identity)
 
     def images(self, examples: list[Example]) -> np.ndarray:
-        return image_vectors(self.encoder, examples, self.cache, self.identity, self.image_root,
-                             verify=self.verify_images)
+        return image_vectors(
+            self.encoder, examples, self.cache, self.identity, self.image_root, verify=self.verify_images
+        )
 
 
 # The evaluation subsample is drawn with this seed whatever the training seed is, so every seed of
@@ -90,7 +91,9 @@ def _fit_adapter(cfg, adapter, vec: Vectors, src) -> None:
 
     pairs = TASKS.get("caption-single")().examples(src, cfg.adapter_fit_split, train=True)
     if not pairs:
-        raise GapkitError(f"No paired data in split {cfg.adapter_fit_split!r} to fit the {cfg.adapter} adapter.")
+        raise GapkitError(
+            f"No paired data in split {cfg.adapter_fit_split!r} to fit the {cfg.adapter} adapter."
+        )
     adapter.fit(vec.images(pairs), vec.texts(pairs))
     log.info("fitted %s adapter on %d %s pairs", cfg.adapter, len(pairs), cfg.adapter_fit_split)
 
@@ -124,28 +127,38 @@ def _examples(cfg: CloseConfig, task: Task, src: DataSource, eval_splits, with_t
     before any embedding is computed, so a bad split name costs nothing and writes nothing."""
     train = []
     if with_train:
-        train = _subsample(training_task(cfg, task).examples(src, "train", train=True), cfg.max_train_examples,
-                           cfg.seed)
+        train = _subsample(
+            training_task(cfg, task).examples(src, "train", train=True), cfg.max_train_examples, cfg.seed
+        )
         if not train:
             raise GapkitError(f"Task {cfg.task} has no training examples in {src.root}.")
     evals = {}
     for split in eval_splits:
-        evals[split] = _subsample(task.examples(src, split, train=False), cfg.max_eval_examples,
-                                  EVAL_SUBSAMPLE_SEED)
+        evals[split] = _subsample(
+            task.examples(src, split, train=False), cfg.max_eval_examples, EVAL_SUBSAMPLE_SEED
+        )
         if not evals[split]:
-            raise GapkitError(f"Task {cfg.task} has no examples in split {split!r} of {src.root}; "
-                              "check the split name (eval_split / --split).")
+            raise GapkitError(
+                f"Task {cfg.task} has no examples in split {split!r} of {src.root}; "
+                "check the split name (eval_split / --split)."
+            )
     return train, evals
 
 
-def prepare(cfg: CloseConfig, eval_splits: tuple[str, ...] | None = None, with_train: bool = True,
-            verify_images: bool = False) -> Prepared:
+def prepare(
+    cfg: CloseConfig,
+    eval_splits: tuple[str, ...] | None = None,
+    with_train: bool = True,
+    verify_images: bool = False,
+) -> Prepared:
     device = resolve_device(cfg.device)
     task = create_task(cfg.task, **cfg.task_options)
     src = data_source(cfg)
     train_ex, eval_ex = _examples(cfg, task, src, eval_splits or (cfg.eval_split,), with_train)
     encoder = create_encoder(cfg.encoder, device=cfg.device)
-    vec = Vectors(encoder, EmbeddingCache(), {"close-data": src.identity}, src.root, cfg.template, verify_images)
+    vec = Vectors(
+        encoder, EmbeddingCache(), {"close-data": src.identity}, src.root, cfg.template, verify_images
+    )
     dim = encoder.embed_dim
     train = Split([], np.zeros((0, dim), np.float32))
     if with_train:

@@ -44,20 +44,30 @@ def _check_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
         if overwrite:
             shutil.rmtree(run)
         elif not resume:
-            raise GapkitError(f"Run folder {run} exists; pass --resume to continue it or --overwrite to replace it.")
+            raise GapkitError(
+                f"Run folder {run} exists; pass --resume to continue it or --overwrite to replace it."
+            )
     elif resume:
         raise GapkitError(f"Nothing to resume: {run} holds no run.")
 
 
-def train_run(cfg: CloseConfig, run: str | Path, resume: bool = False, overwrite: bool = False,
-              command: list[str] | None = None, verify_images: bool = False) -> dict:
+def train_run(
+    cfg: CloseConfig,
+    run: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
+    command: list[str] | None = None,
+    verify_images: bool = False,
+) -> dict:
     """Train (or resume) and evaluate on ``cfg.eval_split``; returns the metrics record."""
     run = Path(run)
     _check_run_dir(run, resume, overwrite)
     if resume:
         saved = CloseConfig.load(run / "config.yaml")
         if saved.to_dict() != cfg.to_dict():
-            raise GapkitError(f"--resume: the config differs from {run / 'config.yaml'}; rerun with that config.")
+            raise GapkitError(
+                f"--resume: the config differs from {run / 'config.yaml'}; rerun with that config."
+            )
     run.mkdir(parents=True, exist_ok=True)
     try:
         with _log_to(run / "log.txt"):
@@ -77,18 +87,40 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
         log.info("resumed %s after epoch %d", run, trainer.epoch)
     prep.adapter.save(run / "adapter.pt")
     resolved = resolved_settings(prep, trainer)
-    log.info("%s: %d training examples (%s), adapter %s, noise w=%.4g (w*sqrt(d)=%.3g, d=%d)", cfg.task,
-             len(prep.train.examples), cfg.train_on, cfg.adapter, prep.adapter.noise,
-             prep.adapter.noise_norm(prep.dim), prep.dim)
+    log.info(
+        "%s: %d training examples (%s), adapter %s, noise w=%.4g (w*sqrt(d)=%.3g, d=%d)",
+        cfg.task,
+        len(prep.train.examples),
+        cfg.train_on,
+        cfg.adapter,
+        prep.adapter.noise,
+        prep.adapter.noise_norm(prep.dim),
+        prep.dim,
+    )
     log.info("resolved settings: %s", resolved)
     history = trainer.fit()
     metrics, predictions = evaluate_split(prep, cfg.eval_split, trainer.max_len)
-    record = {"task": cfg.task, "split": cfg.eval_split, "metrics": metrics, "history": history,
-              "noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
-              "n_train": len(prep.train.examples), "adapter": prep.adapter.describe(), "resolved": resolved,
-              "per_item": per_item_scores(predictions),
-              "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
-                                       image_root=_image_root(prep), seed=cfg.seed, config=cfg.to_dict())}
+    record = {
+        "task": cfg.task,
+        "split": cfg.eval_split,
+        "metrics": metrics,
+        "history": history,
+        "noise": prep.adapter.noise,
+        "noise_norm": prep.adapter.noise_norm(prep.dim),
+        "dim": prep.dim,
+        "n_train": len(prep.train.examples),
+        "adapter": prep.adapter.describe(),
+        "resolved": resolved,
+        "per_item": per_item_scores(predictions),
+        "provenance": provenance(
+            command,
+            encoder=prep.encoder_identity,
+            data=prep.source.identity,
+            image_root=_image_root(prep),
+            seed=cfg.seed,
+            config=cfg.to_dict(),
+        ),
+    }
     write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
@@ -97,9 +129,16 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
 def resolved_settings(prep, trainer) -> dict:
     """What the config left to defaults, as this run used it: noise, training and decoding settings."""
     cfg = prep.cfg
-    return {"noise": prep.adapter.noise, "noise_norm": prep.adapter.noise_norm(prep.dim), "dim": prep.dim,
-            "tuned_noise": cfg.tuned_noise, **trainer.hp, "beams": cfg.beams, "early_stopping": cfg.early_stopping,
-            "max_len": trainer.max_len}
+    return {
+        "noise": prep.adapter.noise,
+        "noise_norm": prep.adapter.noise_norm(prep.dim),
+        "dim": prep.dim,
+        "tuned_noise": cfg.tuned_noise,
+        **trainer.hp,
+        "beams": cfg.beams,
+        "early_stopping": cfg.early_stopping,
+        "max_len": trainer.max_len,
+    }
 
 
 def _image_root(prep) -> str:
@@ -115,15 +154,24 @@ def _epochs_done(run: Path, state: dict, cfg: CloseConfig, allow_partial: bool) 
     if done >= epochs:
         return None
     if not allow_partial:
-        raise GapkitError(f"{run} stopped after epoch {done} of {epochs} (interrupted?): finish it with "
-                          f"`gapkit train --config {run / 'config.yaml'} --out {run} --resume`, or pass "
-                          "--allow-partial to evaluate it as it is.")
+        raise GapkitError(
+            f"{run} stopped after epoch {done} of {epochs} (interrupted?): finish it with "
+            f"`gapkit train --config {run / 'config.yaml'} --out {run} --resume`, or pass "
+            "--allow-partial to evaluate it as it is."
+        )
     log.warning("%s is partial: evaluating after epoch %d of %d", run, done, epochs)
     return {"epochs_done": done, "epochs": epochs}
 
 
-def eval_run(run: str | Path, split: str = "test", on: str = "image", max_examples: int | None = None,
-             command: list[str] | None = None, allow_partial: bool = False, verify_images: bool = False) -> dict:
+def eval_run(
+    run: str | Path,
+    split: str = "test",
+    on: str = "image",
+    max_examples: int | None = None,
+    command: list[str] | None = None,
+    allow_partial: bool = False,
+    verify_images: bool = False,
+) -> dict:
     """Evaluate a trained run on ``split``: writes metrics-<split>.json and predictions-<split>.json.
     A run whose training stopped early is refused unless ``allow_partial`` (then marked partial).
     With on="text" the split's text vectors go through the run's adapter without its noise (a shift,
@@ -145,13 +193,31 @@ def eval_run(run: str | Path, split: str = "test", on: str = "image", max_exampl
     if partial:
         metrics = {**metrics, "partial": True, **partial}
     suffix = split if on == "image" else f"{split}-text"
-    record = {"task": cfg.task, "split": split, "inputs": on, "metrics": metrics,
-              "per_item": per_item_scores(predictions),
-              "provenance": provenance(command, encoder=prep.encoder_identity, data=prep.source.identity,
-                                       image_root=_image_root(prep), seed=cfg.seed)}
+    record = {
+        "task": cfg.task,
+        "split": split,
+        "inputs": on,
+        "metrics": metrics,
+        "per_item": per_item_scores(predictions),
+        "provenance": provenance(
+            command,
+            encoder=prep.encoder_identity,
+            data=prep.source.identity,
+            image_root=_image_root(prep),
+            seed=cfg.seed,
+        ),
+    }
     if on == "text":
-        record["text_adapter"] = {**prep.adapter.describe(), "applied": "deterministic part (no noise)"
-                                  if cfg.train_on == "text" else "none (trained on images)"}
-    write_files({run / f"predictions-{suffix}.json": dumps_json(predictions),
-                 run / f"metrics-{suffix}.json": dumps_json(record)})
+        record["text_adapter"] = {
+            **prep.adapter.describe(),
+            "applied": "deterministic part (no noise)"
+            if cfg.train_on == "text"
+            else "none (trained on images)",
+        }
+    write_files(
+        {
+            run / f"predictions-{suffix}.json": dumps_json(predictions),
+            run / f"metrics-{suffix}.json": dumps_json(record),
+        }
+    )
     return record

@@ -64,7 +64,11 @@ def _karpathy_images(src: DataSource, split: str):
 
     for image_id, filepath, filename, caps in karpathy_images(src.file("karpathy"), [split]):
         if caps:  # an image without captions has nothing to train on or score against
-            yield image_id, src.image_path("karpathy", filepath=filepath, filename=filename), [c.lower() for c in caps]
+            yield (
+                image_id,
+                src.image_path("karpathy", filepath=filepath, filename=filename),
+                [c.lower() for c in caps],
+            )
 
 
 def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]:
@@ -73,7 +77,9 @@ def _coco_captions_by_image(src: DataSource, split: str) -> dict[str, list[str]]
     out: dict[str, list[str]] = {}
     for k, ann in enumerate(require(read_json(path, "COCO captions"), "annotations", "the top level", path)):
         image_id = str(require(ann, "image_id", f"annotations[{k}]", path))
-        out.setdefault(image_id, []).append(require_str(ann, "caption", f"annotations[{k}]", path).strip().lower())
+        out.setdefault(image_id, []).append(
+            require_str(ann, "caption", f"annotations[{k}]", path).strip().lower()
+        )
     return out
 
 
@@ -91,8 +97,10 @@ class _Captioning(Task):
         out = []
         for image_id, path, caps in _karpathy_images(src, split):
             if train:
-                out += [Example([c], image_id, path, None, self.train_targets(caps, i), caps)
-                        for i, c in enumerate(caps)]
+                out += [
+                    Example([c], image_id, path, None, self.train_targets(caps, i), caps)
+                    for i, c in enumerate(caps)
+                ]
             else:
                 out.append(Example([caps[0]], image_id, path, None, caps, caps))
         return out
@@ -121,7 +129,7 @@ class CaptionMulti(_Captioning):
 
     @staticmethod
     def train_targets(caps, i):
-        return caps[:i] + caps[i + 1:] or [caps[i]]
+        return caps[:i] + caps[i + 1 :] or [caps[i]]
 
 
 @TASKS.register("caption-style")
@@ -163,8 +171,16 @@ class VisualEntailment(Task):
             if label not in ("entailment", "neutral", "contradiction"):
                 continue  # SNLI's "-" (no consensus) rows are not used
             image_id = str(require(row, "Flickr30K_ID", f"line {k + 1}", path))
-            out.append(Example([require(row, "sentence1", f"line {k + 1}", path).lower()], image_id,
-                               src.image_path("snli_ve", id=image_id), row["sentence2"].lower(), [label], [label]))
+            out.append(
+                Example(
+                    [require(row, "sentence1", f"line {k + 1}", path).lower()],
+                    image_id,
+                    src.image_path("snli_ve", id=image_id),
+                    row["sentence2"].lower(),
+                    [label],
+                    [label],
+                )
+            )
         return out
 
 
@@ -183,7 +199,9 @@ class Vqa(Task):
         captions = _coco_captions_by_image(src, split)  # CLOSE pairs VQA with the COCO 2014 captions
         subset = str(q_data.get("data_subtype", split)).replace("2014", "")
         out = []
-        for k, ann in enumerate(require(read_json(a_path, "VQA annotations"), "annotations", "the top level", a_path)):
+        for k, ann in enumerate(
+            require(read_json(a_path, "VQA annotations"), "annotations", "the top level", a_path)
+        ):
             q = questions.get(require(ann, "question_id", f"annotations[{k}]", a_path))
             if q is None:
                 raise GapkitError(f"{a_path}: annotations[{k}] has no question in {q_path}.")
@@ -192,8 +210,16 @@ class Vqa(Task):
             texts = captions.get(image_id, [])
             if train and not texts:
                 continue  # no captions for this image: nothing to train on
-            out.append(Example(texts, image_id, src.image_path("vqa", image_id=int(ann["image_id"]), subset=subset),
-                               q["question"].lower(), vqa_targets(answers), answers))
+            out.append(
+                Example(
+                    texts,
+                    image_id,
+                    src.image_path("vqa", image_id=int(ann["image_id"]), subset=subset),
+                    q["question"].lower(),
+                    vqa_targets(answers),
+                    answers,
+                )
+            )
         return out
 
 
@@ -211,9 +237,16 @@ class VqaE(Task):
             answers = [a.lower() for a in require(row, "answers", f"item {k}", path)]
             expl = require(row, "explanation", f"item {k}", path)
             image_id = int(require(row, "img_id", f"item {k}", path))
-            out.append(Example([str(expl[0]).lower()], str(image_id),
-                               src.image_path("vqa_e", image_id=image_id, subset=split),
-                               row["question"].lower(), vqa_targets(answers), answers))
+            out.append(
+                Example(
+                    [str(expl[0]).lower()],
+                    str(image_id),
+                    src.image_path("vqa_e", image_id=image_id, subset=split),
+                    row["question"].lower(),
+                    vqa_targets(answers),
+                    answers,
+                )
+            )
         return out
 
 

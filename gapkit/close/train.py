@@ -43,17 +43,26 @@ class CloseTrainer:
         self.data = Tokenized(prep.tokenizer, prep.train.examples, self.max_len)
         self.steps_per_epoch = int(np.ceil(len(prep.train.examples) / self.hp["batch_size"]))
         self.total_steps = self.steps_per_epoch * self.hp["epochs"]
-        self.opt = torch.optim.AdamW(prep.model.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+        self.opt = torch.optim.AdamW(
+            prep.model.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"]
+        )
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: _lr_factor(s, self.total_steps, cfg.warmup_steps))
+            self.opt, lambda s: _lr_factor(s, self.total_steps, cfg.warmup_steps)
+        )
         self.epoch, self.step, self.history = 0, 0, []
 
     # --- checkpoints ---------------------------------------------------------------------------
     def save(self) -> None:
-        state = {"model": self.p.model.state_dict(), "opt": self.opt.state_dict(),
-                 "sched": self.sched.state_dict(), "epoch": self.epoch, "step": self.step,
-                 "history": self.history, "adapter_rng": self.p.adapter.rng_state(),
-                 "adapter_fitted": self.p.adapter.fitted_state()}
+        state = {
+            "model": self.p.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "history": self.history,
+            "adapter_rng": self.p.adapter.rng_state(),
+            "adapter_fitted": self.p.adapter.fitted_state(),
+        }
         with atomic_file(self.run / CHECKPOINT, "wb") as f:
             torch.save(state, f)
 
@@ -80,17 +89,23 @@ class CloseTrainer:
         adapter.train()
         losses, seen, t0 = [], 0, time.time()
         batch = self.hp["batch_size"]
-        bar = progress(total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{self.hp['epochs']}", unit="step")
+        bar = progress(
+            total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}/{self.hp['epochs']}", unit="step"
+        )
         with torch.random.fork_rng(devices=[self.p.device] if self.p.device.type == "cuda" else []):
             torch.manual_seed(cfg.seed * 1000 + self.epoch)  # dropout, reproducible across resumes
             for s in range(0, len(order), batch):
-                idx = order[s:s + batch]
+                idx = order[s : s + batch]
                 clip = adapter(vectors[idx])  # (B, d): noise etc. on text vectors, identity on images
                 clip, extra_ids, extra_mask, labels = self.data.train_batch(idx, clip)
                 dev = self.p.device
                 with self._autocast():
-                    loss = model(clip.to(dev), None if extra_ids is None else extra_ids.to(dev),
-                                 None if extra_mask is None else extra_mask.to(dev), labels.to(dev))
+                    loss = model(
+                        clip.to(dev),
+                        None if extra_ids is None else extra_ids.to(dev),
+                        None if extra_mask is None else extra_mask.to(dev),
+                        labels.to(dev),
+                    )
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self.opt.step()
@@ -102,8 +117,14 @@ class CloseTrainer:
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", lr=f"{self.sched.get_last_lr()[0]:.2e}")
         bar.close()
         dt = time.time() - t0
-        return {"epoch": self.epoch + 1, "step": self.step, "loss": float(np.mean(losses)),
-                "lr": self.sched.get_last_lr()[0], "samples_per_s": seen / max(dt, 1e-9), "seconds": dt}
+        return {
+            "epoch": self.epoch + 1,
+            "step": self.step,
+            "loss": float(np.mean(losses)),
+            "lr": self.sched.get_last_lr()[0],
+            "samples_per_s": seen / max(dt, 1e-9),
+            "seconds": dt,
+        }
 
     def fit(self) -> list[dict]:
         cfg = self.p.cfg
@@ -117,4 +138,3 @@ class CloseTrainer:
             log.info("epoch %s", json.dumps(rec))
             self.save()
         return self.history
-

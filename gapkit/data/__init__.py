@@ -48,13 +48,22 @@ class PairedData:
     def subset(self, n_images: int) -> PairedData:
         """The first ``n_images`` images and their captions."""
         keep = self.caption_image < n_images
-        return PairedData(self.name, self.split, self.image_ids[:n_images], self.image_paths[:n_images],
-                          [c for c, k in zip(self.captions, keep) if k], self.caption_image[keep],
-                          f"{self.fingerprint}:first{n_images}", dict(self.extra), self.image_root)
+        return PairedData(
+            self.name,
+            self.split,
+            self.image_ids[:n_images],
+            self.image_paths[:n_images],
+            [c for c, k in zip(self.captions, keep) if k],
+            self.caption_image[keep],
+            f"{self.fingerprint}:first{n_images}",
+            dict(self.extra),
+            self.image_root,
+        )
 
 
-def load_dataset(name: str, path: str | Path | None = None, split: str = "test",
-                 image_root: str | Path | None = None) -> PairedData:
+def load_dataset(
+    name: str, path: str | Path | None = None, split: str = "test", image_root: str | Path | None = None
+) -> PairedData:
     """Load a paired image-caption data set by registry name (see ``gapkit ls datasets``)."""
     _register()
     return DATASETS.get(name)(path=path, split=split, image_root=image_root)

@@ -31,15 +31,23 @@ def read_jsonl(path: Path, what: str) -> list[dict]:
         except ValueError as e:
             raise GapkitError(f"{what} file {path}, line {k}: not valid JSON ({e})") from None
         if not isinstance(row, dict):
-            raise GapkitError(f"{what} file {path}, line {k}: expected one JSON object per line, got a "
-                              f"{_json_type(row)}.")
+            raise GapkitError(
+                f"{what} file {path}, line {k}: expected one JSON object per line, got a {_json_type(row)}."
+            )
         rows.append(row)
     return rows
 
 
 def _json_type(value) -> str:
-    names = {list: "JSON array", str: "string", type(None): "null", bool: "boolean", int: "number",
-             float: "number", dict: "JSON object"}
+    names = {
+        list: "JSON array",
+        str: "string",
+        type(None): "null",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        dict: "JSON object",
+    }
     return names.get(type(value), type(value).__name__)
 
 

@@ -22,8 +22,10 @@ def karpathy_images(path: Path, splits: list[str]):
     for k, img in enumerate(require_list(data, "images", "the top level", path)):
         if require(img, "split", f"images[{k}]", path) not in splits:
             continue
-        caps = [require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip()
-                for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))]
+        caps = [
+            require_str(s, "raw", f"images[{k}].sentences[{j}]", path).strip()
+            for j, s in enumerate(require_list(img, "sentences", f"images[{k}]", path))
+        ]
         filename = require_str(img, "filename", f"images[{k}]", path)
         yield str(img.get("cocoid", img.get("imgid", k))), img.get("filepath") or "", filename, caps
 
@@ -45,8 +47,9 @@ def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> Pair
         paths.append(root / (filepath or default_dir) / filename)
     if not ids:
         raise GapkitError(f"{path} has no images in split {split!r}.")
-    return PairedData(name, split, ids, paths, caps, np.asarray(owner, np.int64), file_sha256(path),
-                      image_root=root)
+    return PairedData(
+        name, split, ids, paths, caps, np.asarray(owner, np.int64), file_sha256(path), image_root=root
+    )
 
 
 @DATASETS.register("coco-karpathy")
@@ -82,5 +85,13 @@ def coco_captions(path=None, split="val", image_root=None) -> PairedData:
         caps.append(require_str(ann, "caption", f"annotations[{k}]", path).strip())
         owner.append(index[image_id])
     # Keep images in id order with their captions grouped (annotation order is arbitrary).
-    return PairedData("coco-captions", split, ids, paths, caps, np.asarray(owner, np.int64),
-                      file_sha256(path), image_root=root)
+    return PairedData(
+        "coco-captions",
+        split,
+        ids,
+        paths,
+        caps,
+        np.asarray(owner, np.int64),
+        file_sha256(path),
+        image_root=root,
+    )

@@ -42,19 +42,25 @@ def _npy(path: Path) -> np.ndarray:
     except (ValueError, OSError, EOFError) as e:
         raise GapkitError(f"Cannot read {path} as a .npy array: {e}") from None
     if a.dtype.kind not in "fiu" or a.size == 0:
-        raise GapkitError(f"{path} holds {'no values' if a.size == 0 else a.dtype} with shape {a.shape}; "
-                          "embeddings are a non-empty numeric array.")
+        raise GapkitError(
+            f"{path} holds {'no values' if a.size == 0 else a.dtype} with shape {a.shape}; "
+            "embeddings are a non-empty numeric array."
+        )
     return a
 
 
 def _from_mapping(m, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     missing = [k for k in ("image_emb", "text_emb") if k not in m]
     if missing:
-        raise GapkitError(f"{path} lacks {', '.join(missing)} (has: {', '.join(sorted(m.keys())) or 'nothing'}).")
+        raise GapkitError(
+            f"{path} lacks {', '.join(missing)} (has: {', '.join(sorted(m.keys())) or 'nothing'})."
+        )
     ci = np.asarray(m["caption_image"]) if "caption_image" in m else None
     if ci is not None and (ci.dtype.kind not in "iu" or ci.ndim != 1):
-        raise GapkitError(f"{path}: caption_image must be a 1-D integer array (each caption's image row), "
-                          f"got {ci.dtype} with shape {ci.shape}.")
+        raise GapkitError(
+            f"{path}: caption_image must be a 1-D integer array (each caption's image row), "
+            f"got {ci.dtype} with shape {ci.shape}."
+        )
     return np.asarray(m["image_emb"]), np.asarray(m["text_emb"]), ci
 
 
@@ -72,8 +78,10 @@ def load_embedding_files(paths: list[str | Path]) -> EmbeddingFiles:
         if suffix == ".npy":
             a = _npy(p)
             if a.ndim != 3 or a.shape[0] != 2:
-                raise GapkitError(f"{p} has shape {a.shape}; a single .npy must be (2, n, d): "
-                                  "[0] image embeddings, [1] text embeddings.")
+                raise GapkitError(
+                    f"{p} has shape {a.shape}; a single .npy must be (2, n, d): "
+                    "[0] image embeddings, [1] text embeddings."
+                )
             img, txt, ci = a[0], a[1], None
         elif suffix == ".npz":
             _check_magic(p, ZIP_MAGIC, ".npz")
@@ -101,8 +109,10 @@ def load_embedding_files(paths: list[str | Path]) -> EmbeddingFiles:
 def fingerprints(paths: list[str | Path]) -> dict:
     """Provenance of one or two embedding files: paths and sha256 (files under 2 GB)."""
     paths = [Path(p) for p in paths]
-    return {"embeddings": [str(p) for p in paths],
-            "sha256": [file_sha256(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths]}
+    return {
+        "embeddings": [str(p) for p in paths],
+        "sha256": [file_sha256(p) if p.stat().st_size < 2**31 else "skipped (>2 GB)" for p in paths],
+    }
 
 
 def first_images(image_emb, text_emb, caption_image, n: int):

@@ -1,5 +1,6 @@
 """Counterfactual minimal pairs: (image_a, image_b, caption_a, caption_b, attribute[, change]), one
-pair per row of a JSONL or CSV file (``change`` names the specific change, e.g. "dog->cat"); image paths relative to the file's folder (or ``image_root``). The
+pair per row of a JSONL or CSV file (``change`` names the specific change, e.g. "dog->cat"); image
+paths relative to the file's folder (or ``image_root``). The
 shapes world writes ``minimal_pairs.jsonl``; real users write the same columns."""
 
 from __future__ import annotations
@@ -41,9 +42,19 @@ def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -
     for k, r in enumerate(rows, 1):
         missing = [c for c in COLUMNS if not r.get(c)]
         if missing:
-            raise GapkitError(f"{path}, row {k}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)}).")
+            raise GapkitError(
+                f"{path}, row {k}: missing {', '.join(missing)} (columns: {', '.join(COLUMNS)})."
+            )
     root = Path(image_root) if image_root else path.parent
     col = lambda c: [r[c] for r in rows]
     change = [r.get("change") or r["attribute"] for r in rows]  # optional column
-    return MinimalPairs([root / p for p in col("image_a")], [root / p for p in col("image_b")],
-                        col("caption_a"), col("caption_b"), col("attribute"), change, file_sha256(path), root)
+    return MinimalPairs(
+        [root / p for p in col("image_a")],
+        [root / p for p in col("image_b")],
+        col("caption_a"),
+        col("caption_b"),
+        col("attribute"),
+        change,
+        file_sha256(path),
+        root,
+    )

@@ -22,8 +22,10 @@ def _rows(path: Path) -> list[dict]:
             reader = csv.DictReader(f)
             missing = {"image", "caption"} - set(reader.fieldnames or [])
             if missing:
-                raise GapkitError(f"{path}: CSV header needs columns image and caption "
-                                  f"(missing {', '.join(sorted(missing))}).")
+                raise GapkitError(
+                    f"{path}: CSV header needs columns image and caption "
+                    f"(missing {', '.join(sorted(missing))})."
+                )
             return list(reader)
     if path.suffix.lower() in (".jsonl", ".json"):
         return read_jsonl(path, "pairs")
@@ -50,5 +52,13 @@ def pairs_file(path=None, split="all", image_root=None) -> PairedData:
     if not caps:
         raise GapkitError(f"Pairs file {path} has no rows.")
     ids = list(index)
-    return PairedData("pairs", split, ids, [root / i for i in ids], caps, np.asarray(owner, np.int64),
-                      file_sha256(path), image_root=root)
+    return PairedData(
+        "pairs",
+        split,
+        ids,
+        [root / i for i in ids],
+        caps,
+        np.asarray(owner, np.int64),
+        file_sha256(path),
+        image_root=root,
+    )

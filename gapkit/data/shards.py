@@ -121,11 +121,18 @@ class ShardSet:
         """Provenance: what was read. Shard contents are not hashed (that would be another read
         of every byte); the listing (names, sizes, modification times) is."""
         files = [p for s in self.shards for p in (s.image, s.text) if p]
-        listing = "\n".join(f"{Path(p).name} {Path(p).stat().st_size} {Path(p).stat().st_mtime_ns}" for p in files)
-        return {"embeddings": self.inputs, "layout": self.layout, "shards": len(self.shards),
-                "first_shard": self.shards[0].label, "last_shard": self.shards[-1].label,
-                "bytes": sum(Path(p).stat().st_size for p in files),
-                "listing_sha256": hashlib.sha256(listing.encode()).hexdigest()}
+        listing = "\n".join(
+            f"{Path(p).name} {Path(p).stat().st_size} {Path(p).stat().st_mtime_ns}" for p in files
+        )
+        return {
+            "embeddings": self.inputs,
+            "layout": self.layout,
+            "shards": len(self.shards),
+            "first_shard": self.shards[0].label,
+            "last_shard": self.shards[-1].label,
+            "bytes": sum(Path(p).stat().st_size for p in files),
+            "listing_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        }
 
 
 def is_sharded(paths: list[str]) -> bool:
@@ -148,8 +155,10 @@ def load_shards(paths: list[str]) -> ShardSet:
         return _check([(Path(f).name, f, None) for f in _in_order(files)], "pair shards (2, n, d)", paths)
     if any(r is None for r in roles.values()):
         odd = next(f for f, r in roles.items() if r is None)
-        raise GapkitError(f"{odd} is neither an img_emb_N.npy nor a text_emb_N.npy shard, but others are; "
-                          "pass one layout at a time.")
+        raise GapkitError(
+            f"{odd} is neither an img_emb_N.npy nor a text_emb_N.npy shard, but others are; "
+            "pass one layout at a time."
+        )
     return _check(_clip_retrieval_pairs(files, roles), "clip-retrieval img_emb/text_emb", paths)
 
 
@@ -161,7 +170,9 @@ def _expand(paths: list[str]) -> list[str]:
         if path.is_dir():
             found = _folder_shards(path)
             if not found:
-                raise GapkitError(f"{p} holds no .npy embedding shards (neither img_emb/ + text_emb/ nor *.npy).")
+                raise GapkitError(
+                    f"{p} holds no .npy embedding shards (neither img_emb/ + text_emb/ nor *.npy)."
+                )
             files += found
         elif _has_glob(p):
             matches = sorted(glob.glob(p))
@@ -207,7 +218,9 @@ def _in_order(files: list[str]) -> list[str]:
 def _no_gaps(nums: list[int], name, files: list[str]) -> None:
     if len(set(nums)) != len(nums):
         dup = next(n for n in nums if nums.count(n) > 1)
-        raise GapkitError(f"Two shards are numbered {dup}: {', '.join(f for f in files if _number(f) == dup)}.")
+        raise GapkitError(
+            f"Two shards are numbered {dup}: {', '.join(f for f in files if _number(f) == dup)}."
+        )
     for a, b in zip(nums, nums[1:]):
         if b != a + 1:
             raise GapkitError(f"{name(a + 1)} is missing: shard numbers jump from {a} to {b}.")
@@ -219,8 +232,10 @@ def _clip_retrieval_pairs(files: list[str], roles: dict) -> list[tuple]:
     for f in files:
         n = _number(f)
         if n in by_role[roles[f]]:
-            raise GapkitError(f"Two {['img_emb', 'text_emb'][roles[f]]} shards are numbered {n}: "
-                              f"{by_role[roles[f]][n]} and {f}.")
+            raise GapkitError(
+                f"Two {['img_emb', 'text_emb'][roles[f]]} shards are numbered {n}: "
+                f"{by_role[roles[f]][n]} and {f}."
+            )
         by_role[roles[f]][n] = f
     img, txt = by_role
     for n in sorted(set(img) ^ set(txt)):
@@ -240,7 +255,9 @@ def _check_metadata(folder: Path, files: list[str]) -> None:
     for f in files:
         n = _number(f)
         if _role(f) == 0 and n not in have:
-            raise GapkitError(f"{meta / f'metadata_{n:04d}.parquet'} is missing (shard {Path(f).name} has no metadata).")
+            raise GapkitError(
+                f"{meta / f'metadata_{n:04d}.parquet'} is missing (shard {Path(f).name} has no metadata)."
+            )
 
 
 def _ndim(f: str) -> int:
@@ -264,16 +281,19 @@ def _shard_shape(label: str, image: str, text: str | None) -> tuple[int, int, np
     a = _npy(Path(image))
     if text is None:
         if a.ndim != 3 or a.shape[0] != 2:
-            raise GapkitError(f"{image} has shape {a.shape}; a .npy of pairs must be (2, n, d): "
-                              "[0] image embeddings, [1] text embeddings.")
+            raise GapkitError(
+                f"{image} has shape {a.shape}; a .npy of pairs must be (2, n, d): "
+                "[0] image embeddings, [1] text embeddings."
+            )
         return a.shape[1], a.shape[2], a.dtype
     b = _npy(Path(text))
     for f, arr in ((image, a), (text, b)):
         if arr.ndim != 2:
             raise GapkitError(f"{f} has shape {arr.shape}; an img_emb / text_emb shard must be (n, d).")
     if a.shape[0] != b.shape[0]:
-        raise GapkitError(f"{image} has {a.shape[0]} rows but {text} has {b.shape[0]}; shard pairs must match row "
-                          "for row.")
+        raise GapkitError(
+            f"{image} has {a.shape[0]} rows but {text} has {b.shape[0]}; shard pairs must match row for row."
+        )
     if a.shape[1] != b.shape[1]:
         raise GapkitError(f"{image} has d={a.shape[1]} but {text} has d={b.shape[1]}.")
     return a.shape[0], a.shape[1], np.result_type(a.dtype, b.dtype)

@@ -74,8 +74,13 @@ class Encoder(ABC):
 
     def identity(self) -> dict:
         """Everything about the encoder that changes its features (part of every cache key)."""
-        ident = {"backend": self.backend, "spec": self.spec, "weights_sha256": self.weights_sha256,
-                 "preprocess": self.preprocess_id(), "embed_dim": self.embed_dim}
+        ident = {
+            "backend": self.backend,
+            "spec": self.spec,
+            "weights_sha256": self.weights_sha256,
+            "preprocess": self.preprocess_id(),
+            "embed_dim": self.embed_dim,
+        }
         dtype = self.autocast_dtype()
         return {**ident, "autocast": dtype} if dtype else ident  # fp32 (CPU) keys stay as they were
 
@@ -105,20 +110,23 @@ class Encoder(ABC):
             out = self._text_features(list(texts))
         return out.float().cpu().numpy()
 
-    def encode_images(self, images: Sequence[Image.Image] | np.ndarray, batch_size: int = 256,
-                      normalize: bool = True) -> np.ndarray:
+    def encode_images(
+        self, images: Sequence[Image.Image] | np.ndarray, batch_size: int = 256, normalize: bool = True
+    ) -> np.ndarray:
         """Images (PIL or (n, H, W, 3) uint8) -> (n, D) float32, L2-normalised if ``normalize``."""
         if isinstance(images, np.ndarray):
             images = [Image.fromarray(a) for a in images]
         chunks = []
         for i in range(0, len(images), batch_size):
-            pixels = torch.stack([self.image_transform(im.convert("RGB")) for im in images[i:i + batch_size]])
+            pixels = torch.stack(
+                [self.image_transform(im.convert("RGB")) for im in images[i : i + batch_size]]
+            )
             chunks.append(self.image_features(pixels))
         return _finish(chunks, self.embed_dim, normalize)
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256, normalize: bool = True) -> np.ndarray:
         """Texts -> (n, D) float32, L2-normalised if ``normalize``."""
-        chunks = [self.text_features(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        chunks = [self.text_features(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
         return _finish(chunks, self.embed_dim, normalize)
 
 
@@ -133,6 +141,3 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     if np.any(norms == 0):
         raise GapkitError(f"{int(np.sum(norms == 0))} embedding rows are all zeros and cannot be normalised.")
     return (x / norms).astype(np.float32)
-
-
-

@@ -43,8 +43,12 @@ def _resolve_folder(ident: str) -> tuple[Path, Path]:
         weights = find_in_hf_cache(ident, _WEIGHT_FILES, looked) if cfg else None
         folder = cfg.parent if cfg else folder
     if weights is None:
-        raise missing_weights(f"hf:{ident}", looked, "Pass a folder saved with CLIPModel.save_pretrained "
-                              "or a repo id present in the Hugging Face cache.")
+        raise missing_weights(
+            f"hf:{ident}",
+            looked,
+            "Pass a folder saved with CLIPModel.save_pretrained "
+            "or a repo id present in the Hugging Face cache.",
+        )
     return folder, weights
 
 
@@ -70,8 +74,10 @@ class HFClipEncoder(Encoder):
         except (OSError, ValueError) as e:
             raise GapkitError(f"Could not load a CLIPModel from {folder}: {str(e)[:300]}") from None
         if len(self.tokenizer) < _MIN_VOCAB:
-            raise GapkitError(f"The tokenizer in {folder} has only {len(self.tokenizer)} entries: "
-                              "not a usable CLIP vocabulary.")
+            raise GapkitError(
+                f"The tokenizer in {folder} has only {len(self.tokenizer)} entries: "
+                "not a usable CLIP vocabulary."
+            )
         self.model.eval().to(self.device)
         self._transform = HFImageTransform(processor)
         self._sha = cached_sha256(weights)
@@ -91,7 +97,9 @@ class HFClipEncoder(Encoder):
         return self._pooled(self.model.get_image_features(pixel_values=pixels))
 
     def _text_features(self, texts: Sequence[str]) -> torch.Tensor:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self._max_len,
-                               return_tensors="pt").to(self.device)
-        return self._pooled(self.model.get_text_features(input_ids=batch["input_ids"],
-                                                         attention_mask=batch["attention_mask"]))
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self._max_len, return_tensors="pt"
+        ).to(self.device)
+        return self._pooled(
+            self.model.get_text_features(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        )

@@ -22,8 +22,10 @@ from .weights import cached_sha256, find_in_hf_cache, missing_weights
 
 RANDOM_INIT_SEED = 0
 _WEIGHT_FILES = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-_HINT = ("Copy the weights into the Hugging Face cache on a machine with internet "
-         "(e.g. `huggingface-cli download REPO`), or pass ARCH:/path/to/checkpoint.")
+_HINT = (
+    "Copy the weights into the Hugging Face cache on a machine with internet "
+    "(e.g. `huggingface-cli download REPO`), or pass ARCH:/path/to/checkpoint."
+)
 
 
 def _is_path(tag: str) -> bool:
@@ -48,9 +50,11 @@ OTHER_SPECS = ["gapkit-shapes"]
 def _check_arch(arch: str) -> None:
     names = _arch_names()
     if arch not in names:
-        raise GapkitError(f"Unknown encoder {arch!r}.{_did_you_mean(arch, names + OTHER_SPECS)} Encoders are "
-                          "gapkit-shapes, ARCH:TAG or ARCH:CHECKPOINT (open_clip), hf-hub:REPO, "
-                          "local-dir:PATH or hf:PATH; see `gapkit ls encoders`.")
+        raise GapkitError(
+            f"Unknown encoder {arch!r}.{_did_you_mean(arch, names + OTHER_SPECS)} Encoders are "
+            "gapkit-shapes, ARCH:TAG or ARCH:CHECKPOINT (open_clip), hf-hub:REPO, "
+            "local-dir:PATH or hf:PATH; see `gapkit ls encoders`."
+        )
 
 
 def _tag_weights(arch: str, tag: str) -> tuple[Path, dict]:
@@ -61,8 +65,10 @@ def _tag_weights(arch: str, tag: str) -> tuple[Path, dict]:
     cfg = get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(arch)
-        raise GapkitError(f"Unknown pretrained tag {tag!r} for {arch}.{_did_you_mean(tag, tags)} "
-                          f"Tags: {', '.join(tags) or '(none)'}; or pass a checkpoint path or random-init.")
+        raise GapkitError(
+            f"Unknown pretrained tag {tag!r} for {arch}.{_did_you_mean(tag, tags)} "
+            f"Tags: {', '.join(tags) or '(none)'}; or pass a checkpoint path or random-init."
+        )
     looked: list[str] = []
     hub = cfg.get("hf_hub", "")
     if hub:
@@ -128,8 +134,10 @@ class OpenClipEncoder(Encoder):
         arch, _, tag = spec.partition(":")
         _check_arch(arch)
         if not tag:
-            raise GapkitError(f"Encoder {spec!r} names an architecture but no weights. Use {arch}:TAG "
-                              f"(e.g. {arch}:openai), {arch}:/path/to/checkpoint, or {arch}:random-init.")
+            raise GapkitError(
+                f"Encoder {spec!r} names an architecture but no weights. Use {arch}:TAG "
+                f"(e.g. {arch}:openai), {arch}:/path/to/checkpoint, or {arch}:random-init."
+            )
         if tag == "random-init":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(RANDOM_INIT_SEED)
@@ -144,13 +152,24 @@ class OpenClipEncoder(Encoder):
         return self._from_file(arch, path, tag_cfg)
 
     def _from_file(self, arch: str, path: Path, tag_cfg: dict):
-        kwargs = {k2: tag_cfg[k1] for k1, k2 in (("mean", "image_mean"), ("std", "image_std"),
-                  ("interpolation", "image_interpolation"), ("resize_mode", "image_resize_mode"))
-                  if k1 in tag_cfg}
+        kwargs = {
+            k2: tag_cfg[k1]
+            for k1, k2 in (
+                ("mean", "image_mean"),
+                ("std", "image_std"),
+                ("interpolation", "image_interpolation"),
+                ("resize_mode", "image_resize_mode"),
+            )
+            if k1 in tag_cfg
+        }
         try:
             model, _, pre = self._open_clip.create_model_and_transforms(
-                arch, pretrained=str(path), force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
-                pretrained_text=False, **kwargs)
+                arch,
+                pretrained=str(path),
+                force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+                pretrained_text=False,
+                **kwargs,
+            )
         except (RuntimeError, KeyError, ValueError) as e:
             raise GapkitError(f"Could not load {path} into open_clip {arch}: {str(e)[:300]}") from None
         return model, pre, cached_sha256(path), arch

@@ -81,8 +81,9 @@ def load_weights_dir(path: Path) -> tuple[TinyClipConfig, dict, Path]:
     try:
         return read_weights_dir(path)
     except FileNotFoundError as e:
-        raise GapkitError(f"{str(e)[0].upper()}{str(e)[1:]}. Retrain with `gapkit world train-clip` "
-                          "or reinstall gapkit.") from None
+        raise GapkitError(
+            f"{str(e)[0].upper()}{str(e)[1:]}. Retrain with `gapkit world train-clip` or reinstall gapkit."
+        ) from None
 
 
 @ENCODERS.register("gapkit-shapes")
@@ -117,7 +118,9 @@ class ShapesClipEncoder(Encoder):
             try:
                 self._model = TinyClip(self.config, state, str(self.device)).model
             except ValueError as e:
-                raise GapkitError(f"{self._weights} does not match the tiny CLIP config beside it: {e}.") from None
+                raise GapkitError(
+                    f"{self._weights} does not match the tiny CLIP config beside it: {e}."
+                ) from None
         return self._model
 
     @property

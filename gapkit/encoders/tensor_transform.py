@@ -37,8 +37,10 @@ def _step(t) -> Callable[[torch.Tensor], torch.Tensor] | None:
         return lambda x: x.float() / 255  # PIL uint8 -> float in [0, 1], as ToTensor
     if name in ("MaybeConvertMode", "_convert_to_rgb") or getattr(t, "__name__", "") == "_convert_to_rgb":
         return None  # decoding asks for RGB already
-    raise GapkitError(f"--decode torchvision cannot redo the preprocessing step {t!r} on tensors; "
-                      "use --decode pil for this encoder.")
+    raise GapkitError(
+        f"--decode torchvision cannot redo the preprocessing step {t!r} on tensors; "
+        "use --decode pil for this encoder."
+    )
 
 
 def tensor_transform(pil_transform) -> Callable[[torch.Tensor], torch.Tensor]:

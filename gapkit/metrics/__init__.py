@@ -20,8 +20,9 @@ SCORERS: Registry = Registry("scorer", ls_hint="scorers")
 @SCORERS.register("caption")
 def score_captions(preds: list[str], refs: list[list[str]], meteor: bool = False) -> dict:
     """BLEU-1..4, ROUGE-L, CIDEr-D (METEOR with meteor=True), x100, PTB-tokenised when Java is present."""
-    return caption_scores({str(i): p for i, p in enumerate(preds)}, {str(i): r for i, r in enumerate(refs)},
-                          meteor=meteor)
+    return caption_scores(
+        {str(i): p for i, p in enumerate(preds)}, {str(i): r for i, r in enumerate(refs)}, meteor=meteor
+    )
 
 
 @SCORERS.register("vqa")
@@ -44,15 +45,28 @@ def score(family: str, preds: list[str], refs: list[list[str]], meteor: bool = F
     return score_items(family, preds, refs, meteor)[0]
 
 
-def score_items(family: str, preds: list[str], refs: list[list[str]], meteor: bool = False) -> tuple[dict, dict]:
+def score_items(
+    family: str, preds: list[str], refs: list[list[str]], meteor: bool = False
+) -> tuple[dict, dict]:
     """(flat metrics, {metric: per-item scores in the order of ``preds``}) of one family. A metric
     with per-item scores is their mean (CIDEr-D with the IDF of the whole scored set; accuracies)."""
     metrics = SCORERS.get(family)(preds, refs, meteor)
-    flat = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()
-            if not k.startswith(PER_ITEM)}
-    items = {k[len(PER_ITEM):]: [float(x) for x in v] for k, v in metrics.items() if k.startswith(PER_ITEM)}
+    flat = {
+        k: (float(v) if isinstance(v, (float, np.floating)) else v)
+        for k, v in metrics.items()
+        if not k.startswith(PER_ITEM)
+    }
+    items = {k[len(PER_ITEM) :]: [float(x) for x in v] for k, v in metrics.items() if k.startswith(PER_ITEM)}
     return flat, items
 
 
-__all__ = ["SCORERS", "caption_scores", "java_available", "normalize_answer", "score", "score_items",
-           "vqa_accuracy", "ve_accuracy"]
+__all__ = [
+    "SCORERS",
+    "caption_scores",
+    "java_available",
+    "normalize_answer",
+    "score",
+    "score_items",
+    "vqa_accuracy",
+    "ve_accuracy",
+]

@@ -25,7 +25,25 @@ import tempfile
 import numpy as np
 
 # Tokens the PTB tokenizer emits for punctuation, dropped before scoring (as pycocoevalcap does).
-_PTB_PUNCT = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"}
+_PTB_PUNCT = {
+    "''",
+    "'",
+    "``",
+    "`",
+    "-LRB-",
+    "-RRB-",
+    "-LCB-",
+    "-RCB-",
+    ".",
+    "?",
+    "!",
+    ",",
+    ":",
+    "-",
+    "--",
+    "...",
+    ";",
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,12 +73,26 @@ def ptb_tokenize(texts: list[str]) -> list[str]:
         path = os.path.join(tmp, "sentences.txt")
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write("\n".join(one_line(t) for t in texts))
-        out = subprocess.run(["java", "-cp", _jar("tokenizer", "stanford-corenlp-3.4.1.jar"),
-                              "edu.stanford.nlp.process.PTBTokenizer", "-encoding", "utf-8", "-preserveLines", "-lowerCase",
-                              path],
-                             capture_output=True, text=True, encoding="utf-8", check=True, timeout=600).stdout
+        out = subprocess.run(
+            [
+                "java",
+                "-cp",
+                _jar("tokenizer", "stanford-corenlp-3.4.1.jar"),
+                "edu.stanford.nlp.process.PTBTokenizer",
+                "-encoding",
+                "utf-8",
+                "-preserveLines",
+                "-lowerCase",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            check=True,
+            timeout=600,
+        ).stdout
     lines = out.split("\n")
-    if len(lines) < len(texts) or any(line.strip() for line in lines[len(texts):]):
+    if len(lines) < len(texts) or any(line.strip() for line in lines[len(texts) :]):
         raise RuntimeError(f"the PTB tokenizer returned {len(lines)} lines for {len(texts)} texts")
     lines = lines[: len(texts)]
     return [" ".join(w for w in line.rstrip().split(" ") if w not in _PTB_PUNCT) for line in lines]
@@ -70,10 +102,12 @@ def simple_tokenize(texts: list[str]) -> list[str]:
     return [" ".join(re.findall(r"[a-z0-9]+", t.lower())) for t in texts]
 
 
-def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bool = False,
-                   tokenizer: str = "auto") -> dict:
+def caption_scores(
+    preds: dict[str, str], refs: dict[str, list[str]], meteor: bool = False, tokenizer: str = "auto"
+) -> dict:
     """BLEU-1..4, ROUGE-L, CIDEr(-D) (and METEOR) x100 for ``preds[id]`` against ``refs[id]``, and
-    ``per_item_cider``: each prediction's CIDEr-D x100, in the order of ``preds`` (their mean is ``cider``)."""
+    ``per_item_cider``: each prediction's CIDEr-D x100, in the order of ``preds`` (their mean is
+    ``cider``)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -89,7 +123,7 @@ def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bo
     res = {i: [toks[k]] for k, i in enumerate(ids)}
     gts, k = {}, len(ids)
     for i in ids:
-        gts[i] = toks[k:k + len(refs[i])]
+        gts[i] = toks[k : k + len(refs[i])]
         k += len(refs[i])
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out = {f"bleu{n + 1}": 100 * b for n, b in enumerate(bleu)}
@@ -101,7 +135,9 @@ def caption_scores(preds: dict[str, str], refs: dict[str, list[str]], meteor: bo
     out["spice"] = "unavailable (needs Stanford CoreNLP models, downloaded at run time)"
     out["tokenizer"] = "ptb" if use_ptb else "regex (Java not found)" if tokenizer == "auto" else tokenizer
     out["n"] = len(ids)
-    row = {i: k for k, i in enumerate(ids)}  # the scorers work in sorted id order; report in the order of preds
+    row = {
+        i: k for k, i in enumerate(ids)
+    }  # the scorers work in sorted id order; report in the order of preds
     out["per_item_cider"] = 100 * np.asarray([per_cider[row[i]] for i in preds], dtype=float)
     return out
 

@@ -57,21 +57,28 @@ def detect_format(rows: list[dict], path: str) -> str:
         if FORMATS.get(name).fields <= set(rows[0]):
             return name
     wanted = "; ".join(f"{n}: {', '.join(sorted(FORMATS.get(n).fields))}" for n in FORMATS.names())
-    raise GapkitError(f"Cannot tell the format of {path}: its first item has fields {sorted(rows[0])}; "
-                      f"expected ({wanted}). See `gapkit ls formats`.")
+    raise GapkitError(
+        f"Cannot tell the format of {path}: its first item has fields {sorted(rows[0])}; "
+        f"expected ({wanted}). See `gapkit ls formats`."
+    )
 
 
 def _require_fields(rows: list[dict], fields_: set[str], path: str) -> None:
     for k, row in enumerate(rows):
         missing = sorted(fields_ - set(row))
         if missing:
-            raise GapkitError(f"{path}: item {k} has no field {missing[0]!r} (every item needs {', '.join(sorted(fields_))}).")
+            raise GapkitError(
+                f"{path}: item {k} has no field {missing[0]!r} "
+                f"(every item needs {', '.join(sorted(fields_))})."
+            )
 
 
 def _unique(ids: list, what: str, path: str) -> None:
     dup = [i for i, n in Counter(ids).items() if n > 1]
     if dup:
-        raise GapkitError(f"{path}: {len(dup)} {what} appear more than once, e.g. {dup[0]!r}; give one prediction each.")
+        raise GapkitError(
+            f"{path}: {len(dup)} {what} appear more than once, e.g. {dup[0]!r}; give one prediction each."
+        )
 
 
 def _unknown(ids: list, known, what: str, path: str, refs_path: str) -> None:
@@ -118,8 +125,10 @@ class CocoCaptions:
     @staticmethod
     def load(rows: list[dict], path: str, src: Sources, kind: str | None) -> Scorable:
         if not src.refs:
-            raise GapkitError(f"{path} is in the COCO captioning results format: pass --refs with a COCO captions "
-                              "annotation file (e.g. captions_val2014.json).")
+            raise GapkitError(
+                f"{path} is in the COCO captioning results format: pass --refs with a COCO captions "
+                "annotation file (e.g. captions_val2014.json)."
+            )
         _require_fields(rows, CocoCaptions.fields, path)
         refs = _coco_captions(src.refs)
         ids = [r["image_id"] for r in rows]
@@ -133,9 +142,13 @@ class CocoCaptions:
 def _coco_captions(path: str) -> dict:
     data = read_json(path, "COCO captions")
     anns = data.get("annotations") if isinstance(data, dict) else None
-    if not isinstance(anns, list) or not all(isinstance(a, dict) and {"image_id", "caption"} <= set(a) for a in anns):
-        raise GapkitError(f"{path} is not a COCO captions annotation file: it needs 'annotations', a list of "
-                          "{image_id, caption}.")
+    if not isinstance(anns, list) or not all(
+        isinstance(a, dict) and {"image_id", "caption"} <= set(a) for a in anns
+    ):
+        raise GapkitError(
+            f"{path} is not a COCO captions annotation file: it needs 'annotations', a list of "
+            "{image_id, caption}."
+        )
     out: dict = {}
     for a in anns:
         out.setdefault(a["image_id"], []).append(str(a["caption"]))
@@ -154,8 +167,10 @@ class VqaResults:
     @staticmethod
     def load(rows: list[dict], path: str, src: Sources, kind: str | None) -> Scorable:
         if not src.annotations:
-            raise GapkitError(f"{path} is in the VQA results format: pass --annotations with the official VQA "
-                              "annotations file (and --questions with its questions file).")
+            raise GapkitError(
+                f"{path} is in the VQA results format: pass --annotations with the official VQA "
+                "annotations file (and --questions with its questions file)."
+            )
         _require_fields(rows, VqaResults.fields, path)
         anns = _vqa_annotations(src.annotations)
         if src.questions:
@@ -164,8 +179,15 @@ class VqaResults:
         _unique(ids, "question ids", path)
         _unknown(ids, anns, "question ids", path, src.annotations)
         if len(ids) < len(anns):
-            log.warning("%s answers %d of the %d questions in %s (the official evaluation wants all); scoring "
-                        "those %d", path, len(ids), len(anns), src.annotations, len(ids))
+            log.warning(
+                "%s answers %d of the %d questions in %s (the official evaluation wants all); scoring "
+                "those %d",
+                path,
+                len(ids),
+                len(anns),
+                src.annotations,
+                len(ids),
+            )
         groups: dict[str, list[int]] = {}
         for k, i in enumerate(ids):
             groups.setdefault(str(anns[i].get("answer_type", "unknown")), []).append(k)
@@ -180,12 +202,21 @@ def _vqa_annotations(path: str) -> dict:
         raise GapkitError(f"{path} is not a VQA annotations file: it needs 'annotations', a list.")
     out = {}
     for k, a in enumerate(anns):
-        if not isinstance(a, dict) or "question_id" not in a or not isinstance(a.get("answers"), list) \
-                or not a["answers"] or not all(isinstance(x, dict) and "answer" in x for x in a["answers"]):
-            raise GapkitError(f"Malformed {path}: annotations[{k}] needs question_id and answers "
-                              "(a non-empty list of {answer}).")
-        out[a["question_id"]] = {"answers": [str(x["answer"]) for x in a["answers"]],
-                                 "answer_type": a.get("answer_type")}
+        if (
+            not isinstance(a, dict)
+            or "question_id" not in a
+            or not isinstance(a.get("answers"), list)
+            or not a["answers"]
+            or not all(isinstance(x, dict) and "answer" in x for x in a["answers"])
+        ):
+            raise GapkitError(
+                f"Malformed {path}: annotations[{k}] needs question_id and answers "
+                "(a non-empty list of {answer})."
+            )
+        out[a["question_id"]] = {
+            "answers": [str(x["answer"]) for x in a["answers"]],
+            "answer_type": a.get("answer_type"),
+        }
     return out
 
 
@@ -193,15 +224,21 @@ def _check_questions(path: str, anns: dict, ann_path: str) -> None:
     data = read_json(path, "VQA questions")
     qs = data.get("questions") if isinstance(data, dict) else None
     if not isinstance(qs, list) or not all(isinstance(q, dict) and "question_id" in q for q in qs):
-        raise GapkitError(f"{path} is not a VQA questions file: it needs 'questions', a list of {{question_id, ...}}.")
+        raise GapkitError(
+            f"{path} is not a VQA questions file: it needs 'questions', a list of {{question_id, ...}}."
+        )
     asked = {q["question_id"] for q in qs}
     orphans = [i for i in anns if i not in asked]
     if orphans:
-        raise GapkitError(f"{ann_path} and {path} do not belong together: {len(orphans)} annotated questions are "
-                          f"not in the questions file, e.g. {orphans[:3]}.")
+        raise GapkitError(
+            f"{ann_path} and {path} do not belong together: {len(orphans)} annotated questions are "
+            f"not in the questions file, e.g. {orphans[:3]}."
+        )
 
 
-def load_scorable(path: str, fmt: str = "auto", kind: str | None = None, src: Sources | None = None) -> Scorable:
+def load_scorable(
+    path: str, fmt: str = "auto", kind: str | None = None, src: Sources | None = None
+) -> Scorable:
     """Read a predictions file in ``fmt`` (``auto``: detected from its fields) with its references."""
     rows = read_predictions(path)
     name = detect_format(rows, path) if fmt == "auto" else fmt
@@ -212,8 +249,9 @@ def load_scorable(path: str, fmt: str = "auto", kind: str | None = None, src: So
     return reader.load(rows, path, src or Sources(), kind)
 
 
-def score_file(path: str, fmt: str = "auto", kind: str | None = None, src: Sources | None = None,
-               meteor: bool = False) -> dict:
+def score_file(
+    path: str, fmt: str = "auto", kind: str | None = None, src: Sources | None = None, meteor: bool = False
+) -> dict:
     """Flat metrics for a predictions file; VQA adds the official accuracy per answer type."""
     from . import score
 
@@ -222,5 +260,6 @@ def score_file(path: str, fmt: str = "auto", kind: str | None = None, src: Sourc
     if s.groups:
         out["vqa_acc_official_by_answer_type"] = {
             g: score(s.kind, [s.preds[k] for k in idx], [s.refs[k] for k in idx])["vqa_acc_official"]
-            for g, idx in sorted(s.groups.items())}
+            for g, idx in sorted(s.groups.items())
+        }
     return out

@@ -36,17 +36,24 @@ def bias_figure(rows: list[dict], tasks: list[str], path):
         axes[0].plot(m, [r["mg"] for r in rnd], "o-", color=c[0], label="MG (random direction)")
         axes[0].plot(m, [r["delta"] for r in rnd], "s-", color=c[1], label="Δ (random direction)")
         grid = np.linspace(0, max(m + [1.0]), 50)
-        axes[0].plot(grid, 1 / np.sqrt(1 + grid ** 2), ":", color="grey", label="1/√(1+m²)")
+        axes[0].plot(grid, 1 / np.sqrt(1 + grid**2), ":", color="grey", label="1/√(1+m²)")
         for r, mk in ((x, "^") for x in rows if x["label"] in ("mean", "-mean")):
-            axes[0].scatter([r["magnitude"]], [r["mg"]], marker=mk, color=c[2] if r["label"] == "mean" else c[3],
-                            zorder=3, label=f"MG ({r['label']})")
+            axes[0].scatter(
+                [r["magnitude"]],
+                [r["mg"]],
+                marker=mk,
+                color=c[2] if r["label"] == "mean" else c[3],
+                zorder=3,
+                label=f"MG ({r['label']})",
+            )
         axes[0].set_xlabel("shift magnitude |b|")
         axes[0].set_ylabel("cosine")
         axes[0].legend(frameon=False)
         for k, t in enumerate(tasks):
             scores = [r["scores"][t] for r in rnd]
-            axes[1].errorbar(m, [s[0] for s in scores], yerr=_yerr(scores), marker="o", capsize=2, color=c[k],
-                             label=t)
+            axes[1].errorbar(
+                m, [s[0] for s in scores], yerr=_yerr(scores), marker="o", capsize=2, color=c[k], label=t
+            )
         axes[1].set_xlabel("random shift magnitude |b|")
         axes[1].set_ylabel("score on images [95% interval]")
         axes[1].legend(frameon=False)
@@ -56,15 +63,24 @@ def bias_figure(rows: list[dict], tasks: list[str], path):
 @ABLATION_FIGURES.register("noise")
 def noise_figure(rows: list[dict], tasks: list[str], path):
     """Task score against the noise norm w·√d, one panel per task; the images model as a dashed line."""
-    pts = sorted([r for r in rows if r.get("noise_norm") is not None and r["kind"] == "noise"],
-                 key=lambda r: r["noise_norm"])
+    pts = sorted(
+        [r for r in rows if r.get("noise_norm") is not None and r["kind"] == "noise"],
+        key=lambda r: r["noise_norm"],
+    )
     with paper_style() as plt:
         fig, axes = plt.subplots(1, len(tasks), figsize=(COLUMN_WIDTH * len(tasks) * 0.7, 2.3), squeeze=False)
         c = palette(4)
         for ax, t in zip(axes[0], tasks):
             scores = [r["scores"][t] for r in pts]
-            ax.errorbar([r["noise_norm"] for r in pts], [s[0] for s in scores], yerr=_yerr(scores), marker="o",
-                        capsize=2, color=c[0], label="trained on text + noise")
+            ax.errorbar(
+                [r["noise_norm"] for r in pts],
+                [s[0] for s in scores],
+                yerr=_yerr(scores),
+                marker="o",
+                capsize=2,
+                color=c[0],
+                label="trained on text + noise",
+            )
             for r in rows:
                 if r["kind"] == "images":
                     ax.axhline(r["scores"][t][0], ls="--", color=c[1], label="trained on images")
@@ -78,11 +94,17 @@ def noise_figure(rows: list[dict], tasks: list[str], path):
 def noise_magnitude_points(rows: list[dict], tasks: list[str]) -> dict[str, list[dict]]:
     """task -> [{w, mean, lo, hi}] sorted by w: the text rows trained with Gaussian noise only
     (w = 0 for the no-noise row), one point per row with a finite score."""
-    pts = sorted([r for r in rows if r["kind"] == "noise" and r.get("noise") is not None], key=lambda r: r["noise"])
+    pts = sorted(
+        [r for r in rows if r["kind"] == "noise" and r.get("noise") is not None], key=lambda r: r["noise"]
+    )
     out = {}
     for t in tasks:
-        out[t] = [{"w": r["noise"], "mean": m, "lo": lo, "hi": hi} for r in pts
-                  for m, lo, hi in [r["scores"][t]] if not math.isnan(m)]
+        out[t] = [
+            {"w": r["noise"], "mean": m, "lo": lo, "hi": hi}
+            for r in pts
+            for m, lo, hi in [r["scores"][t]]
+            if not math.isnan(m)
+        ]
     return out
 
 
@@ -102,8 +124,14 @@ def noise_magnitude_figure(rows: list[dict], tasks: list[str], path):
             ax.plot(w, [q["mean"] for q in p], "o-", color=c[k], label=t)
             banded = [q for q in p if q["lo"] is not None]
             if banded:
-                ax.fill_between([q["w"] for q in banded], [q["lo"] for q in banded], [q["hi"] for q in banded],
-                                color=c[k], alpha=0.2, linewidth=0)
+                ax.fill_between(
+                    [q["w"] for q in banded],
+                    [q["lo"] for q in banded],
+                    [q["hi"] for q in banded],
+                    color=c[k],
+                    alpha=0.2,
+                    linewidth=0,
+                )
         ax.set_xlabel("noise w (per-dimension std)")
         ax.set_ylabel("metric on images [95% interval]")
         ax.legend(frameon=False)

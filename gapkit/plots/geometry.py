@@ -20,15 +20,21 @@ def cosine_samples(image_emb, text_emb, caption_image=None, n: int = 5000, seed:
     keep = owner[j] != i
     a, b = rng.integers(len(x), size=(2, n))
     c, d = rng.integers(len(y), size=(2, n))
-    return {"paired": np.sum(x[owner] * y, 1), "unpaired": np.sum(x[i[keep]] * y[j[keep]], 1),
-            "image-image": np.sum(x[a[a != b]] * x[b[a != b]], 1), "text-text": np.sum(y[c[c != d]] * y[d[c != d]], 1)}
+    return {
+        "paired": np.sum(x[owner] * y, 1),
+        "unpaired": np.sum(x[i[keep]] * y[j[keep]], 1),
+        "image-image": np.sum(x[a[a != b]] * x[b[a != b]], 1),
+        "text-text": np.sum(y[c[c != d]] * y[d[c != d]], 1),
+    }
 
 
 def histogram_figure(samples: dict, path, title: str = ""):
     with paper_style() as plt:
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.3))
         for (name, v), col in zip(samples.items(), palette(4)):
-            ax.hist(v, bins=60, range=(-0.3, 1.0), histtype="step", density=True, color=col, label=name, lw=1.2)
+            ax.hist(
+                v, bins=60, range=(-0.3, 1.0), histtype="step", density=True, color=col, label=name, lw=1.2
+            )
         ax.set_xlabel("cosine similarity")
         ax.set_ylabel("density")
         ax.legend(frameon=False)
@@ -45,7 +51,7 @@ def gap_bars_figure(gap: np.ndarray, path, top: int = 30, title: str = ""):
         ax.set_xticks(range(len(order)), [str(d) for d in order], rotation=90, fontsize=6)
         ax.set_xlabel("dimension (sorted by |gap|)")
         ax.set_ylabel("|mean image - mean text|")
-        share = float((gap[order[:10]] ** 2).sum() / (gap ** 2).sum())
+        share = float((gap[order[:10]] ** 2).sum() / (gap**2).sum())
         ax.set_title(title or f"per-dimension gap (top 10 dims hold {share:.0%} of |gap|²)")
         return save(fig, path)
 
@@ -53,16 +59,20 @@ def gap_bars_figure(gap: np.ndarray, path, top: int = 30, title: str = ""):
 def sensitivity_figure(sens: dict, path, top: int = 20):
     attrs = list(sens)
     with paper_style() as plt:
-        fig, axes = plt.subplots(2, len(attrs), figsize=(COLUMN_WIDTH * 0.7 * len(attrs), 3.2), squeeze=False,
-                                 sharey="row")
+        fig, axes = plt.subplots(
+            2, len(attrs), figsize=(COLUMN_WIDTH * 0.7 * len(attrs), 3.2), squeeze=False, sharey="row"
+        )
         c = palette(2)
         for k, a in enumerate(attrs):
             per_i, per_t = np.asarray(sens[a]["image_per_dim"]), np.asarray(sens[a]["text_per_dim"])
             dims = np.argsort(-(per_i + per_t))[:top]
             axes[0][k].bar(range(len(dims)), per_t[dims], color=c[1])
             axes[1][k].bar(range(len(dims)), per_i[dims], color=c[0])
-            axes[0][k].set_title(f"{a}: same-change direction\nconsistency text {sens[a]['text_direction_consistency']:.2f}"
-                                 f", image {sens[a]['image_direction_consistency']:.2f}", fontsize=7)
+            axes[0][k].set_title(
+                f"{a}: same-change direction\nconsistency text {sens[a]['text_direction_consistency']:.2f}"
+                f", image {sens[a]['image_direction_consistency']:.2f}",
+                fontsize=7,
+            )
             axes[1][k].set_xticks([])
             axes[0][k].set_xticks([])
         axes[0][0].set_ylabel("text |Δ| per dim")
@@ -91,7 +101,9 @@ def organism_figure(rows: list[tuple], path, title: str = "tiny CLIP vs real CLI
     n = len(rows)
     cols = 4
     with paper_style() as plt:
-        fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(COLUMN_WIDTH * 2.2, 1.6 * ((n + cols - 1) // cols)))
+        fig, axes = plt.subplots(
+            (n + cols - 1) // cols, cols, figsize=(COLUMN_WIDTH * 2.2, 1.6 * ((n + cols - 1) // cols))
+        )
         fig.subplots_adjust(hspace=0.7, wspace=0.45)
         colours = palette(2)
         for ax, (label, ours, real, bounds) in zip(axes.flat, rows):
@@ -104,10 +116,15 @@ def organism_figure(rows: list[tuple], path, title: str = "tiny CLIP vs real CLI
             if bounds is not None:  # one-sided targets run to the panel's edge
                 lo, hi = bounds
                 ymin, ymax = ax.get_ylim()
-                ymin, ymax = min(ymin, *(b for b in bounds if b is not None)), max(ymax, *(b for b in bounds if b is not None))
+                ymin, ymax = (
+                    min(ymin, *(b for b in bounds if b is not None)),
+                    max(ymax, *(b for b in bounds if b is not None)),
+                )
                 pad = 0.08 * (ymax - ymin)
                 ymin, ymax = ymin - pad, ymax + pad
-                ax.axhspan(ymin if lo is None else lo, ymax if hi is None else hi, color="0.85", zorder=0, lw=0)
+                ax.axhspan(
+                    ymin if lo is None else lo, ymax if hi is None else hi, color="0.85", zorder=0, lw=0
+                )
                 ax.set_ylim(ymin, ymax)
             ax.set_xlim(-0.6, 1.6)
             ax.set_xticks([0, 1], ["tiny", "real"], fontsize=6)

@@ -13,8 +13,15 @@ from ..adapters import ADAPTERS, create_adapter
 DEFAULT_PANELS = ("none", "noise", "mean-shift", "mean-shift+noise", "linear", "cov")
 
 
-def adapt_panels(image: np.ndarray, text: np.ndarray, fit_image: np.ndarray, fit_text: np.ndarray,
-                 panels=DEFAULT_PANELS, noise_norm: float = 2.217, seed: int = 0) -> dict[str, np.ndarray]:
+def adapt_panels(
+    image: np.ndarray,
+    text: np.ndarray,
+    fit_image: np.ndarray,
+    fit_text: np.ndarray,
+    panels=DEFAULT_PANELS,
+    noise_norm: float = 2.217,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """name -> (n, d) adapted unit text vectors. Shift/linear/cov adapters are fitted on
     (fit_image, fit_text) pairs; ``+noise`` adds Gaussian noise of norm ``noise_norm``."""
     d = text.shape[1]

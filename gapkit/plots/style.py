@@ -6,9 +6,19 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-RC = {"figure.dpi": 150, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9,
-      "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
-      "axes.spines.right": False, "savefig.bbox": "tight"}
+RC = {
+    "figure.dpi": 150,
+    "savefig.dpi": 200,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "savefig.bbox": "tight",
+}
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 
 

@@ -16,8 +16,9 @@ def tsne_sklearn(x: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarr
     """scikit-learn's exact-gradient Barnes-Hut t-SNE (PCA init), the measured default."""
     from sklearn.manifold import TSNE
 
-    return TSNE(2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca", random_state=seed,
-                learning_rate="auto").fit_transform(x)
+    return TSNE(
+        2, perplexity=min(perplexity, (len(x) - 1) / 3), init="pca", random_state=seed, learning_rate="auto"
+    ).fit_transform(x)
 
 
 @PROJECTIONS.register("opentsne")

@@ -18,7 +18,7 @@ import numpy as np
 from ..streams import stream
 from .paired import Paired
 
-RIDGE_ALPHAS = tuple(10.0 ** k for k in range(-3, 4))  # searched by inner cross-validation
+RIDGE_ALPHAS = tuple(10.0**k for k in range(-3, 4))  # searched by inner cross-validation
 MIN_IMAGES = {"ridge_r2": 20, "effective_rank": 3}  # below this a statistic is "n too small"
 
 
@@ -37,7 +37,7 @@ def unrelated_text_cosine(p: Paired) -> float:
     counts = np.bincount(p.caption_image, minlength=len(p.image)).astype(float)
     same = (np.einsum("ij,ij->i", per_image, per_image)).sum()  # includes self pairs
     pairs_all = len(p.text) ** 2
-    pairs_same = (counts ** 2).sum()
+    pairs_same = (counts**2).sum()
     return float((s @ s - same) / (pairs_all - pairs_same))
 
 
@@ -85,8 +85,10 @@ def _best_alpha(y: np.ndarray, x: np.ndarray, rng: np.random.Generator, folds: i
     """The alpha of RIDGE_ALPHAS with the best inner cross-validated R^2."""
     fold = rng.permutation(len(y)) % folds
     paths = [(_RidgePath(y[fold != k], x[fold != k]), fold == k) for k in range(folds)]
-    scores = [np.mean([_r2(x[test], path.predict(y[test], alpha)) for path, test in paths])
-              for alpha in RIDGE_ALPHAS]
+    scores = [
+        np.mean([_r2(x[test], path.predict(y[test], alpha)) for path, test in paths])
+        for alpha in RIDGE_ALPHAS
+    ]
     return RIDGE_ALPHAS[int(np.argmax(scores))]
 
 
@@ -126,7 +128,7 @@ def effective_rank(rows: np.ndarray) -> float:
 
 def top_gap_share(gap: np.ndarray, k: int = 10) -> float:
     """Share of |gap|^2 in its k largest coordinates."""
-    sq = np.sort(gap ** 2)[::-1]
+    sq = np.sort(gap**2)[::-1]
     return float(sq[:k].sum() / sq.sum())
 
 
@@ -134,7 +136,7 @@ def decomposition(p: Paired, seed: int = 0) -> dict[str, float]:
     """Every decomposition statistic of ``p`` (see the module docstring)."""
     x = p.x_of_caption
     delta = x - p.text  # (n_cap, d)
-    mean_sq = float((delta ** 2).sum(1).mean())
+    mean_sq = float((delta**2).sum(1).mean())
     resid_trace = float(np.trace(np.cov(delta, rowvar=False, bias=True)))
     text_trace = float(np.trace(np.cov(p.text, rowvar=False, bias=True)))
     gap = p.gap
@@ -159,13 +161,14 @@ def _resample(p: Paired, images: np.ndarray) -> Paired:
     """The images ``images`` (with repeats) and all their captions, as a new Paired."""
     order = np.argsort(p.caption_image, kind="stable")
     starts = np.searchsorted(p.caption_image[order], np.arange(len(p.image) + 1))
-    rows = [order[starts[i]:starts[i + 1]] for i in images]
+    rows = [order[starts[i] : starts[i + 1]] for i in images]
     owner = np.repeat(np.arange(len(images)), [len(r) for r in rows])
     return Paired(p.image[images], p.text[np.concatenate(rows)], owner)
 
 
-def decomposition_intervals(p: Paired, seed: int = 0, reps: int = 100,
-                            level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+def decomposition_intervals(
+    p: Paired, seed: int = 0, reps: int = 100, level: float = 0.95
+) -> dict[str, tuple[float, float, float]]:
     """Each statistic as (value, lo, hi): a normal interval whose standard error comes from
     half-sampling (the delete-n/2 jackknife: ``reps`` subsets of half the images, drawn without
     replacement, each with all its captions; for half-samples the variance factor

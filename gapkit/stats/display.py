@@ -17,8 +17,12 @@ ROWS = [
     ("l2i", "mean paired distance |x - y| (L2I)"),
     ("rmg", "RMG (Schrodi et al. reference form)"),
     ("separability", "modality linear separability"),
-    ("i2t_r1", "R@1 image->text"), ("i2t_r5", "R@5 image->text"), ("i2t_r10", "R@10 image->text"),
-    ("t2i_r1", "R@1 text->image"), ("t2i_r5", "R@5 text->image"), ("t2i_r10", "R@10 text->image"),
+    ("i2t_r1", "R@1 image->text"),
+    ("i2t_r5", "R@5 image->text"),
+    ("i2t_r10", "R@10 image->text"),
+    ("t2i_r1", "R@1 text->image"),
+    ("t2i_r5", "R@5 text->image"),
+    ("t2i_r10", "R@10 text->image"),
     ("diff_cov_trace", "trace Cov(x - y)"),
     ("diff_effective_rank", "effective rank Cov(x - y)"),
     ("diff_dims_99", "dims for 99% of Cov(x - y)"),
@@ -27,18 +31,36 @@ ROWS = [
 # The gap decomposition: is the gap one constant offset, or image-specific content? (label, what
 # the number says). ../shared/docs/gap-geometry.md has real CLIP's values.
 DECOMPOSITION = [
-    ("text_text_unrelated", "mean text-text cosine, different images",
-     "real CLIP: above the paired cosine (texts resemble each other more than their images)"),
-    ("paired_cosine_after_gap_shift", "paired cosine after text + (mu_I - mu_T)",
-     "alignment left once the constant offset is removed (1 = the gap is all offset)"),
-    ("ridge_r2", "ridge R^2 text -> image (held-out)",
-     "how much of an image embedding one caption determines"),
-    ("residual_text_ratio", "tr Cov(x - y) / tr Cov(y)",
-     "image-specific residual against the text spread (> 1: the residual dominates)"),
-    ("residual_share", "tr Cov(x - y) / mean |x - y|^2",
-     "share of the squared paired distance that varies from pair to pair"),
-    ("constant_share", "|mu_I - mu_T|^2 / mean |x - y|^2",
-     "share that one constant vector explains (what a mean shift can remove)"),
+    (
+        "text_text_unrelated",
+        "mean text-text cosine, different images",
+        "real CLIP: above the paired cosine (texts resemble each other more than their images)",
+    ),
+    (
+        "paired_cosine_after_gap_shift",
+        "paired cosine after text + (mu_I - mu_T)",
+        "alignment left once the constant offset is removed (1 = the gap is all offset)",
+    ),
+    (
+        "ridge_r2",
+        "ridge R^2 text -> image (held-out)",
+        "how much of an image embedding one caption determines",
+    ),
+    (
+        "residual_text_ratio",
+        "tr Cov(x - y) / tr Cov(y)",
+        "image-specific residual against the text spread (> 1: the residual dominates)",
+    ),
+    (
+        "residual_share",
+        "tr Cov(x - y) / mean |x - y|^2",
+        "share of the squared paired distance that varies from pair to pair",
+    ),
+    (
+        "constant_share",
+        "|mu_I - mu_T|^2 / mean |x - y|^2",
+        "share that one constant vector explains (what a mean shift can remove)",
+    ),
     ("image_effective_rank", "effective rank Cov(image)", "dimensions the images spread over"),
     ("text_effective_rank", "effective rank Cov(text)", "dimensions the texts spread over"),
 ]
@@ -49,8 +71,10 @@ def _interval_line(info: dict) -> str:
         return f"95% intervals: none, {info['skipped']['intervals']}"
     if not info["bootstrap"]:
         return "95% intervals: none (--bootstrap 0)"
-    return (f"95% intervals: seeded bootstrap (seed {info['seed']}, {info['bootstrap']} replicates, "
-            "resampling images); basic (bias-corrected) intervals for the norm-type statistics")
+    return (
+        f"95% intervals: seeded bootstrap (seed {info['seed']}, {info['bootstrap']} replicates, "
+        "resampling images); basic (bias-corrected) intervals for the norm-type statistics"
+    )
 
 
 def _labels(report) -> list[tuple[str, str]]:
@@ -61,28 +85,38 @@ def _labels(report) -> list[tuple[str, str]]:
 def render_table(report) -> str:
     info = report.info
     with_ci = bool(info["bootstrap"]) and "intervals" not in info.get("skipped", {})
-    lines = [f"n = {info['n_images']} images, {info['n_captions']} captions, d = {info['d']}; "
-             f"{info['normalization']}", _interval_line(info), ""]
+    lines = [
+        f"n = {info['n_images']} images, {info['n_captions']} captions, d = {info['d']}; "
+        f"{info['normalization']}",
+        _interval_line(info),
+        "",
+    ]
     width = max(len(label) for _, label in ROWS) + 2
     lines.append(f"{'statistic':<{width}}{'value':>9}" + (f"  {'95% interval':<20}" if with_ci else ""))
     skipped = info.get("skipped", {})
     for name, label in _labels(report):
         if name in report.stats:
             s = report.stats[name]
-            lines.append(f"{label:<{width}}{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""))
+            lines.append(
+                f"{label:<{width}}{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else "")
+            )
         elif name in skipped:
             lines.append(f"{label:<{width}}{'-':>9}  {skipped[name]}")
     lines += _decomposition_lines(report, width, with_ci)
     dims = ", ".join(f"{t['dim']} ({t['abs_gap']:.3f})" for t in report.top_dims[:5])
     lines += ["", f"largest per-dimension gaps |mu_I,d - mu_T,d|: {dims}"]
     if report.shifts:
-        lines += ["", "text shifted by b (CLOSE Table 3): MG = mean cos(x, n(y + b)), "
-                      "Delta = mean cos(y, n(y + b))",
-                  f"{'bias':<8}{'mag.':>6}{'seed':>6}{'MG':>9}{'Delta':>9}"]
+        lines += [
+            "",
+            "text shifted by b (CLOSE Table 3): MG = mean cos(x, n(y + b)), Delta = mean cos(y, n(y + b))",
+            f"{'bias':<8}{'mag.':>6}{'seed':>6}{'MG':>9}{'Delta':>9}",
+        ]
         for sh in report.shifts:
             seed = "" if sh["seed"] is None else str(sh["seed"])
-            lines.append(f"{sh['bias']:<8}{sh['magnitude']:>6.2f}{seed:>6}{sh['mg']['value']:>9.3f}"
-                         f"{sh['delta']['value']:>9.3f}")
+            lines.append(
+                f"{sh['bias']:<8}{sh['magnitude']:>6.2f}{seed:>6}{sh['mg']['value']:>9.3f}"
+                f"{sh['delta']['value']:>9.3f}"
+            )
     for key in ("retrieval", "images_without_captions"):
         if key in info:
             lines.append(f"{key.replace('_', ' ')}: {info[key]}")
@@ -94,8 +128,11 @@ def _decomposition_lines(report, width: int, with_ci: bool) -> list[str]:
     if not rows:
         skipped = report.info.get("skipped", {}).get("decomposition")
         return ["", f"gap decomposition: {skipped}"] if skipped else []
-    lines = ["", f"gap decomposition: constant offset or image-specific residual? "
-                 f"({report.info.get('decomposition', '')})"]
+    lines = [
+        "",
+        f"gap decomposition: constant offset or image-specific residual? "
+        f"({report.info.get('decomposition', '')})",
+    ]
     for name, label, meaning in rows:
         s = report.stats[name]
         ci = f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""
@@ -105,14 +142,23 @@ def _decomposition_lines(report, width: int, with_ci: bool) -> list[str]:
 
 def flat_rows(report) -> list[dict]:
     """One row per statistic (CSV)."""
-    rows = [{"statistic": k, "value": s.value, "ci_low": _blank(s.lo), "ci_high": _blank(s.hi), "n": s.n}
-            for k, s in report.stats.items()]
+    rows = [
+        {"statistic": k, "value": s.value, "ci_low": _blank(s.lo), "ci_high": _blank(s.hi), "n": s.n}
+        for k, s in report.stats.items()
+    ]
     for sh in report.shifts:
         tag = f"{sh['bias']}@{sh['magnitude']:.3g}" + (f"#{sh['seed']}" if sh["seed"] is not None else "")
         for m in ("mg", "delta"):
             s = sh[m]
-            rows.append({"statistic": f"shift_{m}[{tag}]", "value": s["value"], "ci_low": _blank(s["lo"]),
-                         "ci_high": _blank(s["hi"]), "n": s["n"]})
+            rows.append(
+                {
+                    "statistic": f"shift_{m}[{tag}]",
+                    "value": s["value"],
+                    "ci_low": _blank(s["lo"]),
+                    "ci_high": _blank(s["hi"]),
+                    "n": s["n"],
+                }
+            )
     return rows
 
 

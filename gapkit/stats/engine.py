@@ -47,11 +47,23 @@ class Source:
     parts: list | None = None
 
 
-def measure_source(src: Source, *, normalize: bool = True, seed: int = 0, bootstrap: int = 200,
-                   bootstrap_max_images: int = 100_000, top_k: int = 10, retrieval: bool | None = None,
-                   separability: bool = True, shifts: bool | list[Shift] = True, spectrum: bool = True,
-                   chunk: int = 16384, executor: str = "local", address: str | None = None,
-                   decomposition: bool = True) -> GapReport:
+def measure_source(
+    src: Source,
+    *,
+    normalize: bool = True,
+    seed: int = 0,
+    bootstrap: int = 200,
+    bootstrap_max_images: int = 100_000,
+    top_k: int = 10,
+    retrieval: bool | None = None,
+    separability: bool = True,
+    shifts: bool | list[Shift] = True,
+    spectrum: bool = True,
+    chunk: int = 16384,
+    executor: str = "local",
+    address: str | None = None,
+    decomposition: bool = True,
+) -> GapReport:
     """``measure`` (see there for the options) over a ``Source``; ``executor`` names how the
     passes run (``gapkit ls measure-executors``), ``address`` a Ray cluster."""
     from threadpoolctl import threadpool_limits
@@ -72,14 +84,28 @@ def measure_source(src: Source, *, normalize: bool = True, seed: int = 0, bootst
     shift_list, later = _plan_shifts(shifts, d, seed)
     mode = _retrieval_mode(retrieval, n_img)
     queries = sampled.sample_queries(src, owner, boot, seed, normalize) if mode == "sampled" else None
-    spec = PassSpec(normalize, d, boot, moment=spectrum and n_cap >= MIN_PAIRS_SPECTRUM,
-                    shifts=_matrix(shift_list, later, keep=False), queries=queries, chunk=chunk)
+    spec = PassSpec(
+        normalize,
+        d,
+        boot,
+        moment=spectrum and n_cap >= MIN_PAIRS_SPECTRUM,
+        shifts=_matrix(shift_list, later, keep=False),
+        queries=queries,
+        chunk=chunk,
+    )
     total = run(src, spec)
     norm = check_norm_range(total.norm_lo, total.norm_hi, normalize)
     report, iv = _scalar_report(total, boot, n_img, n_cap, d, seed, bootstrap, top_k)
-    report.info.update({"normalization": norm.describe(), "input_norm_min": norm.min_norm,
-                        "input_norm_max": norm.max_norm, "normalized_by_gapkit": norm.normalized_by_gapkit,
-                        "skipped": skipped, "passes": _passes_line(src, run, later)})
+    report.info.update(
+        {
+            "normalization": norm.describe(),
+            "input_norm_min": norm.min_norm,
+            "input_norm_max": norm.max_norm,
+            "normalized_by_gapkit": norm.normalized_by_gapkit,
+            "skipped": skipped,
+            "passes": _passes_line(src, run, later),
+        }
+    )
     if mode == "full":
         sampled.add_retrieval(report, src, normalize, owner, boot, iv)
     elif mode == "sampled":
@@ -98,7 +124,9 @@ def measure_source(src: Source, *, normalize: bool = True, seed: int = 0, bootst
         if spectrum:
             sampled.add_spectrum(report, src, total.moment, normalize, owner, seed, boot)
         if decomposition:
-            _add_decomposition(report, src.image_emb, src.text_emb, owner, seed, DECOMPOSITION_REPS if bootstrap else 0)
+            _add_decomposition(
+                report, src.image_emb, src.text_emb, owner, seed, DECOMPOSITION_REPS if bootstrap else 0
+            )
     return report
 
 
@@ -124,7 +152,9 @@ def _matrix(shift_list: list[Shift], later: list[int], keep: bool) -> np.ndarray
     return np.stack(cols, axis=1).astype(np.float32) if cols else None
 
 
-def _shift_terms(run, src: Source, spec: PassSpec, total, shift_list, later, gap) -> tuple[np.ndarray, np.ndarray]:
+def _shift_terms(
+    run, src: Source, spec: PassSpec, total, shift_list, later, gap
+) -> tuple[np.ndarray, np.ndarray]:
     """(2, K) sums and (2, 1 + reps, K) replicate sums of the MG / Delta terms in list order:
     fixed shifts from pass 1, the mean and -mean shifts (vector = the gap) from pass 2."""
     k = len(shift_list)
@@ -136,8 +166,14 @@ def _shift_terms(run, src: Source, spec: PassSpec, total, shift_list, later, gap
         for i in later:
             sign = -1.0 if shift_list[i].name.startswith("-") else 1.0
             shift_list[i] = Shift(shift_list[i].name, float(np.linalg.norm(gap)), sign * gap)
-        second = PassSpec(spec.normalize, spec.d, spec.boot, sums=False, shifts=_matrix(shift_list, later, keep=True),
-                          chunk=spec.chunk)
+        second = PassSpec(
+            spec.normalize,
+            spec.d,
+            spec.boot,
+            sums=False,
+            shifts=_matrix(shift_list, later, keep=True),
+            chunk=spec.chunk,
+        )
         extra = run(src, second)
         point[:, later], boot[:, :, later] = extra.shift_point, extra.shift_boot
     return point, boot
@@ -149,8 +185,9 @@ def _passes_line(src: Source, run, later: list[int]) -> str:
     return f"one streaming pass over {parts} part{'s' if parts > 1 else ''} ({run.name} executor){second}"
 
 
-def _scalar_report(total, boot: BootstrapSet, n_img: int, n_cap: int, d: int, seed: int, bootstrap: int,
-                   top_k: int) -> tuple[GapReport, _Intervals]:
+def _scalar_report(
+    total, boot: BootstrapSet, n_img: int, n_cap: int, d: int, seed: int, bootstrap: int, top_k: int
+) -> tuple[GapReport, _Intervals]:
     """The streaming-pass statistics (point and replicates) as a report, and its interval maker.
     With a bootstrap subsample of n_sub images, intervals are scaled by sqrt(n_sub / n)."""
     sums = total.point
@@ -166,11 +203,21 @@ def _scalar_report(total, boot: BootstrapSet, n_img: int, n_cap: int, d: int, se
         dims = np.argsort(-np.abs(gap))[:top_k]
         gi, gt = centroids(reps_sums)
         name = f"top{top_k}_dims_gap_share"
-        stats[name] = iv.stat(name, float(top_dims_share(gap[None], dims)[0]), top_dims_share(gi - gt, dims), n_cap)
-    info = {"n_images": n_img, "n_captions": n_cap, "d": d, "seed": seed, "bootstrap": bootstrap,
-            "bootstrap_images": boot.size, "bootstrap_width_scale": scale,
-            "intervals": "percentile; basic (2 x value - quantiles, bias-corrected) for "
-                         f"{', '.join(sorted(BASIC_INTERVAL - {'gap_share'}))} and {name}"}
-    report = GapReport(stats, info, gap, mu_i[0], mu_t[0],
-                       [{"dim": int(k), "abs_gap": float(abs(gap[k]))} for k in dims], [])
+        stats[name] = iv.stat(
+            name, float(top_dims_share(gap[None], dims)[0]), top_dims_share(gi - gt, dims), n_cap
+        )
+    info = {
+        "n_images": n_img,
+        "n_captions": n_cap,
+        "d": d,
+        "seed": seed,
+        "bootstrap": bootstrap,
+        "bootstrap_images": boot.size,
+        "bootstrap_width_scale": scale,
+        "intervals": "percentile; basic (2 x value - quantiles, bias-corrected) for "
+        f"{', '.join(sorted(BASIC_INTERVAL - {'gap_share'}))} and {name}",
+    }
+    report = GapReport(
+        stats, info, gap, mu_i[0], mu_t[0], [{"dim": int(k), "abs_gap": float(abs(gap[k]))} for k in dims], []
+    )
     return report, iv

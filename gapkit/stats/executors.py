@@ -26,7 +26,9 @@ class LocalPasses:
 
     def __init__(self, address: str | None = None) -> None:
         if address:
-            raise GapkitError(f"--address {address} is for --executor ray; the local executor runs in this process.")
+            raise GapkitError(
+                f"--address {address} is for --executor ray; the local executor runs in this process."
+            )
 
     def __call__(self, src, spec: PassSpec):
         spec.threads = _threads()
@@ -48,8 +50,10 @@ class RayPasses:
 
     def __call__(self, src, spec: PassSpec):
         if src.parts is None:
-            raise GapkitError("--executor ray reads .npy shard files (one file, a folder or a glob); "
-                              "embeddings from .npz, .safetensors or an encoder run with --executor local.")
+            raise GapkitError(
+                "--executor ray reads .npy shard files (one file, a folder or a glob); "
+                "embeddings from .npz, .safetensors or an encoder run with --executor local."
+            )
         ray = _ray(self.address)
         spec.threads = 1  # a task holds one CPU
         task = ray.remote(num_cpus=1, max_retries=1)(run_part)

@@ -34,13 +34,32 @@ MIN_IMAGES_DECOMPOSITION = 40  # the cross-fitted ridge needs 20 images a half
 # Norm-type statistics: plug-in |mean|-style estimates are biased (|mean| upward), and the
 # percentile interval inherits the bias; the basic interval 2*value - quantiles corrects it to
 # first order (a seeded coverage test in tests/test_stats.py checks this).
-BASIC_INTERVAL = {"l2m", "l2m_sq_image_term", "l2m_sq_text_term", "l2m_sq_cross_term", "centroid_cosine",
-                  "diff_cov_trace", "gap_share"}
+BASIC_INTERVAL = {
+    "l2m",
+    "l2m_sq_image_term",
+    "l2m_sq_text_term",
+    "l2m_sq_cross_term",
+    "centroid_cosine",
+    "diff_cov_trace",
+    "gap_share",
+}
 # Natural range of each statistic; interval ends are clipped to it.
-RANGES = {"cosine": (-1.0, 1.0), "paired_cosine_sd": (0.0, 1.0), "l2m": (0.0, 2.0), "l2i": (0.0, 2.0),
-          "l2m_sq_image_term": (0.0, 1.0), "l2m_sq_text_term": (0.0, 1.0), "l2m_sq_cross_term": (-2.0, 2.0),
-          "rmg": (0.0, 1.0), "separability": (0.0, 1.0), "share": (0.0, 1.0), "diff_cov_trace": (0.0, 4.0),
-          "diff_effective_rank": (0.0, math.inf), "diff_dims_99": (1.0, math.inf), "r": (0.0, 1.0)}
+RANGES = {
+    "cosine": (-1.0, 1.0),
+    "paired_cosine_sd": (0.0, 1.0),
+    "l2m": (0.0, 2.0),
+    "l2i": (0.0, 2.0),
+    "l2m_sq_image_term": (0.0, 1.0),
+    "l2m_sq_text_term": (0.0, 1.0),
+    "l2m_sq_cross_term": (-2.0, 2.0),
+    "rmg": (0.0, 1.0),
+    "separability": (0.0, 1.0),
+    "share": (0.0, 1.0),
+    "diff_cov_trace": (0.0, 4.0),
+    "diff_effective_rank": (0.0, math.inf),
+    "diff_dims_99": (1.0, math.inf),
+    "r": (0.0, 1.0),
+}
 
 
 def natural_range(name: str) -> tuple[float, float]:
@@ -90,9 +109,15 @@ class GapReport:
         return self.stats[name].value
 
     def to_dict(self) -> dict:
-        return {"info": self.info, "stats": {k: asdict(v) for k, v in self.stats.items()},
-                "top_dims": self.top_dims, "eigenvalues": self.eigenvalues, "shifts": self.shifts,
-                "gap_vector": self.gap_vector.tolist(), "provenance": self.provenance}
+        return {
+            "info": self.info,
+            "stats": {k: asdict(v) for k, v in self.stats.items()},
+            "top_dims": self.top_dims,
+            "eigenvalues": self.eigenvalues,
+            "shifts": self.shifts,
+            "gap_vector": self.gap_vector.tolist(),
+            "provenance": self.provenance,
+        }
 
     def table(self) -> str:
         from .display import render_table
@@ -140,15 +165,33 @@ def _check_options(seed, bootstrap, top_k) -> None:
 
     checks = [("seed", seed, 0, SEED_MAX), ("bootstrap", bootstrap, 0, None), ("top_k", top_k, 1, None)]
     for name, v, lo, hi in checks:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v > hi):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, np.integer))
+            or v < lo
+            or (hi is not None and v > hi)
+        ):
             allowed = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
             raise GapkitError(f"{name} must be an integer {allowed}, got {v!r}.")
 
 
-def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, seed: int = 0,
-            bootstrap: int = 200, bootstrap_max_images: int = 100_000, top_k: int = 10,
-            retrieval: bool | None = None, separability: bool = True, shifts: bool | list[Shift] = True,
-            spectrum: bool = True, decomposition: bool = True, chunk: int = 16384) -> GapReport:
+def measure(
+    image_emb,
+    text_emb,
+    caption_image=None,
+    *,
+    normalize: bool = True,
+    seed: int = 0,
+    bootstrap: int = 200,
+    bootstrap_max_images: int = 100_000,
+    top_k: int = 10,
+    retrieval: bool | None = None,
+    separability: bool = True,
+    shifts: bool | list[Shift] = True,
+    spectrum: bool = True,
+    decomposition: bool = True,
+    chunk: int = 16384,
+) -> GapReport:
     """Modality-gap statistics of paired embeddings.
 
     Parameters
@@ -169,10 +212,20 @@ def measure(image_emb, text_emb, caption_image=None, *, normalize: bool = True, 
     """
     from .engine import Source, measure_source
 
-    return measure_source(Source(image_emb, text_emb, caption_image), normalize=normalize, seed=seed,
-                          bootstrap=bootstrap, bootstrap_max_images=bootstrap_max_images, top_k=top_k,
-                          retrieval=retrieval, separability=separability, shifts=shifts, spectrum=spectrum,
-                          chunk=chunk, decomposition=decomposition)
+    return measure_source(
+        Source(image_emb, text_emb, caption_image),
+        normalize=normalize,
+        seed=seed,
+        bootstrap=bootstrap,
+        bootstrap_max_images=bootstrap_max_images,
+        top_k=top_k,
+        retrieval=retrieval,
+        separability=separability,
+        shifts=shifts,
+        spectrum=spectrum,
+        chunk=chunk,
+        decomposition=decomposition,
+    )
 
 
 def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int) -> None:
@@ -187,20 +240,31 @@ def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int)
         return
     images = np.arange(n_img)
     if n_img > DECOMPOSITION_MAX_IMAGES:
-        images = np.sort(stream(seed, "decomposition-images").choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False))
+        images = np.sort(
+            stream(seed, "decomposition-images").choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False)
+        )
     keep = np.isin(owner, images)
     local = np.searchsorted(images, owner[keep])  # caption -> row of the subsample
     p = Paired.from_raw(np.asarray(image_emb[images]), np.asarray(text_emb[np.flatnonzero(keep)]), local)
     for name, (value, lo, hi) in decomposition_intervals(p, seed, reps).items():
         if name in DECOMPOSITION_ROWS:
             report.stats[name] = Stat(value, lo, hi, len(images))
-    report.info["decomposition"] = (f"{len(images)} images and their captions (dense); intervals: normal, "
-                                    f"standard errors from {reps} half-samples of the images")
+    report.info["decomposition"] = (
+        f"{len(images)} images and their captions (dense); intervals: normal, "
+        f"standard errors from {reps} half-samples of the images"
+    )
 
 
 # Decomposition statistics the report keeps (the others duplicate streaming-pass statistics).
-DECOMPOSITION_ROWS = ("text_text_unrelated", "ridge_r2", "residual_text_ratio", "residual_share",
-                      "constant_share", "image_effective_rank", "text_effective_rank")
+DECOMPOSITION_ROWS = (
+    "text_text_unrelated",
+    "ridge_r2",
+    "residual_text_ratio",
+    "residual_share",
+    "constant_share",
+    "image_effective_rank",
+    "text_effective_rank",
+)
 
 
 def _too_small(n: int, need: int, what: str) -> str:

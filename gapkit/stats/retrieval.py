@@ -29,8 +29,9 @@ def _ranks_of_best(sims: np.ndarray, target_mask_fn, ks) -> np.ndarray:
     return np.stack([first < k for k in ks], axis=1)
 
 
-def retrieval_hits(image_emb, text_emb, caption_image, normalize: bool, ks=KS,
-                   chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+def retrieval_hits(
+    image_emb, text_emb, caption_image, normalize: bool, ks=KS, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-query hits: ((n_img, len(ks)) image->text, (n_cap, len(ks)) text->image)."""
     n_img, n_cap = len(image_emb), len(text_emb)
     owner = np.arange(n_cap) if caption_image is None else np.asarray(caption_image)

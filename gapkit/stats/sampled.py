@@ -73,9 +73,11 @@ def add_sampled_retrieval(report, total, queries: Queries, owner: np.ndarray, bo
     for j, k in enumerate(KS):
         report.stats[f"i2t_r{k}"] = iv.stat(f"i2t_r{k}", float(i2t[:, j].mean()), ri[:, j], len(i2t))
         report.stats[f"t2i_r{k}"] = iv.stat(f"t2i_r{k}", float(t2i[:, j].mean()), rt[:, j], len(t2i))
-    report.info["retrieval"] = (f"sampled: {len(i2t)} image and {len(t2i)} caption queries (seeded), each ranked "
-                                f"against all {len(owner)} captions / {report.info['n_images']} images; intervals "
-                                "resample the queries")
+    report.info["retrieval"] = (
+        f"sampled: {len(i2t)} image and {len(t2i)} caption queries (seeded), each ranked "
+        f"against all {len(owner)} captions / {report.info['n_images']} images; intervals "
+        "resample the queries"
+    )
 
 
 def add_retrieval(report, src, normalize: bool, owner: np.ndarray, boot, iv) -> None:
@@ -113,25 +115,33 @@ def add_separability(report, src, normalize: bool, seed: int, boot, iv) -> None:
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = _weighted_means(hits.astype(float)[:, None], boot.weights(rows))[:, 0]
     report.stats["separability"] = iv.stat("separability", float(hits.mean()), reps, len(hits))
-    report.info["separability"] = (f"logistic regression, seeded 80/20 split of {n_used} images + "
-                                   f"{n_used} captions; n = held-out rows")
+    report.info["separability"] = (
+        f"logistic regression, seeded 80/20 split of {n_used} images + {n_used} captions; n = held-out rows"
+    )
 
 
-def add_shifts(report, shift_list, point: np.ndarray, boot_sums: np.ndarray, weight_totals: np.ndarray,
-               n_cap: int, iv) -> None:
+def add_shifts(
+    report, shift_list, point: np.ndarray, boot_sums: np.ndarray, weight_totals: np.ndarray, n_cap: int, iv
+) -> None:
     """MG / Delta of each shift from the pass's sums: point (2, K) over all pairs, boot_sums
     (2, 1 + reps, K) weighted over the bootstrap pairs, weight_totals (1 + reps,) their weights."""
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = boot_sums / weight_totals[None, :, None]
     mean = point / n_cap
     for j, sh in enumerate(shift_list):
-        report.shifts.append({
-            "bias": sh.name, "magnitude": sh.magnitude, "seed": sh.seed,
-            "mg": asdict(iv.stat("mg_cosine", float(mean[0, j]), reps[0, :, j], n_cap)),
-            "delta": asdict(iv.stat("delta_cosine", float(mean[1, j]), reps[1, :, j], n_cap))})
+        report.shifts.append(
+            {
+                "bias": sh.name,
+                "magnitude": sh.magnitude,
+                "seed": sh.seed,
+                "mg": asdict(iv.stat("mg_cosine", float(mean[0, j]), reps[0, :, j], n_cap)),
+                "delta": asdict(iv.stat("delta_cosine", float(mean[1, j]), reps[1, :, j], n_cap)),
+            }
+        )
         if sh.name == "mean":
             report.stats["paired_cosine_after_gap_shift"] = iv.stat(
-                "paired_cosine_after_gap_shift", float(mean[0, j]), reps[0, :, j], n_cap)
+                "paired_cosine_after_gap_shift", float(mean[0, j]), reps[0, :, j], n_cap
+            )
 
 
 def add_spectrum(report, src, moment, normalize: bool, owner: np.ndarray, seed: int, boot) -> None:
@@ -154,13 +164,15 @@ def add_spectrum(report, src, moment, normalize: bool, owner: np.ndarray, seed: 
     if n_reps:
         img = np.asarray(src.image_emb[owner[rows]])  # (m, d): the sampled pairs, read once
         txt = np.asarray(src.text_emb[rows])
-        w = boot.weights(owner[rows])[1:1 + n_reps]
+        w = boot.weights(owner[rows])[1 : 1 + n_reps]
         out = spectrum_replicates(img, txt, None, normalize, np.arange(len(rows)), w)
         for k in SPECTRUM_KEYS:
             reps[k][1:] = out[k]
     sub_iv = _Intervals(math.sqrt(len(rows) / n_cap), debias=True)
     for k in SPECTRUM_KEYS:
         report.stats[f"diff_{k}"] = sub_iv.stat(f"diff_{k}", float(spec[k]), reps[k], n_cap)
-    report.info["spectrum_bootstrap"] = (f"{n_reps} replicates on {len(rows)} pairs, "
-                                         f"widths scaled by sqrt({len(rows)}/{n_cap}), centred on "
-                                         "the replicate mean (resampling biases the rank)")
+    report.info["spectrum_bootstrap"] = (
+        f"{n_reps} replicates on {len(rows)} pairs, "
+        f"widths scaled by sqrt({len(rows)}/{n_cap}), centred on "
+        "the replicate mean (resampling biases the rank)"
+    )

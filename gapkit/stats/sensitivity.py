@@ -31,8 +31,9 @@ def direction_consistency(delta: np.ndarray, groups=None) -> float:
     return float(num / den) if den else float("nan")
 
 
-def sensitivity(img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 10,
-                changes: list[str] | None = None) -> dict:
+def sensitivity(
+    img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 10, changes: list[str] | None = None
+) -> dict:
     """Per attribute: mean |change| per dimension for each modality, top-k dimensions, their
     overlap, the change magnitude, and the direction consistency within each specific change
     (``changes``, e.g. "red->blue"; the whole attribute when not given)."""
@@ -46,8 +47,10 @@ def sensitivity(img_a, img_b, txt_a, txt_b, attributes: list[str], top_k: int = 
         top_i, top_t = np.argsort(-per_i)[:top_k], np.argsort(-per_t)[:top_k]
         out[attr] = {
             "n": int(m.sum()),
-            "image_per_dim": per_i.tolist(), "text_per_dim": per_t.tolist(),
-            "image_top_dims": top_i.tolist(), "text_top_dims": top_t.tolist(),
+            "image_per_dim": per_i.tolist(),
+            "text_per_dim": per_t.tolist(),
+            "image_top_dims": top_i.tolist(),
+            "text_top_dims": top_t.tolist(),
             "top_dims_overlap": len(set(top_i) & set(top_t)) / top_k,
             "image_change_norm": float(np.linalg.norm(di[m], axis=1).mean()),
             "text_change_norm": float(np.linalg.norm(dt[m], axis=1).mean()),
@@ -70,8 +73,14 @@ def dimension_ablation(image_emb, text_emb, caption_image=None, max_k: int = 20)
         keep = np.sort(order[k:])
         xk, yk = _unit(x[:, keep]), _unit(y[:, keep])
         i2t, t2i = retrieval_hits(xk, yk, caption_image, normalize=False, ks=(1,))
-        rows.append({"k": k, "removed_dim": None if k == 0 else int(order[k - 1]),
-                     "paired_cosine": float(np.sum(xk[owner] * yk, axis=1).mean()),
-                     "centroid_distance": float(np.linalg.norm(xk.mean(0) - yk.mean(0))),
-                     "i2t_r1": float(i2t[:, 0].mean()), "t2i_r1": float(t2i[:, 0].mean())})
+        rows.append(
+            {
+                "k": k,
+                "removed_dim": None if k == 0 else int(order[k - 1]),
+                "paired_cosine": float(np.sum(xk[owner] * yk, axis=1).mean()),
+                "centroid_distance": float(np.linalg.norm(xk.mean(0) - yk.mean(0))),
+                "i2t_r1": float(i2t[:, 0].mean()),
+                "t2i_r1": float(t2i[:, 0].mean()),
+            }
+        )
     return rows

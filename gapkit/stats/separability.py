@@ -14,8 +14,9 @@ from .validate import chunk_rows
 MAX_PER_MODALITY = 20000  # larger inputs use a seeded subsample (stated in the report)
 
 
-def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed: int,
-                      max_n: int = MAX_PER_MODALITY) -> tuple[np.ndarray, np.ndarray, int]:
+def separability_hits(
+    image_emb, text_emb, caption_image, normalize: bool, seed: int, max_n: int = MAX_PER_MODALITY
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Held-out correctness indicators, the image index of each held-out row, and n used."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -42,7 +43,9 @@ def separability_hits(image_emb, text_emb, caption_image, normalize: bool, seed:
     return clf.predict(feats[te]) == labels[te], owner_rows[te], len(usable)
 
 
-def _rows_in_order(image_emb, text_emb, images, captions, perm, normalize: bool, chunk: int = 4096) -> np.ndarray:
+def _rows_in_order(
+    image_emb, text_emb, images, captions, perm, normalize: bool, chunk: int = 4096
+) -> np.ndarray:
     """(2m, d) float32 features in the order of ``perm`` (train rows first), read straight into
     place from both modalities: the sample is held once (123 MB for 2 x 20,000 rows at d = 768)."""
     m = len(images)
@@ -51,5 +54,5 @@ def _rows_in_order(image_emb, text_emb, images, captions, perm, normalize: bool,
         pos = np.flatnonzero((perm >= m) == bool(k))  # positions holding this modality's rows
         src = rows[perm[pos] - k * m]
         for s in range(0, len(pos), chunk):
-            feats[pos[s:s + chunk]] = chunk_rows(arr[src[s:s + chunk]], normalize)
+            feats[pos[s : s + chunk]] = chunk_rows(arr[src[s : s + chunk]], normalize)
     return feats

@@ -31,7 +31,10 @@ def random_direction(d: int, magnitude: float, seed: int) -> np.ndarray:
 def standard_shifts(gap: np.ndarray, magnitudes=(0.2, 0.5, 0.8, 1.0, 2.0), seeds=(0, 1, 2)) -> list[Shift]:
     """CLOSE's rows: none, mean (natural magnitude), -mean, random directions x magnitudes x seeds."""
     d = len(gap)
-    out = [Shift("none", 0.0, np.zeros(d)), Shift("mean", float(np.linalg.norm(gap)), gap.copy()),
-           Shift("-mean", float(np.linalg.norm(gap)), -gap)]
+    out = [
+        Shift("none", 0.0, np.zeros(d)),
+        Shift("mean", float(np.linalg.norm(gap)), gap.copy()),
+        Shift("-mean", float(np.linalg.norm(gap)), -gap),
+    ]
     out += [Shift("random", m, random_direction(d, m, s), s) for m in magnitudes for s in seeds]
     return out

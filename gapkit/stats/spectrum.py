@@ -11,8 +11,15 @@ import numpy as np
 from .validate import chunk_rows
 
 
-def diff_covariance(image_emb, text_emb, caption_image, normalize: bool, rows: np.ndarray | None = None,
-                    weights: np.ndarray | None = None, chunk: int = 16384) -> np.ndarray:
+def diff_covariance(
+    image_emb,
+    text_emb,
+    caption_image,
+    normalize: bool,
+    rows: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    chunk: int = 16384,
+) -> np.ndarray:
     """(d, d) covariance of x_i(j) - y_j over captions ``rows`` (all by default), optionally weighted."""
     owner = np.arange(len(text_emb)) if caption_image is None else np.asarray(caption_image)
     rows = np.arange(len(text_emb)) if rows is None else rows
@@ -20,9 +27,11 @@ def diff_covariance(image_emb, text_emb, caption_image, normalize: bool, rows: n
     d = image_emb.shape[1]
     m2, m1, tot = np.zeros((d, d)), np.zeros(d), 0.0
     for s in range(0, len(rows), chunk):
-        r = rows[s:s + chunk]
-        w = w_all[s:s + chunk]
-        delta = (chunk_rows(image_emb[owner[r]], normalize) - chunk_rows(text_emb[r], normalize)).astype(np.float64)
+        r = rows[s : s + chunk]
+        w = w_all[s : s + chunk]
+        delta = (chunk_rows(image_emb[owner[r]], normalize) - chunk_rows(text_emb[r], normalize)).astype(
+            np.float64
+        )
         m2 += (delta * w[:, None]).T @ delta
         m1 += w @ delta
         tot += w.sum()
@@ -48,8 +57,9 @@ def spectrum_statistics(cov: np.ndarray, top: int = 5) -> dict[str, np.ndarray]:
 REPLICATE_BLOCK = 8  # replicates per batched product: a (8, d, rows) float32 block stays small
 
 
-def spectrum_replicates(image_emb, text_emb, caption_image, normalize: bool, rows: np.ndarray,
-                        weights: np.ndarray) -> dict[str, np.ndarray]:
+def spectrum_replicates(
+    image_emb, text_emb, caption_image, normalize: bool, rows: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
     """``spectrum_statistics`` (effective rank, top share, dims for 99%) of the weighted
     covariance of pair differences over captions ``rows``, for each replicate's weights (R, m).
 
@@ -69,7 +79,7 @@ def spectrum_replicates(image_emb, text_emb, caption_image, normalize: bool, row
     weights = np.asarray(weights, np.float32)
     starts = range(0, len(weights), REPLICATE_BLOCK)
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(max_workers=_threads()) as pool:
-        blocks = list(pool.map(lambda s: _block_eigenvalues(delta, weights[s:s + REPLICATE_BLOCK]), starts))
+        blocks = list(pool.map(lambda s: _block_eigenvalues(delta, weights[s : s + REPLICATE_BLOCK]), starts))
     ev = np.concatenate(blocks) if blocks else np.zeros((0, delta.shape[1]))
     return _batched_statistics(np.clip(ev.astype(np.float64), 0, None))
 
@@ -80,7 +90,7 @@ def _block_eigenvalues(delta: np.ndarray, w: np.ndarray) -> np.ndarray:
     m2 = np.matmul(delta.T[None] * w[:, None, :], delta)  # (c, d, d): sum_i w_i delta_i delta_i^T
     m1 = w @ delta  # (c, d)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cov = m2 / tot - m1[:, :, None] * m1[:, None, :] / tot ** 2
+        cov = m2 / tot - m1[:, :, None] * m1[:, None, :] / tot**2
     ev = np.full((len(w), delta.shape[1]), np.nan, np.float32)
     ok = np.isfinite(cov).all(axis=(1, 2))
     if ok.any():
@@ -96,9 +106,11 @@ def _batched_statistics(ev: np.ndarray) -> dict[str, np.ndarray]:
         plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     spread = total[:, 0] > 0
     nan = np.isnan(ev).any(1)
-    out = {"effective_rank": np.where(spread, np.exp(-plogp.sum(1)), 0.0),
-           "top_eigenvalue_share": p[:, 0],
-           "dims_99": np.where(spread, (np.cumsum(p, 1) < 0.99).sum(1) + 1, 0).astype(np.float64)}
+    out = {
+        "effective_rank": np.where(spread, np.exp(-plogp.sum(1)), 0.0),
+        "top_eigenvalue_share": p[:, 0],
+        "dims_99": np.where(spread, (np.cumsum(p, 1) < 0.99).sum(1) + 1, 0).astype(np.float64),
+    }
     for v in out.values():
         v[nan] = np.nan
     return out

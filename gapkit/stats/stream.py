@@ -84,7 +84,7 @@ class TopK:
 
     def _keep(self, scores: np.ndarray, ids: np.ndarray) -> None:
         s, i = np.concatenate([self.scores, scores], 1), np.concatenate([self.ids, ids], 1)
-        order = np.lexsort((i, -s), axis=1)[:, :self.ids.shape[1]]
+        order = np.lexsort((i, -s), axis=1)[:, : self.ids.shape[1]]
         self.scores, self.ids = np.take_along_axis(s, order, 1), np.take_along_axis(i, order, 1)
 
 
@@ -185,6 +185,7 @@ def merge_all(parts: list[Partial]) -> Partial:
 
 # ---- checking and normalising a chunk ---------------------------------------------------------
 
+
 def _unit(raw, name: str, start: int, spec: PassSpec, acc: Partial, where) -> tuple[np.ndarray, np.ndarray]:
     """A chunk as float32 rows, L2-normalised when ``spec.normalize``, and |row|^2 after that
     ((c,) float64: ones when normalised). Pass 1 checks every row and records the norm range."""
@@ -211,8 +212,10 @@ def _checked(a: np.ndarray, n2: np.ndarray, name: str, start: int, where) -> np.
         bad = ~np.isfinite(a).all(axis=1)
         if bad.any():
             first = int(np.argmax(bad))
-            raise GapkitError(f"{name} row {start + first} holds NaN or Inf ({int(bad.sum())} such rows in rows "
-                              f"{start}..{start + len(a) - 1}){_where(where, first)}.")
+            raise GapkitError(
+                f"{name} row {start + first} holds NaN or Inf ({int(bad.sum())} such rows in rows "
+                f"{start}..{start + len(a) - 1}){_where(where, first)}."
+            )
         n2 = np.einsum("cd,cd->c", a.astype(np.float64), a.astype(np.float64))
     zero = n2 == 0
     if zero.any():
@@ -227,6 +230,7 @@ def _where(where, first: int) -> str:
 
 
 # ---- the per-chunk work -----------------------------------------------------------------------
+
 
 def _pairs_chunk(acc: Partial, spec: PassSpec, x, qx, yraw, start: int, w_rows, where) -> None:
     """Pairs start .. start + c - 1: x their unit image rows (c, d) with |x|^2 ``qx``, ``yraw`` the
@@ -271,7 +275,9 @@ def _images_chunk(acc: Partial, spec: PassSpec, xraw, start: int, where) -> tupl
     """Images start .. start + c - 1: checked, normalised, summed. Returns (unit rows, |x|^2, the
     bootstrap rows (offsets, weights)) for the pairs that use them."""
     x, qx = _unit(xraw, "image_emb", start, spec, acc, where)
-    w_rows = spec.boot.in_range(start, start + len(x)) if (spec.sums or spec.shifts is not None) else ((), None)
+    w_rows = (
+        spec.boot.in_range(start, start + len(x)) if (spec.sums or spec.shifts is not None) else ((), None)
+    )
     if spec.sums:
         ones = np.ones((1, len(x)), np.float32)
         acc.point.add_images(x, ones, qx)
@@ -284,6 +290,7 @@ def _images_chunk(acc: Partial, spec: PassSpec, xraw, start: int, where) -> tupl
 
 
 # ---- passes over ranges of rows ---------------------------------------------------------------
+
 
 def _threaded(n: int, spec: PassSpec, work) -> Partial:
     """``work(lo, hi) -> Partial`` over ``spec.threads`` contiguous shares of n rows, merged in
@@ -325,7 +332,7 @@ def pass_one_to_many(image_emb, text_emb, owner: np.ndarray, spec: PassSpec) -> 
     def images(lo: int, hi: int) -> Partial:
         acc = Partial.new(spec)
         for s in range(lo, hi, step):
-            _images_chunk(acc, spec, image_emb[s:min(s + step, hi)], s, None)
+            _images_chunk(acc, spec, image_emb[s : min(s + step, hi)], s, None)
         return acc
 
     def captions(lo: int, hi: int) -> Partial:

@@ -26,7 +26,7 @@ def poisson_weights(seed: int, reps: int, start: int, stop: int) -> np.ndarray:
     b0, b1 = start // BLOCK, (stop - 1) // BLOCK
     blocks = [stream(seed, "bootstrap-weights", b).poisson(1.0, (reps, BLOCK)) for b in range(b0, b1 + 1)]
     w = np.concatenate(blocks, axis=1)
-    out[1:] = w[:, start - b0 * BLOCK: stop - b0 * BLOCK]
+    out[1:] = w[:, start - b0 * BLOCK : stop - b0 * BLOCK]
     return out
 
 
@@ -70,8 +70,9 @@ class Sums:
         self.qx += w64 @ q
         return sx
 
-    def add_pairs(self, y: np.ndarray, w: np.ndarray, sxp: np.ndarray, qy: np.ndarray, xy: np.ndarray,
-                  d2: np.ndarray) -> None:
+    def add_pairs(
+        self, y: np.ndarray, w: np.ndarray, sxp: np.ndarray, qy: np.ndarray, xy: np.ndarray, d2: np.ndarray
+    ) -> None:
         """y (c, d) the captions, w (R, c) their images' weights, sxp (R, d) the weighted sum of the
         image side, and per pair (float64, (c,)): |y|^2, x.y and |x - y|^2."""
         w64 = w.astype(np.float64)

@@ -40,27 +40,35 @@ def check_shapes(image_emb, text_emb, caption_image) -> None:
     if image_emb.shape[1] != text_emb.shape[1]:
         raise GapkitError(f"image_emb has d={image_emb.shape[1]} but text_emb has d={text_emb.shape[1]}.")
     if caption_image is None and len(image_emb) != len(text_emb):
-        raise GapkitError(f"image_emb has {len(image_emb)} rows but text_emb has {len(text_emb)}; "
-                          "pass caption_image (each caption's image index) for 1 image : k captions.")
+        raise GapkitError(
+            f"image_emb has {len(image_emb)} rows but text_emb has {len(text_emb)}; "
+            "pass caption_image (each caption's image index) for 1 image : k captions."
+        )
     if caption_image is not None:
         ci = np.asarray(caption_image)
         if ci.dtype.kind not in "iu":
             raise GapkitError(f"caption_image must hold integer image indices, got {ci.dtype}.")
         if ci.shape != (len(text_emb),):
-            raise GapkitError(f"caption_image must have one entry per caption ({len(text_emb)}), got {ci.shape}.")
+            raise GapkitError(
+                f"caption_image must have one entry per caption ({len(text_emb)}), got {ci.shape}."
+            )
         if len(ci) and (ci.min() < 0 or ci.max() >= len(image_emb)):
             raise GapkitError(f"caption_image refers to images outside 0..{len(image_emb) - 1}.")
     if len(text_emb) < MIN_PAIRS or len(image_emb) < MIN_PAIRS:
-        raise GapkitError(f"Need at least {MIN_PAIRS} pairs to measure a gap, got {len(image_emb)} images and "
-                          f"{len(text_emb)} captions.")
+        raise GapkitError(
+            f"Need at least {MIN_PAIRS} pairs to measure a gap, got {len(image_emb)} images and "
+            f"{len(text_emb)} captions."
+        )
 
 
 def check_norm_range(lo: float, hi: float, normalize: bool) -> NormInfo:
     """The input norm range found by the pass; without normalisation the rows must be unit-norm."""
     if not normalize and (abs(lo - 1) > UNIT_TOL or abs(hi - 1) > UNIT_TOL):
-        raise GapkitError(f"Inputs are not unit-norm (norms in [{lo:.4g}, {hi:.4g}]) and normalisation is "
-                          "off; the gap statistics are defined on L2-normalised embeddings. Drop "
-                          "--no-normalize (normalize=False) to let gapkit normalise them.")
+        raise GapkitError(
+            f"Inputs are not unit-norm (norms in [{lo:.4g}, {hi:.4g}]) and normalisation is "
+            "off; the gap statistics are defined on L2-normalised embeddings. Drop "
+            "--no-normalize (normalize=False) to let gapkit normalise them."
+        )
     return NormInfo(lo, hi, normalize)
 
 

@@ -46,10 +46,14 @@ class FactorHeads(torch.nn.Module):
         n_cell = len(catalog.POSITIONS) * sum(self.cell_sizes)
         cell_logits = out[:, :n_cell].view(len(scenes), len(catalog.POSITIONS), -1)
         cells, scene_t = self.targets(scenes)
-        losses = [F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
-                  for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))]
-        losses += [F.cross_entropy(part, scene_t[:, k])
-                   for k, part in enumerate(torch.split(out[:, n_cell:], self.scene_sizes, dim=-1))]
+        losses = [
+            F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
+            for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))
+        ]
+        losses += [
+            F.cross_entropy(part, scene_t[:, k])
+            for k, part in enumerate(torch.split(out[:, n_cell:], self.scene_sizes, dim=-1))
+        ]
         return sum(losses) / len(losses)
 
 
@@ -83,8 +87,12 @@ class TrunkHeads(torch.nn.Module):
         cell_logits = self.cell(fmap.flatten(2).transpose(1, 2))
         scene_logits = self.scene(fmap.mean((2, 3)))
         cells, scene_t = FactorHeads.targets(scenes)
-        losses = [F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
-                  for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))]
-        losses += [F.cross_entropy(part, scene_t[:, k])
-                   for k, part in enumerate(torch.split(scene_logits, self.scene_sizes, dim=-1))]
+        losses = [
+            F.cross_entropy(part.reshape(-1, part.shape[-1]), cells[..., k].reshape(-1), ignore_index=-1)
+            for k, part in enumerate(torch.split(cell_logits, self.cell_sizes, dim=-1))
+        ]
+        losses += [
+            F.cross_entropy(part, scene_t[:, k])
+            for k, part in enumerate(torch.split(scene_logits, self.scene_sizes, dim=-1))
+        ]
         return sum(losses) / len(losses)

@@ -58,19 +58,31 @@ def build_model(cfg: TinyClipConfig) -> torch.nn.Module:
 
     tokenizer = WordTokenizer(cfg.words, cfg.context_length)
     towers = {
-        "resnet": lambda: CLIPVisionCfg(image_size=cfg.image_size, layers=(1,) * cfg.vision_layers,
-                                        width=cfg.vision_width, head_width=cfg.head_width),
-        "vit": lambda: CLIPVisionCfg(image_size=cfg.image_size, patch_size=cfg.patch_size,
-                                     width=cfg.vision_width, layers=cfg.vision_layers,
-                                     head_width=cfg.head_width),
+        "resnet": lambda: CLIPVisionCfg(
+            image_size=cfg.image_size,
+            layers=(1,) * cfg.vision_layers,
+            width=cfg.vision_width,
+            head_width=cfg.head_width,
+        ),
+        "vit": lambda: CLIPVisionCfg(
+            image_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            width=cfg.vision_width,
+            layers=cfg.vision_layers,
+            head_width=cfg.head_width,
+        ),
     }
     if cfg.vision not in towers:
         raise ValueError(f"unknown vision tower {cfg.vision!r}; known: {', '.join(towers)}")
     vision = towers[cfg.vision]()
     text = CLIPTextCfg(
-        context_length=cfg.context_length, vocab_size=tokenizer.vocab_size,
-        width=cfg.text_width, heads=max(1, cfg.text_width // cfg.head_width),
-        layers=cfg.text_layers, pad_id=0, eos_id=tokenizer.eot_id,
+        context_length=cfg.context_length,
+        vocab_size=tokenizer.vocab_size,
+        width=cfg.text_width,
+        heads=max(1, cfg.text_width // cfg.head_width),
+        layers=cfg.text_layers,
+        pad_id=0,
+        eos_id=tokenizer.eot_id,
     )
     return open_clip.CLIP(cfg.embed_dim, vision, text, init_logit_scale=cfg.init_logit_scale)
 
@@ -84,7 +96,9 @@ def seeded_model(cfg: TinyClipConfig, seed: int) -> torch.nn.Module:
 
 def preprocess(images: np.ndarray) -> torch.Tensor:
     """(n, H, W, 3) uint8 -> (n, 3, H, W) float32, scaled to about [-1, 1]."""
-    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float()  # copy: PIL arrays are read-only
+    x = (
+        torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float()
+    )  # copy: PIL arrays are read-only
     return (x / 255.0 - PIXEL_MEAN) / PIXEL_STD
 
 
@@ -105,8 +119,9 @@ class TinyClip:
         if state is not None:
             missing, unexpected = self.model.load_state_dict(state, strict=False)
             if missing or unexpected:
-                raise ValueError(f"weights do not match the config (missing {missing[:3]}, "
-                                 f"unexpected {unexpected[:3]})")
+                raise ValueError(
+                    f"weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+                )
         self.model.eval().to(device)
         self.device = torch.device(device)
 
@@ -117,14 +132,30 @@ class TinyClip:
     @torch.no_grad()
     def encode_images(self, images: np.ndarray, batch: int = 500) -> np.ndarray:
         """(n, H, W, 3) uint8 -> (n, d) unit rows."""
-        return torch.cat([self.model.encode_image(preprocess(images[i:i + batch]).to(self.device), normalize=True)
-                          for i in range(0, len(images), batch)]).cpu().numpy()
+        return (
+            torch.cat(
+                [
+                    self.model.encode_image(preprocess(images[i : i + batch]).to(self.device), normalize=True)
+                    for i in range(0, len(images), batch)
+                ]
+            )
+            .cpu()
+            .numpy()
+        )
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str], batch: int = 1000) -> np.ndarray:
         ids = torch.from_numpy(self.tokenizer.encode(texts)).to(self.device)
-        return torch.cat([self.model.encode_text(ids[i:i + batch], normalize=True)
-                          for i in range(0, len(ids), batch)]).cpu().numpy()
+        return (
+            torch.cat(
+                [
+                    self.model.encode_text(ids[i : i + batch], normalize=True)
+                    for i in range(0, len(ids), batch)
+                ]
+            )
+            .cpu()
+            .numpy()
+        )
 
 
 def read_weights_dir(path) -> tuple[TinyClipConfig, dict, Path]:

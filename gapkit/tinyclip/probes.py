@@ -30,8 +30,9 @@ SCENE_LEVEL = (*catalog.SCENE_FACTORS, "count")
 
 def test_split(seed: int = 0, n: int = 1000) -> ShapesWorld:
     """The world's test split alone (identical scenes and captions to the full world's)."""
-    return ShapesWorld(seed=seed, sizes={"train": 0, "restval": 0, "val": 0, "test": n},
-                       n_minimal_pairs=0).generate()
+    return ShapesWorld(
+        seed=seed, sizes={"train": 0, "restval": 0, "val": 0, "test": n}, n_minimal_pairs=0
+    ).generate()
 
 
 def test_pairs(world: ShapesWorld) -> tuple[list[Scene], list[str], np.ndarray]:
@@ -73,7 +74,9 @@ def _scenes(split: str, n: int, seed: int, salt: int, require: str | None = None
     return [sample_in_split(rng, split, require=require) for _ in range(n)]
 
 
-def image_probes(encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
+def image_probes(
+    encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, seed: int = 0
+) -> dict[str, float]:
     """Probe accuracy per factor from image embeddings."""
     out: dict[str, list[float]] = {f: [] for f in catalog.FACTORS}
     for k, cell in enumerate(PROBE_CELLS):
@@ -83,10 +86,16 @@ def image_probes(encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, 
             label = lambda s, f=f, c=cell: s.object_at(c).factor(f)  # noqa: E731
             out[f].append(_probe_accuracy(x_tr, [label(s) for s in tr], x_te, [label(s) for s in te], seed))
         for f in SCENE_LEVEL if k == 0 else ():
-            out[f].append(_probe_accuracy(x_tr, [s.factor(f) for s in tr], x_te, [s.factor(f) for s in te], seed))
-        for p in (q for q in catalog.POSITIONS if q != cell) if k == 0 else ():  # the required cell is always full
+            out[f].append(
+                _probe_accuracy(x_tr, [s.factor(f) for s in tr], x_te, [s.factor(f) for s in te], seed)
+            )
+        for p in (
+            (q for q in catalog.POSITIONS if q != cell) if k == 0 else ()
+        ):  # the required cell is always full
             occ = lambda s, p=p: s.object_at(p) is not None  # noqa: E731
-            out["position"].append(_probe_accuracy(x_tr, [occ(s) for s in tr], x_te, [occ(s) for s in te], seed))
+            out["position"].append(
+                _probe_accuracy(x_tr, [occ(s) for s in tr], x_te, [occ(s) for s in te], seed)
+            )
     return {f: float(np.mean(v)) for f, v in out.items()}
 
 
@@ -97,11 +106,14 @@ def _stating(scene: Scene, factor: str, rng) -> tuple[str, object]:
         return describe(scene, Mention(m.objects, factor), rng), scene.factor(factor)
     obj, named = m.objects[0]
     extra = tuple(sorted(set(named) | {factor} - {"shape"}))
-    return describe(scene, Mention(((obj, extra),), m.scene_factor if m.scene_factor != "count" else None), rng), \
-        obj.factor(factor)
+    return describe(
+        scene, Mention(((obj, extra),), m.scene_factor if m.scene_factor != "count" else None), rng
+    ), obj.factor(factor)
 
 
-def text_probes(encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, float]:
+def text_probes(
+    encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, seed: int = 0
+) -> dict[str, float]:
     """Probe accuracy per factor from embeddings of captions that state that factor."""
     out = {}
     for k, factor in enumerate(catalog.FACTORS):

@@ -40,8 +40,11 @@ class ScenePool:
 
     def _images(self, seed: int, size: int, cache_dir: Path | None) -> np.ndarray:
         ident = f"shapes-v{catalog.WORLD_VERSION}-pool-seed{seed}-n{size}-px{catalog.IMAGE_SIZE}"
-        path = Path(cache_dir) / f"{ident}-{hashlib.sha256(ident.encode()).hexdigest()[:8]}.npy" \
-            if cache_dir else None
+        path = (
+            Path(cache_dir) / f"{ident}-{hashlib.sha256(ident.encode()).hexdigest()[:8]}.npy"
+            if cache_dir
+            else None
+        )
         if path is not None and path.is_file():
             arr = np.load(path, mmap_mode=None)
             if arr.shape == (size, catalog.IMAGE_SIZE, catalog.IMAGE_SIZE, 3):
@@ -50,7 +53,7 @@ class ScenePool:
         arr = np.empty((size, catalog.IMAGE_SIZE, catalog.IMAGE_SIZE, 3), np.uint8)
         with progress(total=size, desc="render pool", unit="img") as bar:
             for s in range(0, size, 1000):
-                arr[s:s + 1000] = render_array(self.scenes[s:s + 1000])
+                arr[s : s + 1000] = render_array(self.scenes[s : s + 1000])
                 bar.update(min(1000, size - s))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,8 +76,9 @@ def _hard_pair(scene: Scene, rng: np.random.Generator) -> tuple[Scene, str, str]
     return other, cap_a, cap_b
 
 
-def training_batch(pool: ScenePool, rng: np.random.Generator, batch_size: int,
-                   hard_fraction: float = 0.0) -> tuple[np.ndarray, list[str], list[Scene]]:
+def training_batch(
+    pool: ScenePool, rng: np.random.Generator, batch_size: int, hard_fraction: float = 0.0
+) -> tuple[np.ndarray, list[str], list[Scene]]:
     """(B, H, W, 3) uint8 images, B captions and the B scenes. ``hard_fraction`` of the batch
     are counterfactual pairs (rendered on the fly; they may leave the train split, as negatives
     for training only)."""

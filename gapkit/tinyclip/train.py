@@ -112,8 +112,11 @@ class Trainer:
         self.model = seeded_model(cfg.model, cfg.seed)
         if cfg.init_from:
             self.model.load_state_dict(load_weights(Path(cfg.init_from)))
-        self.heads = (TrunkHeads(self.model.visual.layer4[-1].conv3.out_channels) if cfg.warm_start == "trunk"
-                      else FactorHeads(cfg.model.embed_dim))
+        self.heads = (
+            TrunkHeads(self.model.visual.layer4[-1].conv3.out_channels)
+            if cfg.warm_start == "trunk"
+            else FactorHeads(cfg.model.embed_dim)
+        )
         self.opt = self._optimizer()
         self.pool = ScenePool(cfg.seed, cfg.pool_size, pool_cache or cache_root() / "scene-pools")
         self.rng = stream(cfg.seed, "clip-batches")
@@ -127,9 +130,11 @@ class Trainer:
         named = list(self.model.named_parameters())
         decay = [p for n, p in named if p.ndim >= 2 and "logit" not in n]
         rest = [p for n, p in named if p.ndim < 2 and "logit" not in n]
-        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
-                  {"params": rest, "weight_decay": 0.0},
-                  {"params": [self.model.logit_scale], "weight_decay": 0.0, "lr_mult": self.cfg.scale_lr}]
+        groups = [
+            {"params": decay, "weight_decay": self.cfg.weight_decay},
+            {"params": rest, "weight_decay": 0.0},
+            {"params": [self.model.logit_scale], "weight_decay": 0.0, "lr_mult": self.cfg.scale_lr},
+        ]
         if self.cfg.pretrain_steps:
             groups.append({"params": list(self.heads.parameters()), "weight_decay": 0.0})
         return torch.optim.AdamW(groups, lr=self.cfg.lr)
@@ -137,10 +142,14 @@ class Trainer:
     # --- checkpointing ---------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "model": self.model.state_dict(), "heads": self.heads.state_dict(),
-            "opt": self.opt.state_dict(), "step": self.step,
-            "rng": self.rng.bit_generator.state, "scale_at_ramp": self.scale_at_ramp,
-            "history": self.history, "config": dataclasses.asdict(self.cfg),
+            "model": self.model.state_dict(),
+            "heads": self.heads.state_dict(),
+            "opt": self.opt.state_dict(),
+            "step": self.step,
+            "rng": self.rng.bit_generator.state,
+            "scale_at_ramp": self.scale_at_ramp,
+            "history": self.history,
+            "config": dataclasses.asdict(self.cfg),
             "train_seconds": self.train_seconds,
         }
 
@@ -162,16 +171,19 @@ class Trainer:
     @torch.no_grad()
     def encode_images(self, images: np.ndarray) -> np.ndarray:
         self.model.eval()
-        out = [self.model.encode_image(preprocess(images[i:i + 500]), normalize=True)
-               for i in range(0, len(images), 500)]
+        out = [
+            self.model.encode_image(preprocess(images[i : i + 500]), normalize=True)
+            for i in range(0, len(images), 500)
+        ]
         return torch.cat(out).numpy()
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> np.ndarray:
         self.model.eval()
         ids = torch.from_numpy(self.tokenizer.encode(texts))
-        return torch.cat([self.model.encode_text(ids[i:i + 1000], normalize=True)
-                          for i in range(0, len(ids), 1000)]).numpy()
+        return torch.cat(
+            [self.model.encode_text(ids[i : i + 1000], normalize=True) for i in range(0, len(ids), 1000)]
+        ).numpy()
 
     # --- one optimisation step ---------------------------------------------------------------
     def _set_lr(self) -> float:
@@ -186,11 +198,18 @@ class Trainer:
         lr = self._set_lr()
         self.model.train()
         pixels = preprocess(images)
-        feats = (trunk_features(self.model.visual, pixels) if self.cfg.warm_start == "trunk"
-                 else self.model.encode_image(pixels))
+        feats = (
+            trunk_features(self.model.visual, pixels)
+            if self.cfg.warm_start == "trunk"
+            else self.model.encode_image(pixels)
+        )
         loss = self.heads.loss(feats, scenes)
         self._update(loss)
-        return {"loss": float(loss.detach()), "logit_scale": float(self.model.logit_scale.detach().exp()), "lr": lr}
+        return {
+            "loss": float(loss.detach()),
+            "logit_scale": float(self.model.logit_scale.detach().exp()),
+            "lr": lr,
+        }
 
     def _update(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -232,15 +251,23 @@ class Trainer:
         images, texts, owner = self._eval
         m = geometry(self.encode_images(images), self.encode_texts(texts), owner, seed=self.cfg.seed)
         if probes:
-            m.update({f"probe_image_{k}": v for k, v in image_probes(self.encode_images, seed=self.cfg.seed).items()})
-            m.update({f"probe_text_{k}": v for k, v in text_probes(self.encode_texts, seed=self.cfg.seed).items()})
+            m.update(
+                {
+                    f"probe_image_{k}": v
+                    for k, v in image_probes(self.encode_images, seed=self.cfg.seed).items()
+                }
+            )
+            m.update(
+                {f"probe_text_{k}": v for k, v in text_probes(self.encode_texts, seed=self.cfg.seed).items()}
+            )
         m["step"] = self.step
         m["logit_scale"] = float(self.model.logit_scale.detach().exp())
         return m
 
 
-def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, log=print,
-                    pool_cache: Path | None = None) -> Trainer:
+def train_tiny_clip(
+    cfg: TrainClipConfig, out_dir: Path, resume: bool = False, log=print, pool_cache: Path | None = None
+) -> Trainer:
     """Run (or resume) training; writes checkpoint.pt, history.json under ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -258,8 +285,11 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, l
         seen += cfg.batch_size
         losses.append(stats["loss"])
         bar.update(1)
-        bar.set_postfix(loss=f"{stats['loss']:.3f}", scale=f"{stats['logit_scale']:.1f}",
-                        pairs_s=f"{seen / (time.time() - t0):.0f}")
+        bar.set_postfix(
+            loss=f"{stats['loss']:.3f}",
+            scale=f"{stats['logit_scale']:.1f}",
+            pairs_s=f"{seen / (time.time() - t0):.0f}",
+        )
         if tr.step % cfg.checkpoint_every == 0 or tr.step == cfg.steps:
             tr.save()
         final = tr.step == cfg.steps
@@ -276,8 +306,13 @@ def train_tiny_clip(cfg: TrainClipConfig, out_dir: Path, resume: bool = False, l
     return tr
 
 
-def export_weights(trainer: Trainer, folder: Path, total_steps: int | None = None,
-                   total_seconds: float | None = None, recipe: list | None = None) -> Path:
+def export_weights(
+    trainer: Trainer,
+    folder: Path,
+    total_steps: int | None = None,
+    total_seconds: float | None = None,
+    recipe: list | None = None,
+) -> Path:
     """Write ``model.safetensors`` + ``config.json`` (architecture, training config, time)."""
     from safetensors.torch import save
 
@@ -289,11 +324,16 @@ def export_weights(trainer: Trainer, folder: Path, total_steps: int | None = Non
     with atomic_file(folder / "model.safetensors", "wb") as f:
         f.write(save(state))
     cfg = dataclasses.asdict(trainer.cfg)
-    write_json(folder / "config.json", {
-        "model": cfg.pop("model"), "training": cfg,
-        "steps_done": total_steps if total_steps is not None else trainer.step,
-        "train_seconds": round(total_seconds if total_seconds is not None else trainer.train_seconds, 1),
-        "torch_threads": torch.get_num_threads(), "recipe": recipe,
-        "final_eval": trainer.history[-1] if trainer.history else None,
-    })
+    write_json(
+        folder / "config.json",
+        {
+            "model": cfg.pop("model"),
+            "training": cfg,
+            "steps_done": total_steps if total_steps is not None else trainer.step,
+            "train_seconds": round(total_seconds if total_seconds is not None else trainer.train_seconds, 1),
+            "torch_threads": torch.get_num_threads(),
+            "recipe": recipe,
+            "final_eval": trainer.history[-1] if trainer.history else None,
+        },
+    )
     return folder

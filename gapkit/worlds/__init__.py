@@ -52,6 +52,8 @@ def check_world_manifest(folder: Path) -> dict:
     except ValueError as e:
         raise GapkitError(f"{path} is not valid JSON: {e}") from None
     if str(manifest.get("version")) != WORLD_VERSION:
-        raise GapkitError(f"{folder} holds shapes world version {manifest.get('version')!r}, but this "
-                          f"gapkit reads version {WORLD_VERSION!r}. Re-export it with `gapkit world export`.")
+        raise GapkitError(
+            f"{folder} holds shapes world version {manifest.get('version')!r}, but this "
+            f"gapkit reads version {WORLD_VERSION!r}. Re-export it with `gapkit world export`."
+        )
     return manifest

@@ -146,7 +146,9 @@ def sample_mention(scene: Scene, rng: np.random.Generator) -> Mention:
     objects = []
     for i in sorted(rng.choice(scene.count, size=k, replace=False)):
         n_extra = int(rng.choice(len(N_EXTRA_PROBS), p=N_EXTRA_PROBS))
-        extra = tuple(EXTRA_FACTORS[j] for j in sorted(rng.choice(len(EXTRA_FACTORS), n_extra, replace=False)))
+        extra = tuple(
+            EXTRA_FACTORS[j] for j in sorted(rng.choice(len(EXTRA_FACTORS), n_extra, replace=False))
+        )
         objects.append((scene.objects[i], extra))
     factor = _pick(rng, CAPTION_SCENE_FACTORS) if rng.random() < SCENE_MENTION else None
     return Mention(tuple(objects), factor)
@@ -207,7 +209,9 @@ def reference_captions(scene: Scene, rng: np.random.Generator, n: int = 5) -> li
     return caps
 
 
-def caption_mentioning(scene: Scene, factor: str, rng: np.random.Generator, obj: Obj | None = None) -> Mention:
+def caption_mentioning(
+    scene: Scene, factor: str, rng: np.random.Generator, obj: Obj | None = None
+) -> Mention:
     """A random mention that also states ``factor`` (of ``obj`` for an object factor)."""
     m = sample_mention(scene, rng)
     if factor in CAPTION_SCENE_FACTORS:

@@ -21,10 +21,18 @@ SHAPES = ("circle", "square", "triangle", "star", "cross")
 COLOURS = ("red", "green", "blue", "yellow", "purple", "orange")
 SIZES = ("small", "large")
 FILLS = ("solid", "hollow")
-POSITIONS = ("top left", "top", "top right", "left", "centre", "right",
-             "bottom left", "bottom", "bottom right")
-OBJECT_FACTORS = {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "fill": FILLS,
-                  "position": POSITIONS}
+POSITIONS = (
+    "top left",
+    "top",
+    "top right",
+    "left",
+    "centre",
+    "right",
+    "bottom left",
+    "bottom",
+    "bottom right",
+)
+OBJECT_FACTORS = {"shape": SHAPES, "colour": COLOURS, "size": SIZES, "fill": FILLS, "position": POSITIONS}
 
 # --- scene factors ---------------------------------------------------------------------------
 BACKGROUNDS = ("dark", "grey", "light", "sand", "teal")
@@ -35,8 +43,14 @@ BORDERS = ("none", "white", "black", "gold")
 CLUTTERS = ("clean", "specks", "cluttered")
 COUNTS = (2, 3, 4)
 COUNT_PROBS = (0.35, 0.4, 0.25)
-SCENE_FACTORS = {"background": BACKGROUNDS, "texture": TEXTURES, "lighting": LIGHTINGS,
-                 "tint": TINTS, "border": BORDERS, "clutter": CLUTTERS}
+SCENE_FACTORS = {
+    "background": BACKGROUNDS,
+    "texture": TEXTURES,
+    "lighting": LIGHTINGS,
+    "tint": TINTS,
+    "border": BORDERS,
+    "clutter": CLUTTERS,
+}
 # Every factor a counterfactual minimal pair can change, and a probe can read.
 FACTORS = (*OBJECT_FACTORS, *SCENE_FACTORS, "count")
 
@@ -49,8 +63,13 @@ RGB = {
     "purple": (150, 60, 200),
     "orange": (250, 140, 20),
 }
-BACKGROUND_RGB = {"dark": (25, 25, 35), "grey": (120, 120, 120), "light": (235, 235, 228),
-                  "sand": (196, 170, 120), "teal": (30, 105, 110)}
+BACKGROUND_RGB = {
+    "dark": (25, 25, 35),
+    "grey": (120, 120, 120),
+    "light": (235, 235, 228),
+    "sand": (196, 170, 120),
+    "teal": (30, 105, 110),
+}
 BORDER_RGB = {"white": (250, 250, 250), "black": (5, 5, 5), "gold": (212, 175, 55)}
 # Multiplicative per-channel colour cast of the whole image.
 TINT_GAIN = {"neutral": (1.0, 1.0, 1.0), "warm": (1.15, 1.0, 0.8), "cool": (0.8, 1.0, 1.15)}
@@ -73,7 +92,9 @@ JITTER_ROT = 20.0  # degrees
 JITTER_SCALE = (0.92, 1.08)
 JITTER_RGB = 14  # per channel, object and background
 
-IMAGE_SIZE = 96  # pixels (3 x 32: the ResNet tower's final 3 x 3 map lines up with the grid), rendered at SUPERSAMPLE x, box-downsampled
+# IMAGE_SIZE: pixels (3 x 32: the ResNet tower's final 3 x 3 map lines up with the grid), rendered at
+# SUPERSAMPLE x, box-downsampled
+IMAGE_SIZE = 96
 SUPERSAMPLE = 2
 
 # Split shares by scene key hash: the same scene key never appears in two splits.

@@ -29,8 +29,18 @@ _OUTLINES = {
     "triangle": [(0.0, -1.0), (0.95, 0.75), (-0.95, 0.75)],
     "star": _star(),
     "cross": [
-        (-0.32, -1.0), (0.32, -1.0), (0.32, -0.32), (1.0, -0.32), (1.0, 0.32), (0.32, 0.32),
-        (0.32, 1.0), (-0.32, 1.0), (-0.32, 0.32), (-1.0, 0.32), (-1.0, -0.32), (-0.32, -0.32),
+        (-0.32, -1.0),
+        (0.32, -1.0),
+        (0.32, -0.32),
+        (1.0, -0.32),
+        (1.0, 0.32),
+        (0.32, 0.32),
+        (0.32, 1.0),
+        (-0.32, 1.0),
+        (-0.32, 0.32),
+        (-1.0, 0.32),
+        (-1.0, -0.32),
+        (-0.32, -0.32),
     ],
 }
 
@@ -78,8 +88,11 @@ def _draw_object(draw: ImageDraw.ImageDraw, obj: Obj, side: int) -> None:
     r = catalog.RADIUS[obj.size] * obj.scale * side
     colour = _jittered(catalog.RGB[obj.colour], obj.rgb_jitter)
     # Hollow objects are outlines: the background (and its texture) shows through.
-    paint = {"fill": colour} if obj.fill == "solid" else \
-        {"outline": colour, "width": max(1, round(catalog.HOLLOW_WIDTH * r))}
+    paint = (
+        {"fill": colour}
+        if obj.fill == "solid"
+        else {"outline": colour, "width": max(1, round(catalog.HOLLOW_WIDTH * r))}
+    )
     if obj.shape == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], **paint)
         return
@@ -113,7 +126,11 @@ def render(scene: Scene, size: int = catalog.IMAGE_SIZE) -> Image.Image:
     if scene.border != "none":
         w = catalog.BORDER_WIDTH * side
         draw.rectangle([0, 0, side - 1, side - 1], outline=catalog.BORDER_RGB[scene.border], width=round(w))
-    pixels = np.asarray(img, np.float32) * _light(scene, side) * np.array(catalog.TINT_GAIN[scene.tint], np.float32)
+    pixels = (
+        np.asarray(img, np.float32)
+        * _light(scene, side)
+        * np.array(catalog.TINT_GAIN[scene.tint], np.float32)
+    )
     img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     return img.resize((size, size), Image.Resampling.BOX)
 

@@ -41,11 +41,17 @@ def _karpathy(world: ShapesWorld) -> dict:
         for cap in r.captions:
             sents.append({"tokens": tokenize(cap), "raw": cap, "imgid": r.image_id, "sentid": sentid})
             sentid += 1
-        images.append({
-            "filepath": IMAGE_DIR, "filename": _image_name(r.image_id), "imgid": r.image_id,
-            "cocoid": r.image_id, "split": r.split, "sentences": sents,
-            "sentids": [s["sentid"] for s in sents],
-        })
+        images.append(
+            {
+                "filepath": IMAGE_DIR,
+                "filename": _image_name(r.image_id),
+                "imgid": r.image_id,
+                "cocoid": r.image_id,
+                "split": r.split,
+                "sentences": sents,
+                "sentids": [s["sentid"] for s in sents],
+            }
+        )
     return {"images": images, "dataset": "coco"}
 
 
@@ -58,9 +64,15 @@ def _coco_captions(world: ShapesWorld, split: str) -> dict:
             k += 1
     return {
         "info": {"description": f"gapkit shapes world v{world.version} {split}"},
-        "images": [{"id": r.image_id, "file_name": _image_name(r.image_id), "width": catalog.IMAGE_SIZE,
-                    "height": catalog.IMAGE_SIZE}
-                   for r in recs],
+        "images": [
+            {
+                "id": r.image_id,
+                "file_name": _image_name(r.image_id),
+                "width": catalog.IMAGE_SIZE,
+                "height": catalog.IMAGE_SIZE,
+            }
+            for r in recs
+        ],
         "annotations": anns,
     }
 
@@ -69,11 +81,16 @@ def _snli_ve(world: ShapesWorld, split: str) -> list[dict]:
     rows = []
     for r in world.split(split):
         for j, item in enumerate(r.ve):
-            rows.append({
-                "Flickr30K_ID": f"{r.image_id:06d}", "pairID": f"{r.image_id:06d}#{j}",
-                "captionID": f"{r.image_id:06d}#0", "gold_label": item.label,
-                "sentence1": r.captions[0], "sentence2": item.hypothesis,
-            })
+            rows.append(
+                {
+                    "Flickr30K_ID": f"{r.image_id:06d}",
+                    "pairID": f"{r.image_id:06d}#{j}",
+                    "captionID": f"{r.image_id:06d}#0",
+                    "gold_label": item.label,
+                    "sentence1": r.captions[0],
+                    "sentence2": item.hypothesis,
+                }
+            )
     return rows
 
 
@@ -83,16 +100,25 @@ def _vqa(world: ShapesWorld, split: str) -> tuple[dict, dict]:
         for j, q in enumerate(r.vqa):
             qid = r.image_id * 10 + j
             questions.append({"image_id": r.image_id, "question": q.question, "question_id": qid})
-            answers = [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1}
-                       for k, a in enumerate(q.answers)]
+            answers = [
+                {"answer": a, "answer_confidence": "yes", "answer_id": k + 1} for k, a in enumerate(q.answers)
+            ]
             top = max(set(q.answers), key=q.answers.count)
-            annotations.append({
-                "question_type": q.question_type, "multiple_choice_answer": top, "answers": answers,
-                "image_id": r.image_id, "answer_type": q.answer_type, "question_id": qid,
-            })
+            annotations.append(
+                {
+                    "question_type": q.question_type,
+                    "multiple_choice_answer": top,
+                    "answers": answers,
+                    "image_id": r.image_id,
+                    "answer_type": q.answer_type,
+                    "question_id": qid,
+                }
+            )
     head = {"info": {"description": f"gapkit shapes world v{world.version}"}, "data_subtype": split}
-    return ({**head, "task_type": "Open-Ended", "data_type": "shapes", "questions": questions},
-            {**head, "annotations": annotations})
+    return (
+        {**head, "task_type": "Open-Ended", "data_type": "shapes", "questions": questions},
+        {**head, "annotations": annotations},
+    )
 
 
 def _vqa_e(world: ShapesWorld, split: str) -> list[dict]:
@@ -101,16 +127,25 @@ def _vqa_e(world: ShapesWorld, split: str) -> list[dict]:
     for r in world.split(split):
         for q, expl in zip(r.vqa, r.vqa_explanations):
             top = max(set(q.answers), key=q.answers.count)
-            out.append({"img_id": r.image_id, "question": q.question, "answers": list(q.answers),
-                        "multiple_choice_answer": top, "question_type": q.question_type,
-                        "explanation": [expl, 1.0]})
+            out.append(
+                {
+                    "img_id": r.image_id,
+                    "question": q.question,
+                    "answers": list(q.answers),
+                    "multiple_choice_answer": top,
+                    "question_type": q.question_type,
+                    "explanation": [expl, 1.0],
+                }
+            )
     return out
 
 
 def _styles(world: ShapesWorld) -> dict:
     styles = sorted(world.records[0].styled) if world.records else []
-    return {s: [{"image_id": r.image_id, "split": r.split, "caption": r.styled[s]} for r in world.records]
-            for s in styles}
+    return {
+        s: [{"image_id": r.image_id, "split": r.split, "caption": r.styled[s]} for r in world.records]
+        for s in styles
+    }
 
 
 def _write_json(path: Path, obj) -> None:
@@ -127,8 +162,11 @@ def export_world(world: ShapesWorld, out: Path) -> Path:
     with atomic_dir(out) as tmp:
         (tmp / IMAGE_DIR).mkdir()
         render_files([(r.scene, tmp / IMAGE_DIR / _image_name(r.image_id)) for r in world.records])
-        files = {"karpathy": "dataset_coco.json", "styles": "styles.json",
-                 "minimal_pairs": "minimal_pairs.jsonl"}
+        files = {
+            "karpathy": "dataset_coco.json",
+            "styles": "styles.json",
+            "minimal_pairs": "minimal_pairs.jsonl",
+        }
         _write_json(tmp / files["karpathy"], _karpathy(world))
         for split in SPLIT_ORDER:
             if not world.split(split):
@@ -147,10 +185,17 @@ def export_world(world: ShapesWorld, out: Path) -> Path:
                 _write_jsonl(tmp / files[f"snli_ve_{split}"], _snli_ve(world, split))
         _write_json(tmp / files["styles"], _styles(world))
         _write_minimal_pairs(world, tmp, files["minimal_pairs"])
-        manifest = {**world.identity(), "export_format": EXPORT_FORMAT, "files": files, "image_dir": IMAGE_DIR,
-                    "patterns": {"snli_ve": IMAGE_DIR + "/{id}.png",
-                                 "vqa": IMAGE_DIR + "/{image_id:06d}.png",
-                                 "vqa_e": IMAGE_DIR + "/{image_id:06d}.png"}}
+        manifest = {
+            **world.identity(),
+            "export_format": EXPORT_FORMAT,
+            "files": files,
+            "image_dir": IMAGE_DIR,
+            "patterns": {
+                "snli_ve": IMAGE_DIR + "/{id}.png",
+                "vqa": IMAGE_DIR + "/{image_id:06d}.png",
+                "vqa_e": IMAGE_DIR + "/{image_id:06d}.png",
+            },
+        }
         _write_json(tmp / MANIFEST, manifest)
     return out
 
@@ -162,8 +207,16 @@ def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
     for k, p in enumerate(world.minimal_pairs):
         a, b = f"pairs/{k:05d}_a.png", f"pairs/{k:05d}_b.png"
         jobs += [(p.scene_a, tmp / a), (p.scene_b, tmp / b)]
-        rows.append({"attribute": p.attribute, "change": p.change, "image_a": a, "image_b": b,
-                     "caption_a": p.caption_a, "caption_b": p.caption_b})
+        rows.append(
+            {
+                "attribute": p.attribute,
+                "change": p.change,
+                "image_a": a,
+                "image_b": b,
+                "caption_a": p.caption_a,
+                "caption_b": p.caption_b,
+            }
+        )
     render_files(jobs)
     _write_jsonl(tmp / name, rows)
 
@@ -182,8 +235,9 @@ def render_files(jobs: list[tuple], workers: int | None = None) -> None:
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
     if workers < 2 or len(jobs) < 200:
         return _render_chunk(jobs)
-    chunks = [jobs[k::workers * 4] for k in range(workers * 4)]
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    chunks = [jobs[k :: workers * 4] for k in range(workers * 4)]
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     with ctx.Pool(workers) as pool:
         pool.map(_render_chunk, chunks)
-

@@ -82,6 +82,7 @@ def _q_object(factor: str):
         template, qtype = _OBJECT_QUESTIONS[factor]
         q = template.format(shape=_pick(rng, SHAPE_WORDS[o.shape]), where=_where(o))
         return VqaItem(q, _answers(o.factor(factor), rng), "other", qtype, factor, o)
+
     return ask
 
 
@@ -91,6 +92,7 @@ def _q_scene(factor: str):
         answer = SCENE_ANSWERS.get(factor, {}).get(value, value)
         question, qtype = _SCENE_QUESTIONS[factor]
         return VqaItem(question, _answers(answer, rng), "other", qtype, factor)
+
     return ask
 
 
@@ -104,12 +106,14 @@ def _q_position(scene: Scene, rng) -> VqaItem:
 
 def _q_count(scene: Scene, rng) -> VqaItem:
     if rng.random() < 0.5:
-        return VqaItem("how many shapes are there ?", _answers(str(scene.count), rng), "number",
-                       "how many", "count")
+        return VqaItem(
+            "how many shapes are there ?", _answers(str(scene.count), rng), "number", "how many", "count"
+        )
     colour = _pick(rng, catalog.COLOURS)
     n = sum(o.colour == colour for o in scene.objects)
-    return VqaItem(f"how many {colour} shapes are there ?", _answers(str(n), rng), "number",
-                   "how many", "colour")
+    return VqaItem(
+        f"how many {colour} shapes are there ?", _answers(str(n), rng), "number", "how many", "colour"
+    )
 
 
 def _q_exists(scene: Scene, rng) -> VqaItem:
@@ -122,7 +126,10 @@ def _q_exists(scene: Scene, rng) -> VqaItem:
 
 
 VQA_GENERATORS = (
-    *(_q_object(f) for f in _OBJECT_QUESTIONS), _q_position, _q_count, _q_exists,
+    *(_q_object(f) for f in _OBJECT_QUESTIONS),
+    _q_position,
+    _q_count,
+    _q_exists,
     *(_q_scene(f) for f in _SCENE_QUESTIONS),
 )
 
@@ -134,6 +141,7 @@ def vqa_items(scene: Scene, rng: np.random.Generator, n: int = 3) -> list[VqaIte
 
 
 # --- visual entailment (SNLI-VE construction) --------------------------------------------------
+
 
 @dataclass(frozen=True)
 class VeItem:
@@ -156,7 +164,11 @@ _SCENE_STATEMENTS = {
     "clutter": "the scene is {}",
     "count": "there are {} shapes",
 }
-_SCENE_WORDS = {"lighting": {"even": "everywhere"}, "clutter": {"specks": "specked"}, "border": {"none": "missing"}}
+_SCENE_WORDS = {
+    "lighting": {"even": "everywhere"},
+    "clutter": {"specks": "specked"},
+    "border": {"none": "missing"},
+}
 
 
 def _scene_values(factor: str) -> tuple:
@@ -227,6 +239,13 @@ def ve_items(scene: Scene, premise: Mention, rng: np.random.Generator) -> list[V
     return [_ve_item(scene, premise, label, rng) for label in VE_LABELS]
 
 
-LEXICON = (_OBJECT_QUESTIONS, _SCENE_QUESTIONS, SCENE_ANSWERS, ANSWER_SYNONYMS, _SCENE_STATEMENTS,
-           _SCENE_WORDS, "where is the how many shapes are there is there a yes no big small in the middle"
-           " the is light comes from picture looks border scene background")
+LEXICON = (
+    _OBJECT_QUESTIONS,
+    _SCENE_QUESTIONS,
+    SCENE_ANSWERS,
+    ANSWER_SYNONYMS,
+    _SCENE_STATEMENTS,
+    _SCENE_WORDS,
+    "where is the how many shapes are there is there a yes no big small in the middle"
+    " the is light comes from picture looks border scene background",
+)

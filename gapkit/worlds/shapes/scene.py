@@ -92,12 +92,16 @@ def _rgb_jitter(rng: np.random.Generator) -> tuple[int, int, int]:
 
 def sample_object(rng: np.random.Generator, position: str) -> Obj:
     return Obj(
-        shape=_choice(rng, catalog.SHAPES), colour=_choice(rng, catalog.COLOURS),
-        size=_choice(rng, catalog.SIZES), fill=_choice(rng, catalog.FILLS), position=position,
+        shape=_choice(rng, catalog.SHAPES),
+        colour=_choice(rng, catalog.COLOURS),
+        size=_choice(rng, catalog.SIZES),
+        fill=_choice(rng, catalog.FILLS),
+        position=position,
         dx=float(rng.uniform(-catalog.JITTER_POS, catalog.JITTER_POS)),
         dy=float(rng.uniform(-catalog.JITTER_POS, catalog.JITTER_POS)),
         rotation=float(rng.uniform(-catalog.JITTER_ROT, catalog.JITTER_ROT)),
-        scale=float(rng.uniform(*catalog.JITTER_SCALE)), rgb_jitter=_rgb_jitter(rng),
+        scale=float(rng.uniform(*catalog.JITTER_SCALE)),
+        rgb_jitter=_rgb_jitter(rng),
     )
 
 
@@ -105,8 +109,7 @@ def _sorted(objects) -> tuple[Obj, ...]:
     return tuple(sorted(objects, key=lambda o: _ORDER[o.position]))
 
 
-def sample_scene(rng: np.random.Generator, count: int | None = None,
-                 require: str | None = None) -> Scene:
+def sample_scene(rng: np.random.Generator, count: int | None = None, require: str | None = None) -> Scene:
     """One random scene; ``count`` fixes the number of objects (else drawn from COUNT_PROBS) and
     ``require`` names a grid cell that must hold an object (for probes)."""
     if count is None:
@@ -116,12 +119,12 @@ def sample_scene(rng: np.random.Generator, count: int | None = None,
         cells[0] = _ORDER[require]
     objects = _sorted(sample_object(rng, catalog.POSITIONS[i]) for i in cells)
     factors = {name: _choice(rng, values) for name, values in catalog.SCENE_FACTORS.items()}
-    return Scene(objects=objects, **factors, bg_jitter=_rgb_jitter(rng),
-                 nuisance=int(rng.integers(2**31)))
+    return Scene(objects=objects, **factors, bg_jitter=_rgb_jitter(rng), nuisance=int(rng.integers(2**31)))
 
 
-def sample_in_split(rng: np.random.Generator, split: str, count: int | None = None,
-                    require: str | None = None) -> Scene:
+def sample_in_split(
+    rng: np.random.Generator, split: str, count: int | None = None, require: str | None = None
+) -> Scene:
     """Rejection-sample a scene whose key belongs to ``split``."""
     if split not in catalog.SPLIT_SHARES:
         raise ValueError(f"unknown split {split!r}; known: {', '.join(catalog.SPLIT_SHARES)}")
@@ -132,6 +135,7 @@ def sample_in_split(rng: np.random.Generator, split: str, count: int | None = No
 
 
 # --- counterfactual minimal pairs: the same scene with exactly one factor changed -----------
+
 
 def _other(rng: np.random.Generator, values: tuple, current) -> str:
     choices = [v for v in values if v != current]
@@ -147,7 +151,7 @@ def _change_object(scene: Scene, factor: str, rng: np.random.Generator) -> Scene
     obj = scene.objects[i]
     values = _free_cells(scene) if factor == "position" else catalog.OBJECT_FACTORS[factor]
     new = dataclasses.replace(obj, **{factor: _other(rng, tuple(values), obj.factor(factor))})
-    return dataclasses.replace(scene, objects=_sorted((*scene.objects[:i], new, *scene.objects[i + 1:])))
+    return dataclasses.replace(scene, objects=_sorted((*scene.objects[:i], new, *scene.objects[i + 1 :])))
 
 
 def _change_count(scene: Scene, rng: np.random.Generator) -> Scene:
@@ -155,7 +159,7 @@ def _change_count(scene: Scene, rng: np.random.Generator) -> Scene:
         new = sample_object(rng, _choice(rng, tuple(_free_cells(scene))))
         return dataclasses.replace(scene, objects=_sorted((*scene.objects, new)))
     i = int(rng.integers(scene.count))
-    return dataclasses.replace(scene, objects=scene.objects[:i] + scene.objects[i + 1:])
+    return dataclasses.replace(scene, objects=scene.objects[:i] + scene.objects[i + 1 :])
 
 
 def counterfactual(scene: Scene, factor: str, rng: np.random.Generator) -> Scene:
@@ -183,6 +187,9 @@ def describe_change(a: Scene, b: Scene, factor: str) -> str:
         gone = [o.position for o in a.objects if b.object_at(o.position) is None]
         new = [o.position for o in b.objects if a.object_at(o.position) is None]
         return f"{gone[0]}->{new[0]}"
-    diff = [(x.factor(factor), y.factor(factor)) for x, y in zip(a.objects, b.objects)
-            if x.factor(factor) != y.factor(factor)]
+    diff = [
+        (x.factor(factor), y.factor(factor))
+        for x, y in zip(a.objects, b.objects)
+        if x.factor(factor) != y.factor(factor)
+    ]
     return f"{diff[0][0]}->{diff[0][1]}" if diff else "none"

@@ -18,8 +18,7 @@ def tokenize(text: str) -> list[str]:
 
 # Literal words used inside the caption, VQA and VE generators (not in any word table).
 _TEMPLATE_WORDS = (
-    "a an and the there is are has shape shapes on of , : ? ! in at with no yes or "
-    "0 1 2 3 4 none"
+    "a an and the there is are has shape shapes on of , : ? ! in at with no yes or 0 1 2 3 4 none"
 )
 
 
@@ -37,9 +36,20 @@ def _words_of(obj) -> set[str]:
 def lexicon() -> list[str]:
     """Every word the world can produce, sorted (deterministic)."""
     words = set(tokenize(_TEMPLATE_WORDS))
-    tables = (captions.SHAPE_WORDS, captions.SIZE_WORDS, captions.FILL_WORDS, captions.POSITION_PHRASES,
-              captions.COUNT_WORDS, captions.SCENE_PHRASES, captions.TEMPLATES, captions.COUNT_TEMPLATES,
-              captions.STYLES, catalog.OBJECT_FACTORS, catalog.SCENE_FACTORS, items.LEXICON)
+    tables = (
+        captions.SHAPE_WORDS,
+        captions.SIZE_WORDS,
+        captions.FILL_WORDS,
+        captions.POSITION_PHRASES,
+        captions.COUNT_WORDS,
+        captions.SCENE_PHRASES,
+        captions.TEMPLATES,
+        captions.COUNT_TEMPLATES,
+        captions.STYLES,
+        catalog.OBJECT_FACTORS,
+        catalog.SCENE_FACTORS,
+        items.LEXICON,
+    )
     for table in tables:
         words |= _words_of(table)
     return sorted(words)

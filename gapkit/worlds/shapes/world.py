@@ -56,9 +56,13 @@ class ShapesWorld:
         return catalog.WORLD_VERSION
 
     def identity(self) -> dict:
-        return {"world": "shapes", "version": self.version, "seed": self.seed,
-                "sizes": {k: self.sizes[k] for k in SPLIT_ORDER if k in self.sizes},
-                "minimal_pairs": self.n_minimal_pairs}
+        return {
+            "world": "shapes",
+            "version": self.version,
+            "seed": self.seed,
+            "sizes": {k: self.sizes[k] for k in SPLIT_ORDER if k in self.sizes},
+            "minimal_pairs": self.n_minimal_pairs,
+        }
 
     def split(self, name: str) -> list[SceneRecord]:
         return [r for r in self.records if r.split == name]
@@ -83,12 +87,19 @@ class ShapesWorld:
         rng = stream(self.seed, "world-scene-items", i, 1, offset=k)
         refs = reference_captions(scene, rng, 5)
         vqa = vqa_items(scene, rng, 3)
-        explanations = [describe(scene, caption_mentioning(scene, q.factor, rng, obj=q.obj), rng) for q in vqa]
+        explanations = [
+            describe(scene, caption_mentioning(scene, q.factor, rng, obj=q.obj), rng) for q in vqa
+        ]
         return SceneRecord(
-            image_id=image_id, split=split, scene=scene,
-            captions=[t for _, t in refs], mentions=[m for m, _ in refs],
+            image_id=image_id,
+            split=split,
+            scene=scene,
+            captions=[t for _, t in refs],
+            mentions=[m for m, _ in refs],
             styled={s: styled_caption(scene, s, rng) for s in STYLES},
-            vqa=vqa, vqa_explanations=explanations, ve=ve_items(scene, refs[0][0], rng),
+            vqa=vqa,
+            vqa_explanations=explanations,
+            ve=ve_items(scene, refs[0][0], rng),
         )
 
     def _minimal_pairs(self) -> list[MinimalPair]:
