@@ -26,6 +26,7 @@ SALTS = {
     # CLOSE
     "train-subsample": 404,  # close.prepare: max_train_examples
     "epoch-order": 100,  # close.train: example order, salt + epoch
+    "adapter-memory": 4040,  # adapters: the training texts in DeCap's / nearest-caption's memory
     # the world and the tiny CLIP
     "world-split": 0,  # worlds.shapes.world: scenes of split k, salt + k
     "world-scene-items": 0,  # worlds.shapes.world: [seed, k, i, 1], VQA/VE items of scene i of split k

@@ -63,6 +63,7 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     adapter = build_adapter(cfg, vec, src)
     with torch.no_grad():
         moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
+        img = adapter.images(torch.from_numpy(img)).numpy() if adapter.test_time else img
     p = Paired(img, txt, np.arange(len(txt)))  # one example per caption: row k pairs with row k
     row["mg"].append(p.mg(moved))
     row["delta"].append(p.delta(moved))

@@ -20,8 +20,9 @@ def unit(x: torch.Tensor) -> torch.Tensor:
 class Adapter(nn.Module):
     """Base class: seeded Gaussian noise of per-dimension std ``noise`` after a deterministic map.
 
-    Subclasses override ``transform`` (the deterministic part, on unit vectors, (B, d) -> (B, d))
-    and ``fit`` when they learn from paired data."""
+    Subclasses override ``transform`` (the deterministic part, on unit vectors, (B, d) -> (B, d)),
+    ``fit`` when they learn from paired data, ``fit_unpaired`` from unpaired images and texts, and
+    ``images`` when they also move the test images (C3, DeCap)."""
 
     name = "base"
     PARAMS: tuple[str, ...] = ("noise", "seed")
@@ -32,6 +33,12 @@ class Adapter(nn.Module):
     needs_dim = False  # needs only the embedding size before training (``set_dim``)
     plain_noise = False  # Gaussian noise alone (w may be 0): a noise-magnitude row in the tables
     structured_noise = False  # the noise itself is fitted (covariance adapter): show it sampled
+    # Fitted on *unpaired* data before training (``fit_unpaired``): the run's training texts and
+    # the images of the paired-data split, never matched to each other (C3's means, DeCap's memory).
+    needs_unpaired = False
+    # The adapter has a test-time half (``images``) that moves the test image vectors before
+    # decoding; every adapter has the training half (``forward``), possibly the identity.
+    test_time = False
 
     def __init__(self, noise: float = 0.0, seed: int = 0) -> None:
         super().__init__()
@@ -47,6 +54,14 @@ class Adapter(nn.Module):
 
     def fit(self, image_emb: np.ndarray, text_emb: np.ndarray) -> Adapter:
         return self
+
+    def fit_unpaired(self, images: np.ndarray, texts: np.ndarray) -> Adapter:
+        """images (n_i, d) and texts (n_t, d), not paired with each other."""
+        return self
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """The test-time half: (B, d) unit image vectors -> (B, d) unit vectors the decoder reads."""
+        return x
 
     def fitted_state(self) -> dict:
         return {}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..stats.paired import unit_rows
+from ..streams import stream
 from .base import ADAPTERS, Adapter, unit
 
 
@@ -250,3 +251,112 @@ class CovarianceNoise(Adapter):
 
     def load_fitted_state(self, state: dict) -> None:
         self.mean, self.chol = state["mean"], state["chol"]
+
+
+# -- methods that move the test images too (issue: every way to cross the gap) ------------------
+@ADAPTERS.register("c3")
+class Collapse(Adapter):
+    """C3's collapse and corrupt (Zhang et al., ICLR 2024; their code's order): a training text t
+    becomes n(t - mu_T + w eps) and a test image x becomes n(x - mu_I), with mu_T and mu_I each
+    modality's mean unit embedding over unpaired data (the training texts; the paired-data split's
+    images). The collapse removes each modality's own offset; the noise covers the rest."""
+
+    name = "c3"
+    needs_unpaired = True
+    test_time = True
+
+    def __init__(self, noise: float = 0.0, seed: int = 0) -> None:
+        super().__init__(noise, seed)
+        self.register_buffer("text_mean", torch.zeros(0))
+        self.register_buffer("image_mean", torch.zeros(0))
+
+    def fit_unpaired(self, images, texts) -> Collapse:
+        self.image_mean = torch.as_tensor(_as_unit(images).mean(0), dtype=torch.float32)
+        self.text_mean = torch.as_tensor(_as_unit(texts).mean(0), dtype=torch.float32)
+        return self
+
+    def _check_fitted(self) -> None:
+        if self.text_mean.numel() == 0:
+            raise RuntimeError("c3 adapter used before fit_unpaired()")
+
+    def transform(self, t):
+        self._check_fitted()
+        return t - self.text_mean.to(t.device)
+
+    def images(self, x):
+        self._check_fitted()
+        return unit(x - self.image_mean.to(x.device))
+
+    def fitted_state(self) -> dict:
+        return {"text_mean": self.text_mean.clone(), "image_mean": self.image_mean.clone()}
+
+    def load_fitted_state(self, state: dict) -> None:
+        self.text_mean, self.image_mean = state["text_mean"], state["image_mean"]
+
+
+class _Memory(Adapter):
+    """Training on clean text; at test time each image is replaced by a combination of a memory
+    of training text embeddings (``memory_size`` of them, a seeded sample; 0 = all)."""
+
+    PARAMS = ("seed", "memory_size")
+    OPTIONS = {"memory_size": (int, 0)}
+    needs_unpaired = True
+    test_time = True
+
+    def __init__(self, seed: int = 0, memory_size: int = 0) -> None:
+        super().__init__(noise=0.0, seed=seed)
+        self.memory_size = int(memory_size)
+        self.register_buffer("memory", torch.zeros(0))
+
+    def fit_unpaired(self, images, texts) -> _Memory:
+        texts = _as_unit(texts)
+        if 0 < self.memory_size < len(texts):
+            keep = np.sort(
+                stream(self.seed, "adapter-memory").choice(len(texts), self.memory_size, replace=False)
+            )
+            texts = texts[keep]
+        self.memory = torch.as_tensor(texts, dtype=torch.float32)
+        return self
+
+    def _similarities(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory.numel() == 0:
+            raise RuntimeError(f"{self.name} adapter used before fit_unpaired()")
+        return x @ self.memory.to(x.device).T  # (B, m) cosines
+
+    def fitted_state(self) -> dict:
+        return {"memory": self.memory.clone()}
+
+    def load_fitted_state(self, state: dict) -> None:
+        self.memory = state["memory"]
+
+
+@ADAPTERS.register("decap")
+class DecapProjection(_Memory):
+    """DeCap's projection (Li et al., ICLR 2023; their inference code): an image x becomes
+    n(softmax(x M^T / temperature) M) over the memory M of training text embeddings, temperature
+    0.01 as published. Training-free at test time; the decoder trains on clean text."""
+
+    name = "decap"
+    PARAMS = ("seed", "memory_size", "temperature")
+    OPTIONS = {"memory_size": (int, 0), "temperature": (float, 0.0)}
+
+    def __init__(self, seed: int = 0, memory_size: int = 0, temperature: float = 0.01) -> None:
+        super().__init__(seed, memory_size)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = float(temperature)
+
+    def images(self, x):
+        weights = torch.softmax(self._similarities(x) / self.temperature, dim=-1)
+        return unit(weights @ self.memory.to(x.device))
+
+
+@ADAPTERS.register("nearest-caption")
+class NearestCaption(_Memory):
+    """A retrieval baseline: each test image replaced by its most similar training caption's
+    embedding (DeCap's projection at temperature -> 0)."""
+
+    name = "nearest-caption"
+
+    def images(self, x):
+        return self.memory.to(x.device)[self._similarities(x).argmax(dim=-1)]

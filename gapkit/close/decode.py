@@ -53,13 +53,22 @@ def text_inputs(prep, text_vectors: np.ndarray) -> np.ndarray:
     return prep.adapter.deterministic(torch.from_numpy(text_vectors)).numpy().astype(np.float32)
 
 
+@torch.no_grad()
+def image_inputs(prep, image_vectors: np.ndarray) -> np.ndarray:
+    """Image vectors as the model reads them at test time: through the adapter's test-time half
+    (C3's collapse, DeCap's projection, nearest caption); unchanged for every other adapter."""
+    if not prep.adapter.test_time:
+        return image_vectors
+    return prep.adapter.images(torch.from_numpy(image_vectors)).numpy().astype(np.float32)
+
+
 def evaluate_split(prep, split: str, max_len: int, on: str = "image") -> tuple[dict, list[dict]]:
     """Decode ``split`` from image vectors (or, with on="text", from the split's text vectors
     through the adapter's deterministic part: the text-to-text check) and score it. Returns the
     flat metrics (with ``items``, the ``items_digest``) and one row per item, holding its
     prediction and its ``scores`` ({metric: score}, for the metrics that are means over items)."""
     sp = prep.evals[split]
-    vectors = sp.image_vectors if on == "image" else text_inputs(prep, sp.text_vectors)
+    vectors = image_inputs(prep, sp.image_vectors) if on == "image" else text_inputs(prep, sp.text_vectors)
     data = Tokenized(prep.tokenizer, sp.examples, max_len)
     preds = _decode(prep, vectors, data, max_len)
     metrics, per_item = score_items(
@@ -95,7 +104,7 @@ def gap_log(prep, n: int = 2000) -> dict:
     if sp.text_vectors is None or not len(sp.examples):
         return {}
     k = min(n, len(sp.examples))
-    img = sp.image_vectors[:k]
+    img = image_inputs(prep, sp.image_vectors[:k])
     if prep.cfg.train_on != "text":
         clean = noisy = img
     else:

@@ -107,16 +107,48 @@ def training_task(cfg: CloseConfig, task: Task) -> Task:
     return task
 
 
-def build_adapter(cfg: CloseConfig, vec: Vectors, src: DataSource) -> Adapter:
-    """The run's adapter, fitted on paired data when it needs it."""
+def _fit_unpaired(cfg, adapter, vec: Vectors, src, train_texts: np.ndarray | None) -> None:
+    """Unpaired data for C3 / DeCap / nearest caption: the run's training texts (computed here
+    when not given) and the images of the split ``adapter_fit_split``, never matched to each other."""
+    from .tasks import TASKS
+
+    if train_texts is None:
+        task = create_task(cfg.task, **cfg.task_options)
+        examples = training_task(cfg, task).examples(src, "train", train=True)
+        train_texts = vec.texts(_subsample(examples, cfg.max_train_examples, cfg.seed))
+    images = TASKS.get("caption-single")().examples(src, cfg.adapter_fit_split, train=False)
+    if not images or not len(train_texts):
+        raise GapkitError(
+            f"No unpaired data to fit the {cfg.adapter} adapter (split {cfg.adapter_fit_split!r})."
+        )
+    adapter.fit_unpaired(vec.images(images), train_texts)
+    log.info(
+        "fitted %s adapter on %d training texts and %d %s images",
+        cfg.adapter,
+        len(train_texts),
+        len(images),
+        cfg.adapter_fit_split,
+    )
+
+
+def build_adapter(
+    cfg: CloseConfig, vec: Vectors, src: DataSource, train_texts: np.ndarray | None = None, state=None
+) -> Adapter:
+    """The run's adapter, fitted on paired or unpaired data when it needs it (``train_texts``:
+    the run's training text vectors, when already computed), or given the fitted ``state`` a run
+    saved (adapter.pt), which skips fitting."""
     if cfg.train_on == "image":
         return create_adapter(IDENTITY, seed=cfg.seed)  # images are never adapted
     params = {"noise": cfg.resolved_noise(vec.encoder.embed_dim), "seed": cfg.seed, **cfg.adapter_options}
     if "noise" not in ADAPTERS.get(cfg.adapter).PARAMS:
         params.pop("noise")
     adapter = create_adapter(cfg.adapter, **params)
+    if state is not None:
+        return adapter.load(state)
     if adapter.needs_fit:
         _fit_adapter(cfg, adapter, vec, src)
+    elif adapter.needs_unpaired:
+        _fit_unpaired(cfg, adapter, vec, src, train_texts)
     elif adapter.needs_dim:
         adapter.set_dim(vec.encoder.embed_dim)
     return adapter
@@ -150,7 +182,10 @@ def prepare(
     eval_splits: tuple[str, ...] | None = None,
     with_train: bool = True,
     verify_images: bool = False,
+    adapter_state=None,
 ) -> Prepared:
+    """Data, vectors, adapter and model of a run. ``adapter_state``: a saved adapter.pt to load
+    instead of fitting the adapter (evaluating a finished run)."""
     device = resolve_device(cfg.device)
     task = create_task(cfg.task, **cfg.task_options)
     src = data_source(cfg)
@@ -168,7 +203,8 @@ def prepare(
         img = vec.images(ex)
         has_text = all(e.input_texts for e in ex)  # VQA on real data may lack captions for an image
         evals[split] = Split(ex, img, vec.texts(ex) if has_text else None, img)
-    adapter = build_adapter(cfg, vec, src)
+    texts = train.vectors if with_train and cfg.train_on == "text" else None
+    adapter = build_adapter(cfg, vec, src, texts, adapter_state)
     t5, tok = create_decoder(cfg.decoder, seed=cfg.seed, **cfg.decoder_options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -185,10 +185,15 @@ def eval_run(
         cfg.validate(f"--max-examples {max_examples}")
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
     partial = _epochs_done(run, state, cfg, allow_partial)
-    prep = prepare(cfg, eval_splits=(split,), with_train=False, verify_images=verify_images)
+    saved = run / "adapter.pt"
+    prep = prepare(
+        cfg,
+        eval_splits=(split,),
+        with_train=False,
+        verify_images=verify_images,
+        adapter_state=saved if saved.is_file() else None,
+    )
     prep.model.load_state_dict(state["model"])
-    if (run / "adapter.pt").is_file():
-        prep.adapter.load(run / "adapter.pt")  # the fitted state the run trained with
     metrics, predictions = evaluate_split(prep, split, cfg.max_len or prep.task.max_len, on=on)
     if partial:
         metrics = {**metrics, "partial": True, **partial}
