@@ -2,6 +2,9 @@
 corrupt, DeCap's projection onto a memory of training texts, and the nearest-caption baseline;
 and that a CLOSE run applies an adapter's test-time half to the images it decodes."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +146,74 @@ def test_a_run_decodes_the_images_through_the_test_time_half(world_dir, tmp_path
     expected = saved.images(torch.from_numpy(raw)).numpy()
     assert np.allclose(fed[-1], expected, atol=1e-6)
     assert not np.allclose(fed[-1], raw, atol=1e-3)
+    # the same fitted state measures the gap the run's decoder faced
+    out = tmp_path / "gap.json"
+    argv = [
+        "measure",
+        "--data-path",
+        world_dir,
+        "--split",
+        "val",
+        "--encoder",
+        "gapkit-shapes:random-init",
+        "--bootstrap",
+        "0",
+        "--no-retrieval",
+        "--transform-from",
+        str(tmp_path / "run"),
+        "--json",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["provenance"]["source"]["transform"]["adapter"] == adapter
+
+
+FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
+
+
+@pytest.mark.skipif(not FIXTURE.is_file(), reason="real-CLIP fixture absent")
+def test_measure_after_c3s_collapse_removes_the_offset_but_not_the_misalignment(tmp_path):
+    """`gapkit measure --transform c3` on real CLIP: the collapse takes the centroid distance from
+    0.85 to near 0, while the paired cosine (the image-specific residual) barely moves."""
+    from gapkit.cli.main import main
+
+    out = tmp_path / "gap.json"
+    assert (
+        main(
+            [
+                "measure",
+                "--embeddings",
+                str(FIXTURE),
+                "--transform",
+                "c3",
+                "--bootstrap",
+                "0",
+                "--no-retrieval",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    report = json.loads(out.read_text())
+    stats = {name: s["value"] for name, s in report["stats"].items()}
+    assert stats["l2m"] < 0.05
+    assert 0.28 < stats["paired_cosine"] < 0.35
+    transform = report["provenance"]["source"]["transform"]
+    assert transform["adapter"] == "c3" and transform["fitted_on"] == "the measured pairs themselves"
+
+
+def test_measure_transform_errors(tmp_path, capsys):
+    from gapkit.cli.main import main
+
+    emb = tmp_path / "e.npy"
+    np.save(emb, np.random.default_rng(0).standard_normal((2, 30, D)).astype(np.float32))
+    assert main(["measure", "--embeddings", str(emb), "--transform", "c33"]) == 2
+    assert "c3" in capsys.readouterr().err  # did-you-mean
+    assert (
+        main(["measure", "--embeddings", str(emb), "--transform", "c3", "--transform-from", str(tmp_path)])
+        == 2
+    )
+    assert "not both" in capsys.readouterr().err
+    assert main(["measure", "--embeddings", str(emb), "--transform-from", str(tmp_path)]) == 2
+    assert "adapter.pt" in capsys.readouterr().err

@@ -68,6 +68,21 @@ def add_parser(sub, name: str) -> None:
     x.add_argument(
         "--address", default=None, help="Ray cluster address for --executor ray (default: a local instance)"
     )
+    t = p.add_argument_group(
+        "a method's transforms (what each way to cross the gap removes, before training)"
+    )
+    t.add_argument(
+        "--transform",
+        default=None,
+        metavar="ADAPTER",
+        help="measure after an adapter's deterministic parts: texts through its training half "
+        "without noise, images through its test-time half (`gapkit ls adapters`), fitted on "
+        "--fit-split (precomputed embeddings: on the measured pairs themselves)",
+    )
+    t.add_argument(
+        "--transform-from", default=None, metavar="RUN", help="the fitted adapter of a CLOSE run folder"
+    )
+    t.add_argument("--fit-split", default="restval", help="split the --transform adapter is fitted on")
     o = p.add_argument_group("output")
     o.add_argument("--json", default=None, help="write the full report with provenance as JSON")
     o.add_argument("--csv", default=None, help="write one row per statistic as CSV")
@@ -113,6 +128,54 @@ def _inputs(args):
     return Source(emb.image, emb.text, caption_image), source
 
 
+def _fit_pairs(args, src):
+    """(images, texts, caption_image, label) the --transform adapter is fitted on."""
+    if args.embeddings:
+        return src.image_emb[:], src.text_emb[:], src.caption_image, "the measured pairs themselves"
+    from ..cache import EmbeddingCache
+    from ..data import load_dataset
+    from ..embed import embed_paired
+    from ..encoders import create_encoder
+
+    enc = create_encoder(args.encoder, device=args.device)
+    data = load_dataset(args.dataset, args.data_path, args.fit_split, args.image_root)
+    cache = EmbeddingCache(enabled=not args.no_cache)
+    emb = embed_paired(
+        enc, data, args.template, cache, args.batch_size, args.workers, args.verify_images, args.decode
+    )
+    return emb.image, emb.text, emb.caption_image, f"{args.dataset}/{args.fit_split}"
+
+
+def _transformed(args, src, source):
+    """The measured rows after the adapter's deterministic transforms, and the provenance saying so."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..adapters import fitted_adapter, saved_adapter, transform_pairs
+    from ..errors import GapkitError
+    from ..stats.engine import Source
+
+    if args.transform and args.transform_from:
+        raise GapkitError("give --transform ADAPTER or --transform-from RUN, not both.")
+    if src.parts and len(src.parts) > 1:
+        raise GapkitError("--transform reads the embeddings into memory: give one file, not shards.")
+    if args.transform_from:
+        path = Path(args.transform_from) / "adapter.pt"
+        if not path.is_file():
+            raise GapkitError(f"--transform-from: {path} not found (a CLOSE run folder has one).")
+        adapter, fitted_on = saved_adapter(path), f"the run {args.transform_from}"
+    else:
+        from ..adapters import ADAPTERS
+
+        ADAPTERS.get(args.transform)  # an unknown name fails before any encoding
+        fit_i, fit_t, fit_owner, fitted_on = _fit_pairs(args, src)
+        adapter = fitted_adapter(args.transform, fit_i, fit_t, fit_owner, seed=args.seed)
+    img, txt = transform_pairs(adapter, np.asarray(src.image_emb[:]), np.asarray(src.text_emb[:]))
+    record = {**adapter.describe(), "fitted_on": fitted_on, "applied": "deterministic parts (no noise)"}
+    return Source(img, txt, src.caption_image), {**source, "transform": record}
+
+
 def _csv_text(report) -> str:
     from ..stats.display import flat_rows
 
@@ -138,6 +201,8 @@ def run(args) -> int:
         if path
     }
     src, source = _inputs(args)
+    if args.transform or args.transform_from:
+        src, source = _transformed(args, src, source)
     report = measure_source(
         src,
         normalize=args.normalize,
