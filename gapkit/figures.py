@@ -40,7 +40,7 @@ def tsne_job(
     """``n`` random images with their first caption, one projection per adapter panel."""
     from .plots.panels import DEFAULT_PANELS, adapt_panels, mixing
     from .plots.tsne import project_panels, tsne_figure
-    from .stats.paired import first_caption
+    from .stats.paired import Paired, first_caption
 
     image, text = _unit(image), _unit(text)
     owner = np.arange(len(text)) if caption_image is None else np.asarray(caption_image)
@@ -51,12 +51,12 @@ def tsne_job(
     moved = adapt_panels(
         img, txt, _unit(fit_image), _unit(fit_text), panels or DEFAULT_PANELS, noise_norm, seed
     )
-    coords = project_panels(img, moved, method, seed)
+    coords = project_panels(moved, method, seed)
     numbers = {
         name: {
             "mixing_2d": mixing(xy, len(img)),
-            "paired_cosine": float(np.sum(img * moved[name], 1).mean()),
-            "centroid_distance": float(np.linalg.norm(img.mean(0) - moved[name].mean(0))),
+            "paired_cosine": Paired(*moved[name], np.arange(len(img))).mg(),
+            "centroid_distance": Paired(*moved[name], np.arange(len(img))).centroid_distance(),
         }
         for name, xy in coords.items()
     }
@@ -225,16 +225,33 @@ def minimal_pair_embeddings(opts: EncodeOptions, pairs_path=None, image_root=Non
     return img[:n], img[n:], txt[:n], txt[n:], pairs.attribute, pairs.change
 
 
-def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0) -> dict:
-    """Every embedded-default figure into ``out_dir``: t-SNE panels, geometry figures and dimension
+def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0, method: str = "tsne") -> dict:
+    """Every embedded-default figure into ``out_dir``: t-SNE panels (CLOSE's adapters, and the
+    methods that cross the gap: C3, DeCap, nearest caption), geometry figures and dimension
     sensitivity on the shapes world; t-SNE and geometry of precomputed real-CLIP pairs too when
-    ``real_clip`` is given (a (2, n, d) .npy). Returns each job's numbers by figure name."""
+    ``real_clip`` is given (a (2, n, d) .npy). ``method``: the 2-D projection (``gapkit ls
+    projections``). Returns each job's numbers by figure name."""
+    from .plots.panels import METHOD_PANELS
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     numbers = {}
     img, txt, ci, fit_i, fit_t, label = encoded_pairs(EncodeOptions())
     numbers["tsne-shapes"] = tsne_job(
-        img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, lines=True, title=label
+        img, txt, ci, fit_i, fit_t, out_dir / "tsne-shapes", seed=seed, method=method, lines=True, title=label
+    )
+    numbers["tsne-methods-shapes"] = tsne_job(
+        img,
+        txt,
+        ci,
+        fit_i,
+        fit_t,
+        out_dir / "tsne-methods-shapes",
+        seed=seed,
+        panels=METHOD_PANELS,
+        method=method,
+        lines=True,
+        title=f"{label}: every way to cross the gap",
     )
     numbers["shapes"] = geometry_jobs(img, txt, ci, out_dir / "shapes", "shapes world, gapkit-shapes", seed)
     ia, ib, ta, tb, attributes, changes = minimal_pair_embeddings(EncodeOptions())
@@ -244,7 +261,16 @@ def regenerate_all(out_dir: Path, real_clip: Path | None = None, seed: int = 0) 
     if real_clip is not None:
         img, txt, ci, fit_i, fit_t, label = precomputed_pairs([str(real_clip)])
         numbers["tsne-real-clip"] = tsne_job(
-            img, txt, ci, fit_i, fit_t, out_dir / "tsne-real-clip", seed=seed, lines=True, title=label
+            img,
+            txt,
+            ci,
+            fit_i,
+            fit_t,
+            out_dir / "tsne-real-clip",
+            seed=seed,
+            method=method,
+            lines=True,
+            title=label,
         )
         numbers["real-clip"] = geometry_jobs(
             img, txt, ci, out_dir / "real-clip", "500 COCO pairs, real CLIP", seed

@@ -188,8 +188,19 @@ def test_regenerate_all_writes_every_figure_from_the_inputs_it_is_given(tmp_path
     )
     real = tmp_path / "real.npy"
     np.save(real, np.stack([img, txt]))
-    numbers = figs.regenerate_all(tmp_path / "figs", real_clip=real, seed=0)
-    assert set(numbers) == {"tsne-shapes", "shapes", "sensitivity-shapes", "tsne-real-clip", "real-clip"}
+    numbers = figs.regenerate_all(tmp_path / "figs", real_clip=real, seed=0, method="pca")
+    assert set(numbers) == {
+        "tsne-shapes",
+        "tsne-methods-shapes",
+        "shapes",
+        "sensitivity-shapes",
+        "tsne-real-clip",
+        "real-clip",
+    }
+    methods = numbers["tsne-methods-shapes"]
+    assert set(methods) == {"none", "noise", "c3", "decap", "nearest-caption"}
+    # C3's collapse centres both modalities: the centroid distance all but vanishes
+    assert methods["c3"]["centroid_distance"] < 0.5 * methods["none"]["centroid_distance"]
     for name in (
         "tsne-shapes.png",
         "tsne-real-clip.png",
@@ -198,8 +209,9 @@ def test_regenerate_all_writes_every_figure_from_the_inputs_it_is_given(tmp_path
         "sensitivity-shapes.json",
     ):
         assert (tmp_path / "figs" / name).is_file(), name
-    assert set(figs.regenerate_all(tmp_path / "only", seed=0)) == {
+    assert set(figs.regenerate_all(tmp_path / "only", seed=0, method="pca")) == {
         "tsne-shapes",
+        "tsne-methods-shapes",
         "shapes",
         "sensitivity-shapes",
     }

@@ -29,7 +29,8 @@ def add_parser(sub, name: str) -> None:
         "--panels",
         nargs="+",
         default=None,
-        help="adapter panels, e.g. none noise mean-shift mean-shift+noise linear cov",
+        help="adapter panels, e.g. none noise mean-shift mean-shift+noise linear cov; the methods "
+        "that move the images too: c3 decap nearest-caption",
     )
     p.add_argument("--noise-norm", type=float, default=2.217, help="noise norm w*sqrt(d) for +noise panels")
     p.add_argument("--method", default="tsne", help="tsne (scikit-learn), opentsne or pca")

@@ -1,5 +1,7 @@
 """Adapter panels for the t-SNE figure: text vectors moved by each adapter (noise drawn once,
-seeded), images unchanged. Panel names: an adapter name, optionally ``+noise``."""
+seeded), and image vectors moved by the adapter's test-time half where it has one (C3, DeCap,
+nearest caption; CLOSE's adapters leave them unchanged). Panel names: an adapter name,
+optionally ``+noise``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import torch
 from ..adapters import ADAPTERS, create_adapter
 
 DEFAULT_PANELS = ("none", "noise", "mean-shift", "mean-shift+noise", "linear", "cov")
+# Every way to cross the gap (the methods table): CLOSE's noise beside the test-time methods.
+METHOD_PANELS = ("none", "noise", "c3", "decap", "nearest-caption")
 
 
 def adapt_panels(
@@ -21,13 +25,15 @@ def adapt_panels(
     panels=DEFAULT_PANELS,
     noise_norm: float = 2.217,
     seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """name -> (n, d) adapted unit text vectors. Shift/linear/cov adapters are fitted on
-    (fit_image, fit_text) pairs; ``+noise`` adds Gaussian noise of norm ``noise_norm``."""
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> ((n, d) image vectors, (n, d) adapted unit text vectors). Shift/linear/cov adapters
+    are fitted on (fit_image, fit_text) pairs, C3/DeCap/nearest caption on the two as unpaired sets;
+    ``+noise`` adds Gaussian noise of norm ``noise_norm``."""
     d = text.shape[1]
     w = noise_norm / math.sqrt(d)
     out = {}
     t = torch.from_numpy(np.ascontiguousarray(text, dtype=np.float32))
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
     for name in panels:
         base, _, extra = name.partition("+")
         noisy = base == "noise" or extra == "noise"
@@ -37,9 +43,13 @@ def adapt_panels(
         adapter = create_adapter(kind, **params)
         if adapter.needs_fit:
             adapter.fit(fit_image, fit_text)
+        elif adapter.needs_unpaired:
+            adapter.fit_unpaired(fit_image, fit_text)
         sampled = noisy or adapter.structured_noise  # the covariance adapter's noise is its point
         with torch.no_grad():
-            out[name] = adapter.train()(t).numpy() if sampled else adapter.deterministic(t).numpy()
+            moved = adapter.train()(t).numpy() if sampled else adapter.deterministic(t).numpy()
+            images = adapter.images(x).numpy() if adapter.test_time else image
+        out[name] = (images, moved)
     return out
 
 

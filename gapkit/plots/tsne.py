@@ -41,10 +41,10 @@ def pca(x: np.ndarray, seed: int, perplexity: float = 30.0) -> np.ndarray:
     return PCA(2, random_state=seed).fit_transform(x)
 
 
-def project_panels(image: np.ndarray, panels: dict[str, np.ndarray], method: str, seed: int) -> dict:
-    """name -> (n_img + n_txt, 2) coordinates of [images; adapted texts] for each panel."""
+def project_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], method: str, seed: int) -> dict:
+    """name -> (n_img + n_txt, 2) coordinates of [images; texts] for each panel's (images, texts)."""
     fn = PROJECTIONS.get(method)
-    return {name: fn(np.concatenate([image, txt]), seed) for name, txt in panels.items()}
+    return {name: fn(np.concatenate([img, txt]), seed) for name, (img, txt) in panels.items()}
 
 
 def tsne_figure(coords: dict[str, np.ndarray], n_img: int, path, lines: bool = False, title: str = ""):
