@@ -261,3 +261,27 @@ def test_spec_pinned_to_other_weights_renders_but_does_not_run(tmp_path):
     bad.write_text(path.read_text().replace("ab" * 32, "abc"))
     with pytest.raises(GapkitError, match="weights_sha256 must be 64 lowercase hex digits"):
         load_spec(bad)
+
+
+def test_methods_table_shows_the_geometry_each_method_leaves(world_dir, tmp_path):
+    """The methods table: CLOSE's noise beside C3, DeCap and nearest caption, each with the MG and
+    L2M its deterministic transforms leave; C3's collapse leaves the smallest centroid distance."""
+    rows = [
+        {"label": "noise", "set": {"adapter": "noise"}},
+        {"label": "c3", "set": {"adapter": "c3", "noise": 0.1265}},
+        {"label": "decap", "set": {"adapter": "decap"}},
+        {"label": "nearest", "set": {"adapter": "nearest-caption"}},
+    ]
+    spec_path = smoke_spec(
+        world_dir, tmp_path / "methods.yaml", table="methods", rows=rows, tasks=["caption-single"]
+    )
+    raw = yaml.safe_load(spec_path.read_text())
+    raw.pop("reference")
+    spec_path.write_text(yaml.safe_dump(raw))
+    assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 0
+    md = (tmp_path / "res" / "table.md").read_text()
+    assert "| Method | w | MG | L2M | Cap. CIDEr |" in md and "4 of 4 cells" in md
+    geometry = json.loads((tmp_path / "res" / "geometry.json").read_text())
+    l2m = {k: v["l2m"][0] for k, v in geometry.items()}
+    assert l2m["c3"] < l2m["noise"] and l2m["nearest"] < l2m["noise"]
+    assert (tmp_path / "res" / "ablation-smoke.png").is_file()

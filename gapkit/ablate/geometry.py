@@ -67,6 +67,7 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     p = Paired(img, txt, np.arange(len(txt)))  # one example per caption: row k pairs with row k
     row["mg"].append(p.mg(moved))
     row["delta"].append(p.delta(moved))
+    row["l2m"].append(p.centroid_distance(moved))
     shift = getattr(adapter, "shift", None)
     if shift is not None and shift.numel():
         scale = getattr(adapter, "scale", 1.0)

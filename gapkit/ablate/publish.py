@@ -125,6 +125,7 @@ def figure_rows(spec, results: dict, geometry: dict) -> tuple[list[dict], list[s
                 "magnitude": mean(g.get("magnitude", [])),
                 "mg": mean(g.get("mg", [])),
                 "delta": mean(g.get("delta", [])),
+                "l2m": mean(g.get("l2m", [])),
                 "noise": mean([r["noise"] for r in done]),
                 "noise_norm": mean([r["noise_norm"] for r in done]),
                 "kind": "images"

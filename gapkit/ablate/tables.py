@@ -208,3 +208,33 @@ def noise_table(spec, results: dict, shift_stats: dict) -> Table:
         INTERVAL_NOTE,
     ]
     return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))
+
+
+@TABLES.register("methods")
+def methods_table(spec, results: dict, shift_stats: dict) -> Table:
+    """Every way to cross the gap x tasks: each method's noise, and the geometry its deterministic
+    transforms leave (MG, L2M between the moved images and the moved texts), then the metrics."""
+    runs = cell_runs(spec, results)
+    header = ["Method", "w", "MG", "L2M"] + column_labels(spec)
+    by_row: dict = defaultdict(list)
+    for cell in spec.cells():
+        if cell.key in results:
+            by_row[cell.row].append(results[cell.key])
+    rows = []
+    for label in row_order(spec):
+        st = shift_stats.get(label, {})
+        cells = [
+            label,
+            _span([r["noise"] for r in by_row.get(label, [])], 3),
+            value_text(st.get("mg", []), 3),
+            value_text(st.get("l2m", []), 3),
+        ]
+        cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
+        rows.append(cells)
+    notes = [
+        "MG: mean cos(test image, training text) and L2M: |mean image - mean text| on evaluation pairs, both "
+        "after the method's deterministic transforms (texts: training half without noise; images: test-time "
+        "half, if any); w: per-dimension training noise; metrics on images.",
+        INTERVAL_NOTE,
+    ]
+    return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))

@@ -136,3 +136,23 @@ def noise_magnitude_figure(rows: list[dict], tasks: list[str], path):
         ax.set_ylabel("metric on images [95% interval]")
         ax.legend(frameon=False)
         return save(fig, path)
+
+
+@ABLATION_FIGURES.register("methods")
+def methods_figure(rows: list[dict], tasks: list[str], path):
+    """One panel per task: each method's score with its interval, and the L2M its transforms leave."""
+    with paper_style() as plt:
+        fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(COLUMN_WIDTH * (len(tasks) + 1) * 0.9, 2.6))
+        c = palette(len(rows))
+        y = np.arange(len(rows))
+        for ax, t in zip(axes, tasks):
+            scores = [r["scores"][t] for r in rows]
+            ax.barh(y, [s[0] for s in scores], xerr=_yerr(scores), color=c, capsize=2)
+            ax.set_xlabel(t)
+        axes[-1].barh(y, [r["l2m"] for r in rows], color=c)
+        axes[-1].set_xlabel("L2M after the transforms")
+        for ax in axes:
+            ax.set_yticks(y)
+            ax.set_yticklabels([r["label"] for r in rows] if ax is axes[0] else [])
+            ax.invert_yaxis()
+        return save(fig, path)
