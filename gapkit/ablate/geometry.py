@@ -56,7 +56,7 @@ def adapter_geometry(spec) -> dict:
 
 
 def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
-    key = (cfg.encoder, cfg.world, cfg.data_root, cfg.eval_split, cfg.template)
+    key = (cfg.encoder, cfg.world, cfg.world_seed, cfg.data_root, cfg.eval_split, cfg.template)
     if key not in pairs:
         pairs[key] = _pairs(cfg, enc, cache)
     src, vec, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs

@@ -7,6 +7,7 @@ import logging
 import time
 from pathlib import Path
 
+from ..close.config import ADDED_KEYS
 from ..errors import GapkitError
 from ..progress import progress
 from ..results import upgrade_metrics
@@ -45,7 +46,8 @@ def _read_result(path: Path) -> dict | None:
     except (ValueError, GapkitError) as e:
         log.warning("unreadable result %s (%s): the cell will run again", path, first_line(str(e)))
         return None
-    return {**res, "metrics": upgrade_metrics(res.get("metrics", {}))}
+    config = {**ADDED_KEYS, **res["config"]} if isinstance(res.get("config"), dict) else res.get("config")
+    return {**res, "config": config, "metrics": upgrade_metrics(res.get("metrics", {}))}
 
 
 def load_results(spec: Spec, out: Path) -> dict[str, dict]:

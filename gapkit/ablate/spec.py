@@ -70,7 +70,9 @@ class Cell:
 def cell_key(config: dict, encoder_weights: str) -> str:
     """The key of a cell with this config (``CloseConfig.to_dict()``) run with encoder weights of
     this sha256; also how a converted v1 result file is matched to its cell (``legacy``)."""
-    return digest({"config": config, "encoder_weights": encoder_weights})[:16]
+    from ..close.config import without_added_defaults
+
+    return digest({"config": without_added_defaults(config), "encoder_weights": encoder_weights})[:16]
 
 
 @functools.cache

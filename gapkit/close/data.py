@@ -90,10 +90,11 @@ class DataSource:
     identity: dict = field(default_factory=dict)
 
     @classmethod
-    def shapes_world(cls, folder: str | Path | None = None) -> DataSource:
+    def shapes_world(cls, folder: str | Path | None = None, seed: int = 0) -> DataSource:
+        """An exported world folder, else the embedded world of ``seed`` (generated into the cache)."""
         from ..worlds import check_world_manifest, ensure_shapes_world
 
-        folder = Path(folder) if folder else ensure_shapes_world()
+        folder = Path(folder) if folder else ensure_shapes_world(seed)
         m = check_world_manifest(folder)
         patterns = {"karpathy": "{filepath}/{filename}", **m["patterns"]}
         ident = {"world": m["world"], "version": m["version"], "seed": m["seed"], "sizes": m["sizes"]}

@@ -49,7 +49,7 @@ class Prepared:
 def data_source(cfg: CloseConfig) -> DataSource:
     if cfg.data_root:
         return DataSource.real(cfg.data_root, cfg.data_files, cfg.data_patterns)
-    return DataSource.shapes_world(cfg.world)
+    return DataSource.shapes_world(cfg.world, seed=cfg.world_seed)
 
 
 @dataclass
