@@ -51,7 +51,8 @@ def environment() -> dict:
             torch=torch.__version__,
             open_clip=_version("open_clip_torch"),
             transformers=_version("transformers"),
-            device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            # what the machine has, not what a run used (a run records its own ``device``)
+            gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         )
     return env
 

@@ -135,6 +135,11 @@ def test_a_run_decodes_the_images_through_the_test_time_half(world_dir, tmp_path
         )
     )
     train_run(cfg, tmp_path / "run")
+    from gapkit.encoders import resolve_device
+
+    prov = json.loads((tmp_path / "run" / "metrics.json").read_text())["provenance"]
+    assert prov["device"] == str(resolve_device(None))  # the device the run used, not the machine's GPU
+    assert "device" not in prov["environment"]
     fed = []
     real = decode._decode
     monkeypatch.setattr(

@@ -118,6 +118,7 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
             data=prep.source.identity,
             image_root=_image_root(prep),
             seed=cfg.seed,
+            device=str(prep.device),
             config=cfg.to_dict(),
         ),
     }
@@ -210,6 +211,7 @@ def eval_run(
             data=prep.source.identity,
             image_root=_image_root(prep),
             seed=cfg.seed,
+            device=str(prep.device),
         ),
     }
     if on == "text":
