@@ -198,18 +198,23 @@ def _decide(check: Check, q: Bounds) -> tuple[str, str]:
     return "no", f"{what}: inconclusive, {span} straddles {_fmt(t)}"
 
 
+def _paper_text(paper) -> str:
+    """The paper's value as shown: "–" where the paper has none (a claim of gapkit's own)."""
+    return "–" if paper is None else str(paper)
+
+
 def evaluate_check(check: Check, runs: dict) -> list[str]:
     """[claim, paper value, gapkit value [interval], reproduced, measured reason]."""
     a, note_a = _bounds(runs, check.a)
     b, note_b = _bounds(runs, check.b) if check.b else (None, "")
     if a is None or (check.b and b is None):
-        return [check.claim, str(check.paper), "–", "no", note_a if a is None else note_b]
+        return [check.claim, _paper_text(check.paper), "–", "no", note_a if a is None else note_b]
     q = KINDS.get(check.kind)[1](a, b)
     if isinstance(q, str):
-        return [check.claim, str(check.paper), "–", "no", q]
+        return [check.claim, _paper_text(check.paper), "–", "no", q]
     shown = _fmt(q.value) + ("" if q.lo is None else f" [{_fmt(q.lo)}, {_fmt(q.hi)}]")
     reproduced, reason = _decide(check, q)
-    return [check.claim, str(check.paper), shown, reproduced, reason + note_a + note_b]
+    return [check.claim, _paper_text(check.paper), shown, reproduced, reason + note_a + note_b]
 
 
 def signatures_table(spec, results: dict) -> Table:
