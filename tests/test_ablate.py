@@ -221,7 +221,17 @@ def test_committed_cells_match_their_specs():
     from gapkit.ablate.runner import default_out, jobs_for, load_results
 
     root = Path(__file__).resolve().parent.parent / "analyses"
-    for name in ("v1/bias", "v1/noise", "v1/table1", "bias", "noise", "table1", "precheck"):
+    for name in (
+        "v1/bias",
+        "v1/noise",
+        "v1/table1",
+        "bias",
+        "noise",
+        "table1",
+        "precheck",
+        "precheck-world1",
+        "methods",
+    ):
         spec = load_spec(root / f"{name}.yaml")
         jobs = jobs_for(spec, default_out(spec))
         assert all(Path(j.result_path).is_file() for j in jobs), name
