@@ -157,84 +157,77 @@ class Table:
         return "\n".join(lines + [r"\bottomrule", r"\end{tabular}", ""])
 
 
+def _assemble(spec, results: dict, shift_stats: dict, lead: list[str], lead_cells, note: str) -> Table:
+    """One row per row label: ``lead_cells(label, the row's results, its geometry)`` under the
+    ``lead`` headers, then every task's metric columns; ``note`` explains the lead columns."""
+    runs = cell_runs(spec, results)
+    by_row: dict = defaultdict(list)
+    for cell in spec.cells():
+        if cell.key in results:
+            by_row[cell.row].append(results[cell.key])
+    rows = [
+        lead_cells(label, by_row.get(label, []), shift_stats.get(label, {}))
+        + [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
+        for label in row_order(spec)
+    ]
+    notes = [note, INTERVAL_NOTE] + metric_notes(spec) + _reference_block(spec)
+    return Table(lead + column_labels(spec), rows, notes)
+
+
 @TABLES.register("bias")
 def bias_table(spec, results: dict, shift_stats: dict) -> Table:
     """CLOSE Table 3 analogue: Bias, Mag., MG, Delta, then the metric columns of each task."""
-    runs = cell_runs(spec, results)
-    header = ["Bias", "Mag.", "MG", "Δ"] + column_labels(spec)
-    rows = []
-    for label in row_order(spec):
-        st = shift_stats.get(label, {})
-        cells = [
+    return _assemble(
+        spec,
+        results,
+        shift_stats,
+        ["Bias", "Mag.", "MG", "Δ"],
+        lambda label, res, st: [
             label.split("@")[0],
             _span(st.get("magnitude", []), 2),
             value_text(st.get("mg", []), 3),
             value_text(st.get("delta", []), 3),
-        ]
-        cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
-        rows.append(cells)
-    notes = [
+        ],
         "MG = mean cos(image, n(text + b)) and Δ = mean cos(text, n(text + b)) on the evaluation split's "
         "pairs, noise not included (mean [95% t interval] over a row's directions); metrics on images.",
-        INTERVAL_NOTE,
-    ]
-    return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))
+    )
 
 
 @TABLES.register("noise")
 def noise_table(spec, results: dict, shift_stats: dict) -> Table:
     """Noise magnitude x tasks, with w and w*sqrt(d), the images upper bound and other adapters."""
-    runs = cell_runs(spec, results)
-    header = ["Row", "w", "w·√d", "MG"] + column_labels(spec)
-    by_row: dict = defaultdict(list)
-    for cell in spec.cells():
-        if cell.key in results:
-            by_row[cell.row].append(results[cell.key])
-    rows = []
-    for label in row_order(spec):
-        res = by_row.get(label, [])
-        st = shift_stats.get(label, {})
-        cells = [
+    return _assemble(
+        spec,
+        results,
+        shift_stats,
+        ["Row", "w", "w·√d", "MG"],
+        lambda label, res, st: [
             label,
             _span([r["noise"] for r in res], 3),
             _span([r["noise_norm"] for r in res], 2),
             value_text(st.get("mg", []), 3),
-        ]
-        cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
-        rows.append(cells)
-    notes = [
+        ],
         "w: per-dimension noise std; w·√d: expected noise norm (compare across embedding sizes); "
         "MG: mean cos(image, adapter without noise(text)) on evaluation pairs; metrics on images.",
-        INTERVAL_NOTE,
-    ]
-    return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))
+    )
 
 
 @TABLES.register("methods")
 def methods_table(spec, results: dict, shift_stats: dict) -> Table:
     """Every way to cross the gap x tasks: each method's noise, and the geometry its deterministic
     transforms leave (MG, L2M between the moved images and the moved texts), then the metrics."""
-    runs = cell_runs(spec, results)
-    header = ["Method", "w", "MG", "L2M"] + column_labels(spec)
-    by_row: dict = defaultdict(list)
-    for cell in spec.cells():
-        if cell.key in results:
-            by_row[cell.row].append(results[cell.key])
-    rows = []
-    for label in row_order(spec):
-        st = shift_stats.get(label, {})
-        cells = [
+    return _assemble(
+        spec,
+        results,
+        shift_stats,
+        ["Method", "w", "MG", "L2M"],
+        lambda label, res, st: [
             label,
-            _span([r["noise"] for r in by_row.get(label, [])], 3),
+            _span([r["noise"] for r in res], 3),
             value_text(st.get("mg", []), 3),
             value_text(st.get("l2m", []), 3),
-        ]
-        cells += [score_text(runs[(label, t)], key) for t, key, _ in columns(spec)]
-        rows.append(cells)
-    notes = [
+        ],
         "MG: mean cos(test image, training text) and L2M: |mean image - mean text| on evaluation pairs, both "
         "after the method's deterministic transforms (texts: training half without noise; images: test-time "
         "half, if any); w: per-dimension training noise; metrics on images.",
-        INTERVAL_NOTE,
-    ]
-    return Table(header, rows, notes + metric_notes(spec) + _reference_block(spec))
+    )
