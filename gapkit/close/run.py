@@ -112,15 +112,7 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
         "adapter": prep.adapter.describe(),
         "resolved": resolved,
         "per_item": per_item_scores(predictions),
-        "provenance": provenance(
-            command,
-            encoder=prep.encoder_identity,
-            data=prep.source.identity,
-            image_root=_image_root(prep),
-            seed=cfg.seed,
-            device=str(prep.device),
-            config=cfg.to_dict(),
-        ),
+        "provenance": _run_provenance(prep, command, config=cfg.to_dict()),
     }
     write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
@@ -140,6 +132,19 @@ def resolved_settings(prep, trainer) -> dict:
         "early_stopping": cfg.early_stopping,
         "max_len": trainer.max_len,
     }
+
+
+def _run_provenance(prep, command, **extra) -> dict:
+    """How a run's numbers were made: command, encoder, data, image root, seed and the device used."""
+    return provenance(
+        command,
+        encoder=prep.encoder_identity,
+        data=prep.source.identity,
+        image_root=_image_root(prep),
+        seed=prep.cfg.seed,
+        device=str(prep.device),
+        **extra,
+    )
 
 
 def _image_root(prep) -> str:
@@ -205,14 +210,7 @@ def eval_run(
         "inputs": on,
         "metrics": metrics,
         "per_item": per_item_scores(predictions),
-        "provenance": provenance(
-            command,
-            encoder=prep.encoder_identity,
-            data=prep.source.identity,
-            image_root=_image_root(prep),
-            seed=cfg.seed,
-            device=str(prep.device),
-        ),
+        "provenance": _run_provenance(prep, command),
     }
     if on == "text":
         record["text_adapter"] = {
