@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,38 +18,15 @@ EXAMPLES = """Examples:
   gapkit train --task caption-single --adapter mean-shift --set adapter_options.scale=-1 --out runs/away
 """
 
-# flag -> config key, for the flags that mirror config fields one to one
-FLAGS = {
-    "task": str,
-    "encoder": str,
-    "decoder": str,
-    "adapter": str,
-    "noise": float,
-    "noise_norm": float,
-    "tuned_noise": str,
-    "train_on": str,
-    "epochs": positive_int,
-    "batch_size": positive_int,
-    "lr": float,
-    "weight_decay": float,
-    "seed": seed_int,
-    "world": str,
-    "data_root": str,
-    "max_train_examples": positive_int,
-    "max_eval_examples": positive_int,
-    "eval_split": str,
-    "device": str,
-}
-HELP = {
-    "noise": "per-dimension noise std w (default: the task's CLOSE-tuned w)",
-    "noise_norm": "noise by its expected norm w*sqrt(d) instead of w",
-    "tuned_noise": "how the task's CLOSE-tuned w applies: per-dimension (CLOSE) or matched-norm "
-    "(w*sqrt(768/d), gapkit 0.1)",
-    "epochs": "default: the decoder's (8 for a pretrained T5, as CLOSE; 4 for shapes-t5)",
-    "batch_size": "default: the decoder's (128, multi-caption 32 for a pretrained T5; 128 for shapes-t5)",
-    "lr": "default: the decoder's (3e-4 for a pretrained T5, as CLOSE; 1e-3 for shapes-t5)",
-    "weight_decay": "default: 0 (CLOSE's)",
-}
+# argparse type of each kind of flag a config field declares (close/config.py, field metadata)
+KINDS = {"str": str, "float": float, "positive_int": positive_int, "seed": seed_int}
+
+
+def config_flags() -> list:
+    """The CloseConfig fields that are ``gapkit train`` flags, in the config's order."""
+    from ..close.config import CloseConfig
+
+    return [f for f in dataclasses.fields(CloseConfig) if f.metadata.get("flag")]
 
 
 def add_parser(sub, name: str) -> None:
@@ -60,15 +38,10 @@ def add_parser(sub, name: str) -> None:
     )
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--config", default=None, help="YAML config (e.g. a run's config.yaml)")
-    for flag, typ in FLAGS.items():
-        p.add_argument(f"--{flag.replace('_', '-')}", type=typ, default=None, dest=flag, help=HELP.get(flag))
-    p.add_argument(
-        "--early-stopping",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="beam search stops once `beams` hypotheses finished (default: off, searching on as "
-        "CLOSE's AllenNLP beam search does)",
-    )
+    for f in config_flags():
+        kind, name = f.metadata["flag"], f"--{f.name.replace('_', '-')}"
+        how = {"action": argparse.BooleanOptionalAction} if kind == "bool" else {"type": KINDS[kind]}
+        p.add_argument(name, default=None, dest=f.name, help=f.metadata["help"], **how)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
@@ -79,7 +52,7 @@ def add_parser(sub, name: str) -> None:
 def config_from_args(args):
     from ..close.config import CloseConfig
 
-    overrides = {k: getattr(args, k) for k in (*FLAGS, "early_stopping") if getattr(args, k) is not None}
+    overrides = {f.name: getattr(args, f.name) for f in config_flags() if getattr(args, f.name) is not None}
     overrides.update(parse_sets(args.set))
     if args.config:
         return CloseConfig.load(args.config, overrides)

@@ -39,49 +39,82 @@ def without_added_defaults(config: dict) -> dict:
     return {k: v for k, v in config.items() if not (k in ADDED_KEYS and v == ADDED_KEYS[k])}
 
 
+def _opt(default, help: str, flag: str | None = None):
+    """A config field with its help text; ``flag``: the kind of its ``gapkit train`` option ("str",
+    "float", "positive_int", "seed" or "bool"), None for keys set only through YAML or ``--set``."""
+    meta = {"help": help, "flag": flag}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class CloseConfig:
-    task: str = "caption-single"
-    task_options: dict = field(default_factory=dict)
-    # Data: an exported world folder (None: the embedded shapes world) or a real data root.
-    world: str | None = None
-    # The embedded world's seed when ``world`` is None (the shipped tiny CLIP was trained on seed 0's
-    # train split; other seeds draw new scenes from the same generator): a finding must hold on any.
-    world_seed: int = 0
-    data_root: str | None = None
-    data_files: dict = field(default_factory=dict)
-    data_patterns: dict = field(default_factory=dict)
-    encoder: str = "gapkit-shapes"
-    template: str = "{}"
-    decoder: str = "shapes-t5"
-    decoder_options: dict = field(default_factory=dict)
-    prefix_tokens: int = 4
-    adapter: str = "noise"
-    adapter_options: dict = field(default_factory=dict)  # e.g. {scale: -1}, {magnitude: 0.5}
-    noise: float | None = None  # per-dimension std w; None: noise_norm / sqrt(d)
-    noise_norm: float | None = None  # w * sqrt(d); None with noise None: the task's CLOSE default
-    tuned_noise: str = "per-dimension"  # how that default applies: CLOSE's w per dimension, or "matched-norm"
-    adapter_fit_split: str = "restval"  # paired data for mean-shift / linear / cov (COCO: restval)
-    train_on: str = "text"  # "image": the CLOSE w/ images upper bound
+    """Every key of a CLOSE run. The help texts are the ``gapkit train`` option help (cli/train.py
+    builds its flags from this metadata, so they cannot drift from the config)."""
+
+    task: str = _opt("caption-single", "the CLOSE task (gapkit ls tasks)", "str")
+    task_options: dict = _opt({}, "the task's options, e.g. {style: humor} for caption-style")
+    world: str | None = _opt(None, "an exported shapes-world folder (default: the embedded world)", "str")
+    # The shipped tiny CLIP was trained on seed 0's train split; other seeds draw new scenes from
+    # the same generator: a finding must hold on any.
+    world_seed: int = _opt(0, "seed of the embedded world when --world is not given", "seed")
+    data_root: str | None = _opt(None, "root of real data (COCO, VQA v2, SNLI-VE) in official formats", "str")
+    data_files: dict = _opt({}, "file overrides under data_root: file kind -> file name")
+    data_patterns: dict = _opt({}, "image path patterns under data_root: data set -> pattern")
+    encoder: str = _opt("gapkit-shapes", "the CLIP encoder (gapkit ls encoders)", "str")
+    template: str = _opt("{}", "prompt template applied to every text before encoding")
+    decoder: str = _opt(
+        "shapes-t5", "the T5 decoder: shapes-t5 (embedded), t5-base, ... (gapkit ls decoders)", "str"
+    )
+    decoder_options: dict = _opt({}, "decoder options, e.g. {d_model: 256} for shapes-t5")
+    prefix_tokens: int = _opt(4, "T5 input tokens the CLIP vector is mapped to")
+    adapter: str = _opt("noise", "how text stands in for images (gapkit ls adapters)", "str")
+    adapter_options: dict = _opt({}, "adapter options, e.g. {scale: -1}, {magnitude: 0.5}")
+    noise: float | None = _opt(None, "per-dimension noise std w (default: the task's CLOSE-tuned w)", "float")
+    noise_norm: float | None = _opt(None, "noise by its expected norm w*sqrt(d) instead of w", "float")
+    tuned_noise: str = _opt(
+        "per-dimension",
+        "how the task's CLOSE-tuned w applies: per-dimension (CLOSE) or matched-norm "
+        "(w*sqrt(768/d), gapkit 0.1)",
+        "str",
+    )
+    adapter_fit_split: str = _opt(
+        "restval", "paired split that mean-shift / linear / cov adapters are fit on"
+    )
+    train_on: str = _opt("text", "text (CLOSE) or image (the images upper bound)", "str")
     # None: the decoder's defaults (``resolved_training``): CLOSE's for a pretrained T5, the tuned
     # values of the embedded shapes-t5 for it.
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    warmup_steps: int = 0
-    seed: int = 0
-    max_train_examples: int | None = None  # seeded subsample of the training examples
-    eval_split: str = "val"
-    max_eval_examples: int | None = None
-    beams: int = 5
-    # False: search until no running beam can beat the finished ones, as CLOSE's AllenNLP beam
-    # search does; True (gapkit 0.1): stop once `beams` hypotheses have finished.
-    early_stopping: bool = False
-    max_len: int | None = None  # None: the task's CLOSE default (32 / 16 / 8)
-    meteor: bool = False
-    device: str | None = None
-    eval_each_epoch: bool = False
+    epochs: int | None = _opt(
+        None, "default: the decoder's (8 for a pretrained T5, as CLOSE; 4 for shapes-t5)", "positive_int"
+    )
+    batch_size: int | None = _opt(
+        None,
+        "default: the decoder's (128, multi-caption 32 for a pretrained T5; 128 for shapes-t5)",
+        "positive_int",
+    )
+    lr: float | None = _opt(
+        None, "default: the decoder's (3e-4 for a pretrained T5, as CLOSE; 1e-3 for shapes-t5)", "float"
+    )
+    weight_decay: float | None = _opt(None, "default: 0 (CLOSE's)", "float")
+    warmup_steps: int = _opt(0, "linear learning-rate warm-up steps")
+    seed: int = _opt(0, "training seed (model init, batch order, noise, shift directions)", "seed")
+    max_train_examples: int | None = _opt(None, "seeded subsample of the training examples", "positive_int")
+    eval_split: str = _opt("val", "split the model is evaluated on", "str")
+    max_eval_examples: int | None = _opt(
+        None, "seeded subsample of the evaluation examples (the same one in every run)", "positive_int"
+    )
+    beams: int = _opt(5, "beam size of decoding")
+    early_stopping: bool = _opt(
+        False,
+        "beam search stops once `beams` hypotheses finished (default: off, searching on as CLOSE's AllenNLP "
+        "beam search does; on: gapkit 0.1)",
+        "bool",
+    )
+    max_len: int | None = _opt(None, "decode length (default: the task's CLOSE value, 32 / 16 / 8)")
+    meteor: bool = _opt(False, "also score METEOR (pycocoevalcap's, which runs Java)")
+    device: str | None = _opt(None, "cpu, cuda or cuda:N (default: cuda when available)", "str")
+    eval_each_epoch: bool = _opt(False, "score the evaluation split after every epoch")
 
     def resolved_noise(self, dim: int) -> float:
         """The per-dimension noise std w for embeddings of size ``dim``: ``noise``, else
