@@ -12,6 +12,7 @@ python benchmarks/extraction_bench.py --out "$out/extraction.md"
 python benchmarks/close_bench.py --out "$out/close.md"
 python benchmarks/tsne_bench.py --out "$out/tsne.md"
 python benchmarks/end_to_end.py --out "$out/end-to-end.md"
+python benchmarks/refactor_bench.py --out "$out/refactor.md"
 python benchmarks/measure_bench.py --n 1000000 --repeats 3 --dir .scratch --out "$out/measure.md"
 python benchmarks/shards_bench.py --pairs 4000000 --shards 16 --dir .scratch --out "$out/shards.md"  # 12 GB of disk
 # GPU machines only: bash benchmarks/gpu.sh "$out/gpu"
