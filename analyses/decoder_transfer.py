@@ -31,6 +31,7 @@ from gapkit.close.config import CloseConfig
 from gapkit.close.decode import _decode, score
 from gapkit.close.prepare import prepare
 from gapkit.close.run import train_run
+from gapkit.records import RunRecord, read_record
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results" / "decoder-transfer"
@@ -134,7 +135,7 @@ def behaviour() -> dict:
     for label in DECODERS:
         run = _run(label)
         history[label] = [
-            round(h["val"]["cider"], 2) for h in json.loads((run / "metrics.json").read_text())["history"]
+            round(h["val"]["cider"], 2) for h in read_record(run / "metrics.json", RunRecord).history
         ]
         cfg = CloseConfig.load(run / "config.yaml")
         prep = prepare(cfg, eval_splits=("test",), with_train=False)

@@ -154,8 +154,8 @@ def test_ray_executor_on_a_local_instance(world_dir, tmp_path):
         ray.shutdown()
     assert outcome["failed"] == {} and len(outcome["results"]) == 1
     local = run_grid(spec, tmp_path / "res-local")
-    assert {k: v["metrics"] for k, v in local["results"].items()} == {
-        k: v["metrics"] for k, v in outcome["results"].items()
+    assert {k: v.metrics for k, v in local["results"].items()} == {
+        k: v.metrics for k, v in outcome["results"].items()
     }
 
 

@@ -1,4 +1,3 @@
-import json
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from gapkit.close.config import CloseConfig
 from gapkit.close.run import eval_run, train_run
 from gapkit.close.tasks import TASKS, vqa_targets
 from gapkit.errors import GapkitError
+from gapkit.records import EvalRecord, RunRecord, read_record
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.world import ShapesWorld
 
@@ -40,15 +40,15 @@ def _cfg(world_dir, **kw):
 @pytest.mark.parametrize("task", ["caption-single", "caption-multi", "ve", "vqa", "vqa-e", "caption-style"])
 def test_every_task_trains_and_evaluates(world_dir, tmp_path, task):
     rec = train_run(_cfg(world_dir, task=task, epochs=1), tmp_path / "run")
-    assert rec["n_train"] > 0 and rec["history"][0]["loss"] > 0
-    assert {"mg", "centroid_distance", "samples_per_s"} <= set(rec["history"][0])
+    assert rec.n_train > 0 and rec.history[0]["loss"] > 0
+    assert {"mg", "centroid_distance", "samples_per_s"} <= set(rec.history[0])
     for f in ("config.yaml", "metrics.json", "predictions.json", "log.txt", "checkpoint.pt", "adapter.pt"):
         assert (tmp_path / "run" / f).is_file(), f
     test = eval_run(tmp_path / "run", "test")
-    assert test["metrics"]["n"] > 0
-    assert TASKS.get(task).metric in rec["metrics"] and TASKS.get(task).metric in test["metrics"]
+    assert test.metrics["n"] > 0
+    assert TASKS.get(task).metric in rec.metrics and TASKS.get(task).metric in test.metrics
     if task.startswith("vqa"):  # both VQA accuracies, the official one never above CLOSE's
-        assert rec["metrics"]["vqa_acc_official"] <= rec["metrics"]["vqa_acc_close"]
+        assert rec.metrics["vqa_acc_official"] <= rec.metrics["vqa_acc_close"]
 
 
 @pytest.mark.parametrize(
@@ -65,19 +65,19 @@ def test_every_adapter_trains(world_dir, tmp_path, adapter, options):
     rec = train_run(
         _cfg(world_dir, task="ve", epochs=1, adapter=adapter, adapter_options=options), tmp_path / "r"
     )
-    assert rec["adapter"]["adapter"] == adapter
+    assert rec.adapter["adapter"] == adapter
 
 
 def test_train_on_images_upper_bound(world_dir, tmp_path):
     rec = train_run(_cfg(world_dir, task="ve", epochs=1, train_on="image"), tmp_path / "r")
-    assert rec["adapter"]["adapter"] == "none" and rec["history"][0]["mg"] == pytest.approx(1.0, abs=1e-5)
+    assert rec.adapter["adapter"] == "none" and rec.history[0]["mg"] == pytest.approx(1.0, abs=1e-5)
 
 
 def test_config_round_trip_and_rerun(world_dir, tmp_path):
     a = train_run(_cfg(world_dir, task="ve", epochs=1), tmp_path / "a")
     assert main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--out", str(tmp_path / "b")]) == 0
-    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert a["metrics"] == b["metrics"] and a["history"][0]["loss"] == b["history"][0]["loss"]
+    b = read_record(tmp_path / "b" / "metrics.json", RunRecord)
+    assert a.metrics == b.metrics and a.history[0]["loss"] == b.history[0]["loss"]
 
 
 def test_resume_after_kill_equals_uninterrupted(world_dir, tmp_path):
@@ -138,9 +138,9 @@ def _resume_after_kill(args: list[str], tmp_path) -> None:
         pytest.skip("the run finished before it could be killed")
     assert (part / "checkpoint.pt").exists()
     assert main(["train", *args, "--out", str(part), "--resume"]) == 0
-    a, b = (json.loads((d / "metrics.json").read_text()) for d in (full, part))
-    assert a["metrics"] == b["metrics"]
-    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    a, b = (read_record(d / "metrics.json", RunRecord) for d in (full, part))
+    assert a.metrics == b.metrics
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
 
 
 def test_vqa_target_rule():
@@ -212,7 +212,7 @@ def test_pretrained_t5_from_a_local_folder(world_dir, tmp_path):
         _cfg(world_dir, task="ve", epochs=1, decoder=_local_t5(tmp_path / "t5"), decoder_options={}),
         tmp_path / "run",
     )
-    assert rec["metrics"]["n"] > 0
+    assert rec.metrics["n"] > 0
 
 
 def test_real_data_layout(world_dir, tmp_path):
@@ -250,7 +250,7 @@ def test_real_data_layout(world_dir, tmp_path):
             _cfg(world_dir, task=task, epochs=1, world=None, data_root=str(root), data_patterns=patterns),
             tmp_path / f"run-{task}",
         )
-        assert rec["n_train"] > 0
+        assert rec.n_train > 0
     with pytest.raises(GapkitError, match="Data root not found"):
         train_run(_cfg(world_dir, task="ve", world=None, data_root=str(tmp_path / "nope")), tmp_path / "r2")
 
@@ -315,10 +315,10 @@ def test_a_local_t5_trains_with_closes_settings(world_dir, tmp_path):
         )
     )
     rec = train_run(cfg, tmp_path / "run")
-    r = rec["resolved"]
+    r = rec.resolved
     assert (r["lr"], r["weight_decay"], r["epochs"], r["batch_size"]) == (3e-4, 0.0, 8, 32)
-    assert len(rec["history"]) == 8 and rec["history"][0]["step"] == math.ceil(rec["n_train"] / 32)
-    assert rec["history"][0]["lr"] == pytest.approx(3e-4 * (1 - 1 / 8))  # linear decay over 8 epochs
+    assert len(rec.history) == 8 and rec.history[0]["step"] == math.ceil(rec.n_train / 32)
+    assert rec.history[0]["lr"] == pytest.approx(3e-4 * (1 - 1 / 8))  # linear decay over 8 epochs
 
 
 def test_beam_search_settings_are_closes(monkeypatch):
@@ -369,11 +369,9 @@ def test_eval_on_text_applies_the_adapters_shift(world_dir, tmp_path, monkeypatc
     moved = text + shift
     assert np.allclose(fed[-1], moved / np.linalg.norm(moved, axis=1, keepdims=True), atol=1e-5)
     assert not np.allclose(fed[-1], text, atol=1e-3)
-    record = json.loads((tmp_path / "run" / "metrics-val-text.json").read_text())
-    assert (
-        record["text_adapter"]["adapter"] == "mean-shift" and "no noise" in record["text_adapter"]["applied"]
-    )
-    assert len(record["per_item"]["cider"]) == 5
+    record = read_record(tmp_path / "run" / "metrics-val-text.json", EvalRecord)
+    assert record.text_adapter["adapter"] == "mean-shift" and "no noise" in record.text_adapter["applied"]
+    assert record.inputs == "text" and len(record.per_item["cider"]) == 5
 
 
 def test_epoch_log_mg_is_noiseless(world_dir, tmp_path):
@@ -386,7 +384,7 @@ def test_epoch_log_mg_is_noiseless(world_dir, tmp_path):
     rec = train_run(cfg, tmp_path / "run")
     ev = prepare(cfg, eval_splits=("val",), with_train=False).evals["val"]
     expected = float((ev.image_vectors * ev.text_vectors).sum(1).mean())  # noise adapter: a = identity
-    h = rec["history"][0]
+    h = rec.history[0]
     assert h["mg"] == pytest.approx(expected, abs=1e-5)
     assert abs(h["mg_noisy"]) < abs(h["mg"]) and "centroid_distance_noisy" in h
 

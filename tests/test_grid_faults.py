@@ -20,6 +20,7 @@ from gapkit.ablate.spec import load_spec
 from gapkit.ablate.tables import TABLES
 from gapkit.cli.main import main
 from gapkit.errors import GapkitError
+from gapkit.records import CellResult
 from gapkit.worlds.shapes.export import export_world
 from gapkit.worlds.shapes.world import ShapesWorld
 
@@ -314,14 +315,14 @@ def test_vqa_columns_name_their_metric_and_old_results_load(world_dir, tmp_path)
     (out / "cells").mkdir(parents=True)
     (out / "cells" / f"{cell.key}.json").write_text(json.dumps(v1))
     results = load_results(spec, out)
-    assert results[cell.key]["metrics"] == {"vqa_acc_close": 41.5, "n": 6}
+    assert results[cell.key].metrics == {"vqa_acc_close": 41.5, "n": 6}
     table = TABLES.get("noise")(spec, results, {})
     # both VQA accuracies side by side, wherever VQA appears; an old result lacks the official one
     assert table.header[-2:] == ["VQA acc. (official)", "VQA acc. (CLOSE min(n/3,1))"]
     assert table.rows[0][-2:] == ["not recorded", "41.5"]
     assert any("leave-one-out" in n for n in table.notes)
     _, v2 = _vqa_cell(spec, {"vqa_acc_official": 39.0, "vqa_acc_close": 41.5, "n": 6})
-    table = TABLES.get("noise")(spec, {cell.key: v2}, {})
+    table = TABLES.get("noise")(spec, {cell.key: CellResult.from_dict(v2)}, {})
     assert table.rows[0][-2:] == ["39.0", "41.5"]
 
 
@@ -330,8 +331,8 @@ def test_committed_results_load_under_current_metric_names(name):
     spec = load_spec(ROOT / "analyses" / "v1" / f"{name}.yaml")
     results = load_results(spec, ROOT / "analyses" / "v1" / "results" / name)
     assert set(results) == {c.key for c in spec.cells()}  # v1 files, converted on reading
-    assert all(r["converted_from"].startswith("gapkit 0.1") for r in results.values())
-    vqa = [results[c.key]["metrics"] for c in spec.cells() if c.task.startswith("vqa")]
+    assert all(r.converted_from.startswith("gapkit 0.1") for r in results.values())
+    vqa = [results[c.key].metrics for c in spec.cells() if c.task.startswith("vqa")]
     assert vqa and all("vqa_acc_close" in m and "vqa_accuracy" not in m for m in vqa)
     table = TABLES.get(spec.table)(spec, results, {})
     assert "VQA acc. (CLOSE min(n/3,1))" in table.header and "VQA acc. (official)" in table.header

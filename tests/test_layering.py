@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "gapkit"
 LAYERS = [
     ("errors",),
     ("io", "_registry", "_options", "progress", "results", "streams"),
+    ("records",),
     ("cache",),
     ("stats",),
     ("adapters",),

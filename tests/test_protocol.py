@@ -17,6 +17,7 @@ from gapkit.ablate.spec import load_spec
 from gapkit.ablate.tables import TABLES, cell_runs, score_text
 from gapkit.cli.main import main
 from gapkit.errors import GapkitError
+from gapkit.records import CellResult
 
 from .test_ablate import smoke_spec
 
@@ -159,20 +160,22 @@ def test_one_images_run_for_both_captioning_columns(tmp_path):
 
 # --- tables -----------------------------------------------------------------------------------
 def _result(cell, scores, metric="cider", items="same", **extra):
-    return {
-        "key": cell.key,
-        "label": f"{cell.row}/{cell.task}",
-        "config": cell.config.to_dict(),
-        "metrics": {metric: float(np.mean(scores)), "n": len(scores), "items": items},
-        "per_item": {metric: list(map(float, scores))},
-        "history": [],
-        "noise": cell.config.noise or 0.0,
-        "noise_norm": 0.0,
-        "dim": 128,
-        "n_train": 1,
-        "provenance": {},
-        **extra,
-    }
+    return CellResult.from_dict(
+        {
+            "key": cell.key,
+            "label": f"{cell.row}/{cell.task}",
+            "config": cell.config.to_dict(),
+            "metrics": {metric: float(np.mean(scores)), "n": len(scores), "items": items},
+            "per_item": {metric: list(map(float, scores))},
+            "history": [],
+            "noise": cell.config.noise or 0.0,
+            "noise_norm": 0.0,
+            "dim": 128,
+            "n_train": 1,
+            "provenance": {},
+            **extra,
+        }
+    )
 
 
 def test_table_prints_mean_and_interval(tmp_path):
@@ -335,7 +338,7 @@ def test_noise_magnitude_figure(tmp_path):
         w = c.config.noise or 0.0
         shift = {"none": 0.0, "w@0.04": 5.0, "w@0.12": 8.0, "images": 50.0, "linear": 60.0}[c.row]
         metric = "cider" if c.task == "caption-single" else "accuracy"
-        results[c.key] = {**_result(c, X[c.config.seed] + shift, metric), "noise": w}
+        results[c.key] = _result(c, X[c.config.seed] + shift, metric, noise=w)
     paths = _figure(spec, results, {}, tmp_path / "fig")
     assert {p.rsplit(".", 1)[1] for p in paths} == {"png", "pdf"}
     numbers = json.loads((tmp_path / "fig" / "ablation-smoke.json").read_text())
@@ -465,12 +468,21 @@ def test_v1_files_load_into_a_spec_that_pins_v1_settings(tmp_path):
             "adapter_options": {k: v for k, v in options.items() if k != "direction_seed"},
         }
         (out / "cells" / f"{name}.json").write_text(
-            json.dumps({"key": name, "config": conf, "history": [], "metrics": {"cider": 1.0, "n": 3}})
+            json.dumps(
+                {
+                    "key": name,
+                    "label": f"{name}/{task}",
+                    "config": conf,
+                    "history": [],
+                    "metrics": {"cider": 1.0, "n": 3},
+                    **{"noise": 0.0, "noise_norm": 0.0, "dim": 512, "n_train": 1},
+                }
+            )
         )
     results = load_results(spec, out)
     # a, b: text runs; c: the images model; d (v1's multi-caption images run) matches no current cell
     assert len(results) == 3 == len(jobs_for(spec, out))
-    got = sorted((r["config"]["task"], r["config"]["train_on"]) for r in results.values())
+    got = sorted((r.config["task"], r.config["train_on"]) for r in results.values())
     assert got == [("caption-multi", "text"), ("caption-single", "image"), ("caption-single", "text")]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .._registry import Registry
 from ..errors import GapkitError
+from ..records import CellResult
 
 EXECUTORS: Registry = Registry("executor", ls_hint="executors")
 log = logging.getLogger("gapkit.ablate")
@@ -76,14 +77,14 @@ def _cell_lock(run: Path):
         raise GapkitError(f"cell {run.name} is being run by another process") from None
 
 
-def run_cell(job: CellJob) -> dict:
+def run_cell(job: CellJob) -> CellResult:
     """Train + evaluate one cell (resuming its run folder if a checkpoint exists) and write its
     result file. Runs in this process, a worker process or a Ray task."""
     import torch
 
     from ..close.config import CloseConfig
     from ..close.run import train_run
-    from ..io import write_json
+    from ..records import write_record
 
     torch.set_num_threads(max(1, job.threads))
     cfg = CloseConfig.from_dict(job.config)
@@ -91,21 +92,8 @@ def run_cell(job: CellJob) -> dict:
     with _cell_lock(run):
         resume = (run / "checkpoint.pt").exists() and (run / "config.yaml").exists()
         record = train_run(cfg, run, resume=resume, overwrite=run.exists() and not resume)
-        result = {
-            "key": job.key,
-            "label": job.label,
-            "config": job.config,
-            "metrics": record["metrics"],
-            "per_item": record["per_item"],
-            "history": record["history"],
-            "noise": record["noise"],
-            "noise_norm": record["noise_norm"],
-            "dim": record["dim"],
-            "n_train": record["n_train"],
-            "resolved": record["resolved"],
-            "provenance": record["provenance"],
-        }
-        write_json(Path(job.result_path), result)
+        result = CellResult.from_run(job.key, job.label, job.config, record)
+        write_record(Path(job.result_path), result)
     return result
 
 

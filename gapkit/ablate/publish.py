@@ -22,7 +22,7 @@ FIGURES = ROOT / "figures"  # the committed figures: only for the specs under an
 
 
 def _cell_seconds(results: dict) -> float:
-    return sum(h.get("seconds", 0.0) for r in results.values() for h in r.get("history", []))
+    return sum(h.get("seconds", 0.0) for r in results.values() for h in r.history)
 
 
 def render_outputs(spec, outcome: dict, command: list[str], figures_dir: Path | None = None) -> dict:
@@ -71,7 +71,7 @@ def protocol_line(spec, results: dict) -> str:
     """How many runs each cell has and on how many items they were scored."""
     runs = {len(v) for v in cell_runs(spec, results).values()}
     seeds = f"training seeds {spec.seeds}" if spec.seeds else "the base config's training seed"
-    n = sorted({r["metrics"].get("n") for r in results.values() if r["metrics"].get("n") is not None})
+    n = sorted({r.metrics.get("n") for r in results.values() if r.metrics.get("n") is not None})
     items = "no finished cell yet" if not n else f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
     return (
         f"Protocol: runs per cell {'-'.join(str(k) for k in sorted(runs))} ({seeds}); evaluation items per "
@@ -126,8 +126,8 @@ def figure_rows(spec, results: dict, geometry: dict) -> tuple[list[dict], list[s
                 "mg": mean(g.get("mg", [])),
                 "delta": mean(g.get("delta", [])),
                 "l2m": mean(g.get("l2m", [])),
-                "noise": mean([r["noise"] for r in done]),
-                "noise_norm": mean([r["noise_norm"] for r in done]),
+                "noise": mean([r.noise for r in done]),
+                "noise_norm": mean([r.noise_norm for r in done]),
                 "kind": "images"
                 if cell.config.train_on == "image"
                 else "noise"

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..close.config import ADDED_KEYS
 from ..errors import GapkitError
 from ..progress import progress
+from ..records import CellResult
 from ..results import upgrade_metrics
 from .executors import Attempt, CellJob, create_executor, first_line
 from .legacy import upgrade_result
@@ -39,18 +40,21 @@ def jobs_for(spec: Spec, out: Path) -> list[CellJob]:
     return list(jobs.values())
 
 
-def _read_result(path: Path) -> dict | None:
-    """A result file under the current schema (v1 files converted, see ``legacy``), or None."""
+def _read_result(path: Path) -> CellResult | None:
+    """A cell result under the current schema (gapkit 0.1 files converted, see ``legacy``; config
+    keys added since filled in at the value older results used; metric keys renamed), or None."""
     try:
-        res = upgrade_result(json.loads(path.read_text()))
+        raw = upgrade_result(json.loads(path.read_text()))
+        if isinstance(raw.get("config"), dict):
+            raw["config"] = {**ADDED_KEYS, **raw["config"]}
+        raw["metrics"] = upgrade_metrics(raw.get("metrics") or {})
+        return CellResult.from_dict(raw, str(path))
     except (ValueError, GapkitError) as e:
         log.warning("unreadable result %s (%s): the cell will run again", path, first_line(str(e)))
         return None
-    config = {**ADDED_KEYS, **res["config"]} if isinstance(res.get("config"), dict) else res.get("config")
-    return {**res, "config": config, "metrics": upgrade_metrics(res.get("metrics", {}))}
 
 
-def load_results(spec: Spec, out: Path) -> dict[str, dict]:
+def load_results(spec: Spec, out: Path) -> dict[str, CellResult]:
     """Finished cells: key -> result. A result whose config differs from the cell's is ignored;
     metric keys are read under their current names; files written by gapkit 0.1 are converted
     (``legacy.upgrade_result``) and matched by their converted config, whatever their file name."""
@@ -59,13 +63,13 @@ def load_results(spec: Spec, out: Path) -> dict[str, dict]:
     for key, job in jobs.items():
         path = Path(job.result_path)
         res = _read_result(path) if path.is_file() else None
-        if res is not None and res.get("config") == job.config:
+        if res is not None and res.config == job.config:
             done[key] = res
     others = sorted(p for p in (Path(out) / "cells").glob("*.json") if p.stem not in done)
     for path in others if len(done) < len(jobs) else []:
         res = _read_result(path) if not path.stem.startswith(".") else None
-        key = res and res.get("converted_from") and res.get("key")
-        if key in jobs and key not in done and res["config"] == jobs[key].config:
+        key = res.key if res is not None and res.converted_from else None
+        if key in jobs and key not in done and res.config == jobs[key].config:
             done[key] = res
     return done
 

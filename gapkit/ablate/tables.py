@@ -53,14 +53,14 @@ def cell_runs(spec, results: dict) -> dict:
 
 def run_interval(runs: list, metric: str) -> Interval | None:
     """The interval of ``metric`` over the finished runs that report it (None when none does)."""
-    done = [r for r in runs if r is not None and r["metrics"].get(metric) is not None]
+    done = [r for r in runs if r is not None and r.metrics.get(metric) is not None]
     if not done:
         return None
-    per_item = [r.get("per_item", {}).get(metric) for r in done]
+    per_item = [r.per_item.get(metric) for r in done]
     return combine(
-        [float(r["metrics"][metric]) for r in done],
+        [float(r.metrics[metric]) for r in done],
         per_item if all(p is not None for p in per_item) else None,
-        [r["metrics"].get("items") for r in done],
+        [r.metrics.get("items") for r in done],
     )
 
 
@@ -203,8 +203,8 @@ def noise_table(spec, results: dict, shift_stats: dict) -> Table:
         ["Row", "w", "w·√d", "MG"],
         lambda label, res, st: [
             label,
-            _span([r["noise"] for r in res], 3),
-            _span([r["noise_norm"] for r in res], 2),
+            _span([r.noise for r in res], 3),
+            _span([r.noise_norm for r in res], 2),
             value_text(st.get("mg", []), 3),
         ],
         "w: per-dimension noise std; w·√d: expected noise norm (compare across embedding sizes); "
@@ -223,7 +223,7 @@ def methods_table(spec, results: dict, shift_stats: dict) -> Table:
         ["Method", "w", "MG", "L2M"],
         lambda label, res, st: [
             label,
-            _span([r["noise"] for r in res], 3),
+            _span([r.noise for r in res], 3),
             value_text(st.get("mg", []), 3),
             value_text(st.get("l2m", []), 3),
         ],

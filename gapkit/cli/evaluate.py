@@ -49,8 +49,6 @@ def run(args) -> int:
         verify_images=args.verify_images,
     )
     print(
-        json.dumps(
-            {"run": args.run, "split": args.split, "inputs": args.inputs, **record["metrics"]}, indent=1
-        )
+        json.dumps({"run": args.run, "split": args.split, "inputs": args.inputs, **record.metrics}, indent=1)
     )
     return 0

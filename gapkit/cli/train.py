@@ -74,8 +74,6 @@ def run(args) -> int:
         verify_images=args.verify_images,
     )
     print(
-        json.dumps(
-            {"run": args.out, "task": record["task"], "split": record["split"], **record["metrics"]}, indent=1
-        )
+        json.dumps({"run": args.out, "task": record.task, "split": record.split, **record.metrics}, indent=1)
     )
     return 0

@@ -12,6 +12,7 @@ import torch
 
 from ..errors import GapkitError
 from ..io import dumps_json, write_files
+from ..records import EvalRecord, RunRecord
 from ..results import provenance
 from .config import CloseConfig
 from .decode import evaluate_split, per_item_scores
@@ -58,8 +59,8 @@ def train_run(
     overwrite: bool = False,
     command: list[str] | None = None,
     verify_images: bool = False,
-) -> dict:
-    """Train (or resume) and evaluate on ``cfg.eval_split``; returns the metrics record."""
+) -> RunRecord:
+    """Train (or resume) and evaluate on ``cfg.eval_split``; returns the run's record."""
     run = Path(run)
     _check_run_dir(run, resume, overwrite)
     if resume:
@@ -78,7 +79,7 @@ def train_run(
         raise
 
 
-def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bool) -> dict:
+def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bool) -> RunRecord:
     cfg.save(run / "config.yaml")
     prep = prepare(cfg, verify_images=verify_images)
     trainer = CloseTrainer(prep, run)
@@ -100,21 +101,26 @@ def _train(cfg: CloseConfig, run: Path, resume: bool, command, verify_images: bo
     log.info("resolved settings: %s", resolved)
     history = trainer.fit()
     metrics, predictions = evaluate_split(prep, cfg.eval_split, trainer.max_len)
-    record = {
-        "task": cfg.task,
-        "split": cfg.eval_split,
-        "metrics": metrics,
-        "history": history,
-        "noise": prep.adapter.noise,
-        "noise_norm": prep.adapter.noise_norm(prep.dim),
-        "dim": prep.dim,
-        "n_train": len(prep.train.examples),
-        "adapter": prep.adapter.describe(),
-        "resolved": resolved,
-        "per_item": per_item_scores(predictions),
-        "provenance": _run_provenance(prep, command, config=cfg.to_dict()),
-    }
-    write_files({run / "predictions.json": dumps_json(predictions), run / "metrics.json": dumps_json(record)})
+    record = RunRecord(
+        task=cfg.task,
+        split=cfg.eval_split,
+        metrics=metrics,
+        history=history,
+        noise=prep.adapter.noise,
+        noise_norm=prep.adapter.noise_norm(prep.dim),
+        dim=prep.dim,
+        n_train=len(prep.train.examples),
+        adapter=prep.adapter.describe(),
+        resolved=resolved,
+        per_item=per_item_scores(predictions),
+        provenance=_run_provenance(prep, command, config=cfg.to_dict()),
+    )
+    write_files(
+        {
+            run / "predictions.json": dumps_json(predictions),
+            run / "metrics.json": dumps_json(record.to_dict()),
+        }
+    )
     log.info("%s %s: %s", cfg.task, cfg.eval_split, metrics)
     return record
 
@@ -177,7 +183,7 @@ def eval_run(
     command: list[str] | None = None,
     allow_partial: bool = False,
     verify_images: bool = False,
-) -> dict:
+) -> EvalRecord:
     """Evaluate a trained run on ``split``: writes metrics-<split>.json and predictions-<split>.json.
     A run whose training stopped early is refused unless ``allow_partial`` (then marked partial).
     With on="text" the split's text vectors go through the run's adapter without its noise (a shift,
@@ -204,16 +210,16 @@ def eval_run(
     if partial:
         metrics = {**metrics, "partial": True, **partial}
     suffix = split if on == "image" else f"{split}-text"
-    record = {
-        "task": cfg.task,
-        "split": split,
-        "inputs": on,
-        "metrics": metrics,
-        "per_item": per_item_scores(predictions),
-        "provenance": _run_provenance(prep, command),
-    }
+    record = EvalRecord(
+        task=cfg.task,
+        split=split,
+        inputs=on,
+        metrics=metrics,
+        per_item=per_item_scores(predictions),
+        provenance=_run_provenance(prep, command),
+    )
     if on == "text":
-        record["text_adapter"] = {
+        record.text_adapter = {
             **prep.adapter.describe(),
             "applied": "deterministic part (no noise)"
             if cfg.train_on == "text"
@@ -222,7 +228,7 @@ def eval_run(
     write_files(
         {
             run / f"predictions-{suffix}.json": dumps_json(predictions),
-            run / f"metrics-{suffix}.json": dumps_json(record),
+            run / f"metrics-{suffix}.json": dumps_json(record.to_dict()),
         }
     )
     return record

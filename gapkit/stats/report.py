@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -108,16 +109,51 @@ class GapReport:
     def __getitem__(self, name: str) -> float:
         return self.stats[name].value
 
+    # ``gapkit measure --format json``'s schema; version 1 added the stamp and the centroids.
+    SCHEMA: ClassVar[str] = "gapkit.measure"
+    CURRENT: ClassVar[int] = 1
+
     def to_dict(self) -> dict:
         return {
+            "schema": self.SCHEMA,
+            "schema_version": self.CURRENT,
             "info": self.info,
             "stats": {k: asdict(v) for k, v in self.stats.items()},
             "top_dims": self.top_dims,
             "eigenvalues": self.eigenvalues,
             "shifts": self.shifts,
             "gap_vector": self.gap_vector.tolist(),
+            "image_centroid": self.image_centroid.tolist(),
+            "text_centroid": self.text_centroid.tolist(),
             "provenance": self.provenance,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "measure report") -> GapReport:
+        """A report from ``to_dict``'s JSON (version 0, unstamped, has no centroids: they come back
+        as empty arrays)."""
+        from ..errors import GapkitError
+
+        schema, version = d.get("schema", cls.SCHEMA), d.get("schema_version", 0)
+        if schema != cls.SCHEMA or version not in range(cls.CURRENT + 1):
+            raise GapkitError(
+                f"{where}: a {schema!r} record of version {version!r}, "
+                f"expected {cls.SCHEMA!r} <= {cls.CURRENT}."
+            )
+        try:
+            return cls(
+                stats={k: Stat(**v) for k, v in d["stats"].items()},
+                info=d["info"],
+                gap_vector=np.asarray(d["gap_vector"], np.float64),
+                image_centroid=np.asarray(d.get("image_centroid", []), np.float64),
+                text_centroid=np.asarray(d.get("text_centroid", []), np.float64),
+                top_dims=d["top_dims"],
+                eigenvalues=d["eigenvalues"],
+                shifts=d.get("shifts", []),
+                provenance=d.get("provenance", {}),
+            )
+        except (KeyError, TypeError) as e:
+            raise GapkitError(f"{where}: not a measure report ({type(e).__name__}: {e}).") from None
 
     def table(self) -> str:
         from .display import render_table
