@@ -202,7 +202,7 @@ def minimal_pair_embeddings(opts: EncodeOptions, pairs_path=None, image_root=Non
     from .encoders import create_encoder
     from .worlds import ensure_shapes_world
 
-    path = Path(pairs_path) if pairs_path else ensure_shapes_world() / "minimal_pairs.jsonl"
+    path = Path(pairs_path) if pairs_path else ensure_shapes_world(images=("pairs",)) / "minimal_pairs.jsonl"
     pairs = load_minimal_pairs(path, image_root)
     enc = create_encoder(opts.encoder, device=opts.device)
     cache = EmbeddingCache(enabled=opts.cache)

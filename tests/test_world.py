@@ -19,7 +19,7 @@ from gapkit.worlds.shapes.captions import (
     sample_mention,
 )
 from gapkit.worlds.shapes.draw import render
-from gapkit.worlds.shapes.export import export_world
+from gapkit.worlds.shapes.export import PENDING, export_world, pending_groups, render_pending
 from gapkit.worlds.shapes.items import ve_items
 from gapkit.worlds.shapes.scene import counterfactual, sample_scene, split_of
 from gapkit.worlds.shapes.vocab import lexicon, tokenize
@@ -212,6 +212,23 @@ def test_export_writes_official_formats(world, tmp_path):
     assert len(pairs) == 3 * len(catalog.FACTORS) and (out / pairs[0]["image_a"]).is_file()
     assert {p["attribute"] for p in pairs} == set(catalog.FACTORS)
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary folder left behind
+
+
+def test_images_rendered_later_equal_images_rendered_at_export(world, tmp_path):
+    """A world exported with only its test split drawn lists the rest as pending; drawing a group
+    later writes byte-identical files, only that group's, and the list shrinks until it is gone."""
+    eager = export_world(world, tmp_path / "eager")
+    lazy = export_world(world, tmp_path / "lazy", render_now=("test",))
+    files = sorted(p.relative_to(eager) for p in eager.rglob("*.png"))
+    drawn = lambda: sorted(p.relative_to(lazy) for p in lazy.rglob("*.png"))  # noqa: E731
+    n_test = len(world.split("test"))
+    assert len(drawn()) == n_test and set(pending_groups(lazy)) == {"train", "restval", "val", "pairs"}
+    assert render_pending(lazy, ("pairs",)) == ["pairs"] and render_pending(lazy, ("pairs",)) == []
+    assert len(drawn()) == n_test + 2 * len(world.minimal_pairs)
+    assert render_pending(lazy) == ["train", "restval", "val"] and pending_groups(lazy) == []
+    assert drawn() == files
+    assert all((lazy / f).read_bytes() == (eager / f).read_bytes() for f in files)
+    assert not (lazy / PENDING).exists() and not list(lazy.rglob("*.tmp"))
 
 
 def test_wrong_world_version_is_refused(world, tmp_path):

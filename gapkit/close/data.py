@@ -93,9 +93,11 @@ class DataSource:
     def shapes_world(cls, folder: str | Path | None = None, seed: int = 0) -> DataSource:
         """An exported world folder, else the embedded world of ``seed`` (generated into the cache)."""
         from ..worlds import check_world_manifest, ensure_shapes_world
+        from ..worlds.shapes.export import render_pending
 
         folder = Path(folder) if folder else ensure_shapes_world(seed)
         m = check_world_manifest(folder)
+        render_pending(folder)  # a cached world's folder given by path may lack some images
         patterns = {"karpathy": "{filepath}/{filename}", **m["patterns"]}
         ident = {"world": m["world"], "version": m["version"], "seed": m["seed"], "sizes": m["sizes"]}
         return cls(folder, dict(m["files"]), patterns, ident)

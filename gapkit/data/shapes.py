@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..worlds import check_world_manifest, ensure_shapes_world
+from ..worlds.shapes.export import render_pending
 from . import DATASETS, PairedData
 from .coco import coco_karpathy
 
@@ -12,7 +13,8 @@ from .coco import coco_karpathy
 @DATASETS.register("shapes")
 def shapes(path=None, split="test", image_root=None) -> PairedData:
     """The procedural shapes world (default: generated into the cache on first use)."""
-    folder = Path(path) if path else ensure_shapes_world()
+    folder = Path(path) if path else ensure_shapes_world(images=(split,))
+    render_pending(folder, (split,))  # a cached world's folder given by path may lack this split's images
     manifest = check_world_manifest(folder)
     data = coco_karpathy(folder / manifest["files"]["karpathy"], split, image_root or folder)
     data.name = "shapes"

@@ -25,19 +25,26 @@ def shapes_world_dir(seed: int = 0, sizes: dict[str, int] | None = None) -> Path
     return cache_root() / "worlds" / f"shapes-v{WORLD_VERSION}-seed{seed}-{digest(ident)[:10]}"
 
 
-def ensure_shapes_world(seed: int = 0, sizes: dict[str, int] | None = None) -> Path:
-    """Generate and export the shapes world unless the cache has it; returns its folder."""
-    from .shapes.export import export_world
+def ensure_shapes_world(
+    seed: int = 0, sizes: dict[str, int] | None = None, images: tuple[str, ...] | None = None
+) -> Path:
+    """Generate and export the shapes world unless the cache has it; returns its folder. The images
+    of the groups in ``images`` (split names, "pairs"; None: all) are rendered before it returns,
+    the others when a later caller asks for them: ``gapkit measure`` reads only its split."""
+    from .shapes.export import export_world, render_pending
     from .shapes.world import DEFAULT_SIZES, ShapesWorld
 
     out = shapes_world_dir(seed, sizes)
     if (out / "gapkit-world.json").is_file():
         check_world_manifest(out)
-        return out
-    check_cache_root()  # the world is generated into the cache: fail now if it cannot be written
-    log.info("generating shapes world (seed %d) into %s", seed, out)
-    world = ShapesWorld(seed=seed, sizes=dict(sizes or DEFAULT_SIZES)).generate()
-    return export_world(world, out)
+    else:
+        check_cache_root()  # the world is generated into the cache: fail now if it cannot be written
+        log.info("generating shapes world (seed %d) into %s", seed, out)
+        world = ShapesWorld(seed=seed, sizes=dict(sizes or DEFAULT_SIZES)).generate()
+        export_world(world, out, render_now=images)
+    if rendered := render_pending(out, images):
+        log.info("rendered the images of %s into %s", ", ".join(rendered), out)
+    return out
 
 
 def check_world_manifest(folder: Path) -> dict:

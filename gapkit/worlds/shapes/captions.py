@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import catalog
-from .scene import Obj, Scene
+from .scene import Obj, Scene, cdf, weighted_index
 
 SHAPE_WORDS = {
     "circle": ("circle", "disc"),
@@ -83,6 +83,7 @@ COUNT_TEMPLATES = ("{count} shapes , including {objs}", "{count} shapes in total
 # factor (the count included) with probability SCENE_MENTION.
 N_OBJECTS_PROBS = (0.55, 0.45)
 N_EXTRA_PROBS = (0.15, 0.35, 0.3, 0.2)
+_N_OBJECTS_CDF, _N_EXTRA_CDF = cdf(N_OBJECTS_PROBS), cdf(N_EXTRA_PROBS)
 SCENE_MENTION = 0.6
 EXTRA_FACTORS = ("colour", "size", "fill", "position")
 CAPTION_SCENE_FACTORS = (*catalog.SCENE_FACTORS, "count")
@@ -142,10 +143,10 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
 
 
 def sample_mention(scene: Scene, rng: np.random.Generator) -> Mention:
-    k = min(scene.count, 1 + int(rng.choice(2, p=N_OBJECTS_PROBS)))
+    k = min(scene.count, 1 + weighted_index(rng, _N_OBJECTS_CDF))
     objects = []
     for i in sorted(rng.choice(scene.count, size=k, replace=False)):
-        n_extra = int(rng.choice(len(N_EXTRA_PROBS), p=N_EXTRA_PROBS))
+        n_extra = weighted_index(rng, _N_EXTRA_CDF)
         extra = tuple(
             EXTRA_FACTORS[j] for j in sorted(rng.choice(len(EXTRA_FACTORS), n_extra, replace=False))
         )

@@ -4,11 +4,15 @@ annotations, VQA-E json, plus stylistic captions and counterfactual minimal pair
 (``gapkit-world.json``) records the world identity and where each file is.
 
 The folder is written under a temporary name and renamed when complete, so a crash never leaves
-a half-written world behind.
+a half-written world behind. Images may be rendered later, one group at a time (a split, or the
+minimal pairs): the groups not rendered at export are listed with their scenes in
+``pending-images.json``, and ``render_pending`` draws them when a reader first needs them (the
+embedded world's ``gapkit measure`` needs only its test split: 1,000 of 18,800 images).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -17,6 +21,7 @@ from pathlib import Path
 from ...io import atomic_dir
 from . import catalog
 from .draw import render
+from .scene import Obj, Scene
 from .vocab import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
@@ -28,6 +33,9 @@ EXPORT_FORMAT = 3
 # the world has them, so it writes a "test" subtype as well.
 VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
 IMAGE_DIR = "images"
+# Image groups not rendered yet: group ("train", ..., "pairs") -> [[path in the folder, scene], ...].
+PENDING = "pending-images.json"
+PAIRS = "pairs"
 
 
 def _image_name(image_id: int) -> str:
@@ -156,12 +164,23 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def export_world(world: ShapesWorld, out: Path) -> Path:
-    """Render and write ``world`` to ``out`` (which must not exist). Returns ``out``."""
+def export_world(world: ShapesWorld, out: Path, render_now: tuple[str, ...] | None = None) -> Path:
+    """Write ``world`` to ``out`` (which must not exist) and render the images of the groups in
+    ``render_now`` (split names, "pairs"; None: all); the others are left to ``render_pending``.
+    Returns ``out``."""
     out = Path(out)
     with atomic_dir(out) as tmp:
         (tmp / IMAGE_DIR).mkdir()
-        render_files([(r.scene, tmp / IMAGE_DIR / _image_name(r.image_id)) for r in world.records])
+        (tmp / "pairs").mkdir()
+        groups = _image_jobs(world)
+        later = {g: jobs for g, jobs in groups.items() if render_now is not None and g not in render_now}
+        render_files(
+            [(scene, tmp / rel) for g, jobs in groups.items() if g not in later for scene, rel in jobs]
+        )
+        if later:
+            _write_json(
+                tmp / PENDING, {g: [[rel, _scene_dict(sc)] for sc, rel in jobs] for g, jobs in later.items()}
+            )
         files = {
             "karpathy": "dataset_coco.json",
             "styles": "styles.json",
@@ -200,13 +219,69 @@ def export_world(world: ShapesWorld, out: Path) -> Path:
     return out
 
 
+def _pair_names(k: int) -> tuple[str, str]:
+    return f"pairs/{k:05d}_a.png", f"pairs/{k:05d}_b.png"
+
+
+def _image_jobs(world: ShapesWorld) -> dict[str, list[tuple[Scene, str]]]:
+    """group -> (scene, path in the folder) of every image: one group per split, and the pairs."""
+    groups = {
+        s: [(r.scene, f"{IMAGE_DIR}/{_image_name(r.image_id)}") for r in world.split(s)] for s in SPLIT_ORDER
+    }
+    groups[PAIRS] = [
+        (scene, name)
+        for k, p in enumerate(world.minimal_pairs)
+        for scene, name in zip((p.scene_a, p.scene_b), _pair_names(k))
+    ]
+    return {g: jobs for g, jobs in groups.items() if jobs}
+
+
+def _scene_dict(scene: Scene) -> dict:
+    return dataclasses.asdict(scene)
+
+
+def _scene_from_dict(d: dict) -> Scene:
+    """Inverse of ``_scene_dict`` (JSON turned the tuples into lists; floats round-trip exactly)."""
+    objs = tuple(Obj(**{**o, "rgb_jitter": tuple(o["rgb_jitter"])}) for o in d["objects"])
+    return Scene(**{**d, "objects": objs, "bg_jitter": tuple(d["bg_jitter"])})
+
+
+def pending_groups(folder: Path) -> list[str]:
+    """The image groups of an exported world that are not rendered yet."""
+    path = Path(folder) / PENDING
+    return list(json.loads(path.read_text())) if path.is_file() else []
+
+
+def render_pending(folder: Path, groups: tuple[str, ...] | None = None) -> list[str]:
+    """Render the pending image groups of ``folder`` that ``groups`` names (None: all); returns
+    the groups rendered. Each file is written under a temporary name and renamed, and the list is
+    rewritten after, under a lock, so readers never see half an image and concurrent callers
+    render a group once."""
+    from filelock import FileLock
+
+    folder = Path(folder)
+    if not set(pending_groups(folder)) & set(groups if groups is not None else pending_groups(folder)):
+        return []
+    with FileLock(str(folder / ".render.lock")):
+        path = folder / PENDING
+        pending = json.loads(path.read_text()) if path.is_file() else {}
+        todo = [g for g in pending if groups is None or g in groups]
+        jobs = [(_scene_from_dict(sc), folder / rel) for g in todo for rel, sc in pending[g]]
+        render_files(jobs, atomic=True)
+        rest = {g: v for g, v in pending.items() if g not in todo}
+        if rest:
+            tmp = path.with_suffix(".tmp")
+            _write_json(tmp, rest)
+            tmp.replace(path)
+        else:
+            path.unlink()
+    return todo
+
+
 def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
-    pair_dir = tmp / "pairs"
-    pair_dir.mkdir()
-    rows, jobs = [], []
+    rows = []
     for k, p in enumerate(world.minimal_pairs):
-        a, b = f"pairs/{k:05d}_a.png", f"pairs/{k:05d}_b.png"
-        jobs += [(p.scene_a, tmp / a), (p.scene_b, tmp / b)]
+        a, b = _pair_names(k)
         rows.append(
             {
                 "attribute": p.attribute,
@@ -217,27 +292,36 @@ def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
                 "caption_b": p.caption_b,
             }
         )
-    render_files(jobs)
     _write_jsonl(tmp / name, rows)
 
 
 PNG_LEVEL = 1  # zlib level: lossless either way; level 1 writes 3x faster than PIL's default 6
 
 
-def _render_chunk(jobs: list[tuple]) -> None:
+def _render_chunk(jobs: list[tuple], atomic: bool = False) -> None:
     for scene, path in jobs:
-        render(scene).save(path, compress_level=PNG_LEVEL)
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.tmp") if atomic else target
+        render(scene).save(tmp, format="PNG", compress_level=PNG_LEVEL)
+        if atomic:
+            tmp.replace(target)
 
 
-def render_files(jobs: list[tuple], workers: int | None = None) -> None:
+def _render_chunk_atomic(jobs: list[tuple]) -> None:
+    _render_chunk(jobs, atomic=True)
+
+
+def render_files(jobs: list[tuple], workers: int | None = None, atomic: bool = False) -> None:
     """Render each (scene, path) to a PNG file, in worker processes when there are many: rendering
-    is deterministic per scene (its nuisance seed), so the files do not depend on the split."""
+    is deterministic per scene (its nuisance seed), so the files do not depend on the split.
+    ``atomic``: each file is written under a temporary name and renamed (for a folder readers use)."""
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
+    one = _render_chunk_atomic if atomic else _render_chunk
     if workers < 2 or len(jobs) < 200:
-        return _render_chunk(jobs)
+        return one(jobs)
     chunks = [jobs[k :: workers * 4] for k in range(workers * 4)]
     ctx = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     with ctx.Pool(workers) as pool:
-        pool.map(_render_chunk, chunks)
+        pool.map(one, chunks)
