@@ -248,3 +248,16 @@ def test_scene_key_ignores_nuisance_and_covers_every_factor(rng):
     assert jittered.key() == a.key()
     for factor in catalog.FACTORS:
         assert counterfactual(a, factor, rng).key() != a.key()
+
+
+@pytest.mark.parametrize("probs", [(0.55, 0.45), (0.15, 0.35, 0.3, 0.2), (0.35, 0.4, 0.25), (1.0,)])
+def test_weighted_draws_are_numpys_choice_exactly(probs):
+    """The world's fast weighted draw must give numpy's index and leave the generator in numpy's
+    state, or every world (and every result made from one) would change."""
+    from gapkit.worlds.shapes.scene import cdf, weighted_index
+
+    a, b, c = np.random.default_rng(3), np.random.default_rng(3), cdf(probs)
+    assert [int(a.choice(len(probs), p=probs)) for _ in range(5000)] == [
+        weighted_index(b, c) for _ in range(5000)
+    ]
+    assert a.bit_generator.state == b.bit_generator.state
