@@ -5,13 +5,14 @@ annotations, VQA-E json, plus stylistic captions and counterfactual minimal pair
 
 The folder is written under a temporary name and renamed when complete, so a crash never leaves
 a half-written world behind. Images may be rendered later, one group at a time (a split, or the
-minimal pairs): the groups not rendered at export are listed with their scenes in
-``pending-images.json``, and ``render_pending`` draws them when a reader first needs them (the
+minimal pairs): each group not rendered at export is listed with its scenes in
+``pending-images/GROUP.json``, and ``render_pending`` draws it when a reader first needs it (the
 embedded world's ``gapkit measure`` needs only its test split: 1,000 of 18,800 images).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -33,8 +34,9 @@ EXPORT_FORMAT = 3
 # the world has them, so it writes a "test" subtype as well.
 VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
 IMAGE_DIR = "images"
-# Image groups not rendered yet: group ("train", ..., "pairs") -> [[path in the folder, scene], ...].
-PENDING = "pending-images.json"
+# Image groups not rendered yet: one file per group ("train", ..., "pairs"), each a list of
+# [path in the folder, scene]; a group's file goes once its images are drawn.
+PENDING = "pending-images"
 PAIRS = "pairs"
 
 
@@ -177,10 +179,9 @@ def export_world(world: ShapesWorld, out: Path, render_now: tuple[str, ...] | No
         render_files(
             [(scene, tmp / rel) for g, jobs in groups.items() if g not in later for scene, rel in jobs]
         )
-        if later:
-            _write_json(
-                tmp / PENDING, {g: [[rel, _scene_dict(sc)] for sc, rel in jobs] for g, jobs in later.items()}
-            )
+        for g, jobs in later.items():
+            (tmp / PENDING).mkdir(exist_ok=True)
+            _write_json(tmp / PENDING / f"{g}.json", [[rel, _scene_dict(sc)] for sc, rel in jobs])
         files = {
             "karpathy": "dataset_coco.json",
             "styles": "styles.json",
@@ -247,35 +248,38 @@ def _scene_from_dict(d: dict) -> Scene:
 
 
 def pending_groups(folder: Path) -> list[str]:
-    """The image groups of an exported world that are not rendered yet."""
-    path = Path(folder) / PENDING
-    return list(json.loads(path.read_text())) if path.is_file() else []
+    """The image groups of an exported world that are not rendered yet, in export order."""
+    order = [*SPLIT_ORDER, PAIRS]
+    names = {p.stem for p in (Path(folder) / PENDING).glob("*.json")}
+    return sorted(names, key=lambda g: order.index(g) if g in order else len(order))
 
 
 def render_pending(folder: Path, groups: tuple[str, ...] | None = None) -> list[str]:
     """Render the pending image groups of ``folder`` that ``groups`` names (None: all); returns
-    the groups rendered. Each file is written under a temporary name and renamed, and the list is
-    rewritten after, under a lock, so readers never see half an image and concurrent callers
-    render a group once."""
+    the groups rendered. Each file is written under a temporary name and renamed, and a group's
+    entry goes after its last image, under a lock, so readers never see half an image and
+    concurrent callers render a group once."""
+    folder = Path(folder)
+    todo = [g for g in pending_groups(folder) if groups is None or g in groups]
+    if not todo:
+        return []
     from filelock import FileLock
 
-    folder = Path(folder)
-    if not set(pending_groups(folder)) & set(groups if groups is not None else pending_groups(folder)):
-        return []
+    done = []
     with FileLock(str(folder / ".render.lock")):
-        path = folder / PENDING
-        pending = json.loads(path.read_text()) if path.is_file() else {}
-        todo = [g for g in pending if groups is None or g in groups]
-        jobs = [(_scene_from_dict(sc), folder / rel) for g in todo for rel, sc in pending[g]]
-        render_files(jobs, atomic=True)
-        rest = {g: v for g, v in pending.items() if g not in todo}
-        if rest:
-            tmp = path.with_suffix(".tmp")
-            _write_json(tmp, rest)
-            tmp.replace(path)
-        else:
-            path.unlink()
-    return todo
+        for g in todo:
+            entry = folder / PENDING / f"{g}.json"
+            if not entry.is_file():  # another process drew it while this one waited
+                continue
+            render_files(
+                [(_scene_from_dict(sc), folder / rel) for rel, sc in json.loads(entry.read_text())],
+                atomic=True,
+            )
+            entry.unlink()
+            done.append(g)
+        with contextlib.suppress(OSError):
+            (folder / PENDING).rmdir()  # only when empty
+    return done
 
 
 def _write_minimal_pairs(world: ShapesWorld, tmp: Path, name: str) -> None:
