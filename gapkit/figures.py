@@ -201,8 +201,10 @@ def minimal_pair_embeddings(opts: EncodeOptions, pairs_path=None, image_root=Non
     from .embed import embed_images, embed_texts
     from .encoders import create_encoder
     from .worlds import ensure_shapes_world
+    from .worlds.shapes.export import render_pending
 
     path = Path(pairs_path) if pairs_path else ensure_shapes_world(images=("pairs",)) / "minimal_pairs.jsonl"
+    render_pending(path.parent, ("pairs",))  # the pairs of a cached world's folder may not be drawn yet
     pairs = load_minimal_pairs(path, image_root)
     enc = create_encoder(opts.encoder, device=opts.device)
     cache = EmbeddingCache(enabled=opts.cache)

@@ -3,8 +3,11 @@
 
 Each record is a dataclass with a schema name and version, written and read through one function
 each (``write_record`` / ``read_record``). Files written before records carried a version (the
-committed v2 results) read as version 0, which has the same fields; ``UPGRADES`` holds the step from
-each older version to the next, so an old file is converted on reading and never rewritten."""
+committed v2 results) read as version 0, which has the same fields (gapkit 0.1's run records lack
+``resolved``, which defaults to empty); ``UPGRADES`` holds the step from each older version to the
+next, so an old file is converted on reading and never rewritten. A file from a newer gapkit (a
+higher version, or fields this one does not know) raises ``NewerRecordError``: callers that would
+otherwise redo and overwrite the work stop instead."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from .errors import GapkitError
 from .io import write_json
 
 SCHEMA, VERSION = "schema", "schema_version"
+
+
+class NewerRecordError(GapkitError):
+    """A record written by a newer gapkit (a higher schema version, or unknown fields)."""
 
 
 @dataclass
@@ -42,17 +49,25 @@ class Record:
         schema, version = d.pop(SCHEMA, cls.SCHEMA), d.pop(VERSION, 0)
         if schema != cls.SCHEMA:
             raise GapkitError(f"{where}: a {schema!r} record, expected {cls.SCHEMA!r}.")
-        if not isinstance(version, int) or version > cls.CURRENT or version < 0:
+        if isinstance(version, int) and version > cls.CURRENT:
+            raise NewerRecordError(
+                f"{where}: schema version {version} of {cls.SCHEMA!r}; this gapkit reads 0..{cls.CURRENT} "
+                "(written by a newer gapkit: upgrade gapkit to read it)."
+            )
+        if not isinstance(version, int) or version < 0:
             raise GapkitError(
                 f"{where}: schema version {version!r} of {cls.SCHEMA!r}; this gapkit reads 0..{cls.CURRENT} "
                 "(a newer gapkit wrote it?)."
             )
         for v in range(version, cls.CURRENT):
-            d = cls.UPGRADES[v](d)
+            d = cls.UPGRADES[v](d)  # every version below CURRENT has its step
         names = {f.name for f in dataclasses.fields(cls)}
         required = {f.name for f in dataclasses.fields(cls) if _required(f)}
         if unknown := sorted(set(d) - names):
-            raise GapkitError(f"{where}: unknown field {unknown[0]!r} in a {cls.SCHEMA!r} record.")
+            raise NewerRecordError(
+                f"{where}: unknown field {unknown[0]!r} in a {cls.SCHEMA!r} record "
+                "(written by a newer gapkit?)."
+            )
         if missing := sorted(required - set(d)):
             raise GapkitError(f"{where}: field {missing[0]!r} missing from a {cls.SCHEMA!r} record.")
         return cls(**d)
@@ -77,7 +92,7 @@ class RunRecord(Record):
     dim: int
     n_train: int
     adapter: dict  # the adapter's description (name, options, fitted facts)
-    resolved: dict  # what the config left to defaults, as this run used it
+    resolved: dict = field(default_factory=dict)  # what the config left to defaults, as this run used it
     per_item: dict = field(default_factory=dict)  # metric -> per-item scores (for item bootstraps)
     provenance: dict = field(default_factory=dict)
 
@@ -115,7 +130,7 @@ class CellResult(Record):
     resolved: dict = field(default_factory=dict)
     per_item: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
-    converted_from: str | None = None  # "v1": a gapkit 0.1 result converted on reading (ablate/legacy)
+    converted_from: str | None = None  # set when a gapkit 0.1 result was converted on reading (ablate/legacy)
 
     @classmethod
     def from_run(cls, key: str, label: str, config: dict, run: RunRecord) -> CellResult:

@@ -43,7 +43,7 @@ def test_unstamped_files_read_as_version_0(tmp_path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"schema_version": 99}, "schema version 99"),
+        ({"schema_version": 99}, "schema version 99 .* newer gapkit"),
         ({"schema_version": "1"}, "schema version '1'"),
         ({"schema": "gapkit.cell"}, "a 'gapkit.cell' record, expected 'gapkit.run'"),
         ({"surprise": 1}, "unknown field 'surprise'"),
@@ -82,3 +82,33 @@ def test_a_measure_report_round_trips(rng):
     assert np.allclose(back.image_centroid, report.image_centroid)
     with pytest.raises(GapkitError, match="expected 'gapkit.measure'"):
         GapReport.from_dict({**d, "schema_version": 7})
+
+
+def test_newer_records_are_not_overwritten_by_a_rerun(tmp_path):
+    """A grid must stop at a cell result from a newer gapkit instead of running the cell again and
+    overwriting it; an unreadable file of this gapkit's own is run again."""
+    from gapkit.ablate.runner import _read_result
+    from gapkit.records import NewerRecordError
+
+    cell = CellResult.from_run("k1", "none/ve", {"task": "ve"}, RunRecord(**RUN)).to_dict()
+    (tmp_path / "newer.json").write_text(json.dumps({**cell, "schema_version": 2}))
+    with pytest.raises(NewerRecordError):
+        _read_result(tmp_path / "newer.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    assert _read_result(tmp_path / "list.json") is None
+
+
+def test_gapkit_0_1_run_records_without_resolved_still_read(tmp_path):
+    (tmp_path / "old.json").write_text(json.dumps({k: v for k, v in RUN.items() if k != "resolved"}))
+    assert read_record(tmp_path / "old.json", RunRecord).resolved == {}
+
+
+def test_a_measure_report_without_intervals_reads_back_as_nan(rng):
+    from gapkit.io import dumps_json
+
+    x, y = rng.standard_normal((40, 8)), rng.standard_normal((40, 8))
+    report = measure(x, y, bootstrap=0, separability=False, decomposition=False)
+    back = GapReport.from_dict(json.loads(dumps_json(report.to_dict())))  # NaN is written as null
+    assert np.isnan(back.stats["paired_cosine"].lo) and back.stats["paired_cosine"].fmt()
+    with pytest.raises(GapkitError, match="expected a JSON object"):
+        GapReport.from_dict([1])

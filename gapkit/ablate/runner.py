@@ -10,7 +10,7 @@ from pathlib import Path
 from ..close.config import ADDED_KEYS
 from ..errors import GapkitError
 from ..progress import progress
-from ..records import CellResult
+from ..records import CellResult, NewerRecordError
 from ..results import upgrade_metrics
 from .executors import Attempt, CellJob, create_executor, first_line
 from .legacy import upgrade_result
@@ -44,11 +44,16 @@ def _read_result(path: Path) -> CellResult | None:
     """A cell result under the current schema (gapkit 0.1 files converted, see ``legacy``; config
     keys added since filled in at the value older results used; metric keys renamed), or None."""
     try:
-        raw = upgrade_result(json.loads(path.read_text()))
+        raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise GapkitError(f"expected a JSON object, got {type(raw).__name__}")
+        raw = upgrade_result(raw)
         if isinstance(raw.get("config"), dict):
             raw["config"] = {**ADDED_KEYS, **raw["config"]}
         raw["metrics"] = upgrade_metrics(raw.get("metrics") or {})
         return CellResult.from_dict(raw, str(path))
+    except NewerRecordError:
+        raise  # running the cell again would overwrite a newer gapkit's result
     except (ValueError, GapkitError) as e:
         log.warning("unreadable result %s (%s): the cell will run again", path, first_line(str(e)))
         return None

@@ -44,6 +44,7 @@ def _opt(default, help: str, flag: str | None = None):
     "float", "positive_int", "seed" or "bool"), None for keys set only through YAML or ``--set``."""
     meta = {"help": help, "flag": flag}
     if isinstance(default, dict):
+        assert not default, "a dict default must be empty (it becomes a fresh {} per config)"
         return field(default_factory=dict, metadata=meta)
     return field(default=default, metadata=meta)
 
@@ -80,7 +81,9 @@ class CloseConfig:
         "str",
     )
     adapter_fit_split: str = _opt(
-        "restval", "paired split that mean-shift / linear / cov adapters are fit on"
+        "restval",
+        "split the paired adapters (mean-shift, linear, cov) are fit on, and the image side of c3, "
+        "decap and nearest-caption",
     )
     train_on: str = _opt("text", "text (CLOSE) or image (the images upper bound)", "str")
     # None: the decoder's defaults (``resolved_training``): CLOSE's for a pretrained T5, the tuned

@@ -13,8 +13,9 @@ from .coco import coco_karpathy
 @DATASETS.register("shapes")
 def shapes(path=None, split="test", image_root=None) -> PairedData:
     """The procedural shapes world (default: generated into the cache on first use)."""
-    folder = Path(path) if path else ensure_shapes_world(images=(split,))
-    render_pending(folder, (split,))  # a cached world's folder given by path may lack this split's images
+    groups = tuple(split.split("+"))  # "train+restval" reads both splits' images
+    folder = Path(path) if path else ensure_shapes_world(images=groups)
+    render_pending(folder, groups)  # a cached world's folder given by path may lack this split's images
     manifest = check_world_manifest(folder)
     data = coco_karpathy(folder / manifest["files"]["karpathy"], split, image_root or folder)
     data.name = "shapes"

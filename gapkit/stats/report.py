@@ -134,6 +134,8 @@ class GapReport:
         as empty arrays)."""
         from ..errors import GapkitError
 
+        if not isinstance(d, dict):
+            raise GapkitError(f"{where}: expected a JSON object, got {type(d).__name__}.")
         schema, version = d.get("schema", cls.SCHEMA), d.get("schema_version", 0)
         if schema != cls.SCHEMA or version not in range(cls.CURRENT + 1):
             raise GapkitError(
@@ -142,7 +144,7 @@ class GapReport:
             )
         try:
             return cls(
-                stats={k: Stat(**v) for k, v in d["stats"].items()},
+                stats={k: _stat_from_json(v) for k, v in d["stats"].items()},
                 info=d["info"],
                 gap_vector=np.asarray(d["gap_vector"], np.float64),
                 image_centroid=np.asarray(d.get("image_centroid", []), np.float64),
@@ -159,6 +161,15 @@ class GapReport:
         from .display import render_table
 
         return render_table(self)
+
+
+def _stat_from_json(v: dict) -> Stat:
+    """A Stat from JSON, where NaN was written as null (an interval-less statistic)."""
+    nan = float("nan")
+    return Stat(
+        *(nan if v[k] is None else float(v[k]) for k in ("value", "lo", "hi")),
+        int(v["n"]),
+    )
 
 
 class _Intervals:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import multiprocessing
 import os
 from pathlib import Path
 
+from ...errors import GapkitError
 from ...io import atomic_dir
 from . import catalog
 from .draw import render
@@ -26,10 +28,14 @@ from .scene import Obj, Scene
 from .vocab import tokenize
 from .world import SPLIT_ORDER, ShapesWorld
 
+log = logging.getLogger("gapkit.worlds")
+
 MANIFEST = "gapkit-world.json"
 # Version of the exported file layout (the world itself is versioned by catalog.WORLD_VERSION):
-# 2 added "change" to minimal_pairs.jsonl; 3 is world v2 (its factors in the "attribute" column).
-EXPORT_FORMAT = 3
+# 2 added "change" to minimal_pairs.jsonl; 3 is world v2 (its factors in the "attribute" column);
+# 4 may leave image groups to be drawn on first read (pending-images/): a new cache folder name, so
+# an older gapkit sharing the cache never takes a partly drawn folder for a complete one.
+EXPORT_FORMAT = 4
 # Official SNLI-VE file names use "dev" for validation; VQA v2 has no public test answers, but
 # the world has them, so it writes a "test" subtype as well.
 VE_SPLIT = {"train": "train", "val": "dev", "test": "test"}
@@ -263,22 +269,45 @@ def render_pending(folder: Path, groups: tuple[str, ...] | None = None) -> list[
     todo = [g for g in pending_groups(folder) if groups is None or g in groups]
     if not todo:
         return []
-    from filelock import FileLock
+    try:
+        with _render_lock(folder):
+            return _render_groups(folder, todo)
+    except PermissionError as e:
+        raise GapkitError(
+            f"The world in {folder} still has images to draw ({', '.join(todo)}) but cannot be written "
+            f"({e.strerror}): run gapkit once with a writable GAPKIT_CACHE, or export the world with "
+            "`gapkit world export` and pass its folder."
+        ) from None
 
+
+@contextlib.contextmanager
+def _render_lock(folder: Path):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / ".render.lock"))
+    try:
+        lock.acquire(timeout=1)
+    except Timeout:
+        log.info("waiting for another process that is drawing the images of %s", folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _render_groups(folder: Path, todo: list[str]) -> list[str]:
     done = []
-    with FileLock(str(folder / ".render.lock")):
-        for g in todo:
-            entry = folder / PENDING / f"{g}.json"
-            if not entry.is_file():  # another process drew it while this one waited
-                continue
-            render_files(
-                [(_scene_from_dict(sc), folder / rel) for rel, sc in json.loads(entry.read_text())],
-                atomic=True,
-            )
-            entry.unlink()
-            done.append(g)
-        with contextlib.suppress(OSError):
-            (folder / PENDING).rmdir()  # only when empty
+    for g in todo:
+        entry = folder / PENDING / f"{g}.json"
+        if not entry.is_file():  # another process drew it while this one waited
+            continue
+        jobs = [(_scene_from_dict(sc), folder / rel) for rel, sc in json.loads(entry.read_text())]
+        render_files(jobs, atomic=True)
+        entry.unlink()  # only once every image of the group is in place
+        done.append(g)
+    with contextlib.suppress(OSError):
+        (folder / PENDING).rmdir()  # only when empty
     return done
 
 
