@@ -1,14 +1,16 @@
 """One small registry used for every name-addressable thing (encoders, worlds, adapters, tasks,
-metrics, executors, datasets). Unknown names raise with a "did you mean" suggestion."""
+metrics, executors, datasets). Unknown names raise with a "did you mean" suggestion; ``create``
+builds an entry from options and names the accepted ones when an option is wrong."""
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .errors import UnknownNameError
+from .errors import GapkitError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -53,6 +55,21 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownNameError(self.unknown_message(name)) from None
+
+    def create(self, name: str, **options):
+        """The entry ``name`` called with ``options``. Options are bound to its signature first, so
+        a wrong one is a one-line error naming those accepted, and errors raised inside the call
+        are not mistaken for bad options."""
+        factory = self.get(name)
+        signature = inspect.signature(factory)
+        try:
+            signature.bind(**options)
+        except TypeError as e:
+            accepted = ", ".join(signature.parameters) or "none"
+            raise GapkitError(
+                f"Bad parameters for {self.kind} {name!r}: {e}. Accepted: {accepted}."
+            ) from None
+        return factory(**options)
 
     def unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self._items, n=3, cutoff=0.5)

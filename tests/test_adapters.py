@@ -199,3 +199,21 @@ def test_renorm_option_is_checked():
         check_adapter_options("random-shift", {"renorm_before_noise": "yes"})
     with pytest.raises(GapkitError, match="adapter 'noise' takes no options, got 'renorm_before_noise'"):
         check_adapter_options("noise", {"renorm_before_noise": True})
+
+
+def test_registry_create_names_accepted_options_and_does_not_mask_inner_errors():
+    from gapkit._registry import Registry
+
+    reg = Registry("widget")
+
+    @reg.register("plain")
+    def plain(size: int = 1, colour: str = "red"):
+        if size < 0:
+            raise TypeError("an error from inside the widget")
+        return (size, colour)
+
+    assert reg.create("plain", size=2) == (2, "red")
+    with pytest.raises(GapkitError, match=r"Bad parameters for widget 'plain'.*Accepted: size, colour"):
+        reg.create("plain", sise=2)
+    with pytest.raises(TypeError, match="from inside the widget"):  # not reported as a bad option
+        reg.create("plain", size=-1)

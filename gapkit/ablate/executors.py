@@ -240,4 +240,4 @@ class RayExecutor(Executor):
 
 
 def create_executor(name: str, **options) -> Executor:
-    return EXECUTORS.get(name)(**options)
+    return EXECUTORS.create(name, **options)

@@ -17,15 +17,7 @@ IDENTITY = "none"  # the adapter that leaves vectors as they are (an images mode
 
 def create_adapter(name: str, **params) -> Adapter:
     """Build a registered adapter: ``create_adapter("noise", noise=0.08, seed=0)``."""
-    from ..errors import GapkitError
-
-    cls = ADAPTERS.get(name)
-    try:
-        return cls(**params)
-    except TypeError as e:
-        raise GapkitError(
-            f"Bad parameters for adapter {name!r}: {e}. Accepted: {', '.join(cls.PARAMS)}."
-        ) from None
+    return ADAPTERS.create(name, **params)
 
 
 def check_adapter_options(name: str, options, where: str = "config") -> None:

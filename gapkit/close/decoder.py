@@ -146,5 +146,5 @@ def create_decoder(name: str, seed: int = 0, **options):
     """(T5ForConditionalGeneration, tokenizer) for ``name``: a registered decoder, else a T5
     name or folder loaded from local files."""
     if name in DECODERS:
-        return DECODERS.get(name)(seed=seed, **options)
+        return DECODERS.create(name, seed=seed, **options)
     return pretrained_t5(name, seed=seed)

@@ -258,8 +258,4 @@ def check_task_options(name: str, options, where: str = "config") -> None:
 
 
 def create_task(name: str, **options) -> Task:
-    cls = TASKS.get(name)
-    try:
-        return cls(**options)
-    except TypeError as e:
-        raise GapkitError(f"Bad options for task {name!r}: {e}") from None
+    return TASKS.create(name, **options)

@@ -66,7 +66,7 @@ def load_dataset(
 ) -> PairedData:
     """Load a paired image-caption data set by registry name (see ``gapkit ls datasets``)."""
     _register()
-    return DATASETS.get(name)(path=path, split=split, image_root=image_root)
+    return DATASETS.create(name, path=path, split=split, image_root=image_root)
 
 
 def _register() -> None:

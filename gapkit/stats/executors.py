@@ -102,4 +102,4 @@ def _cores() -> int:
 
 
 def create_pass_executor(name: str, address: str | None = None):
-    return PASS_EXECUTORS.get(name)(address=address)
+    return PASS_EXECUTORS.create(name, address=address)
