@@ -62,7 +62,17 @@ def tsne_figure(coords: dict[str, np.ndarray], n_img: int, path, lines: bool = F
             ax.set_title(name)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[0][0].legend(frameon=False, markerscale=2, loc="best")
+        # below the panels: inside one, a legend hides points wherever the two clouds spread
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.02),
+            ncol=2,
+            frameon=False,
+            markerscale=2,
+        )
         if title:
             fig.suptitle(title, y=1.06)
         return save(fig, path)
