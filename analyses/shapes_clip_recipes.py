@@ -3,6 +3,8 @@ targets of the model card, its probes and its time.
 
     python analyses/shapes_clip_recipes.py            # renders results/shapes-clip-recipes/table.md
     python analyses/shapes_clip_recipes.py --add NAME RUN_DIR "description"   # records a finished run
+    python analyses/shapes_clip_recipes.py --add NAME RUN_DIR "description" --stages   # a run of
+        `gapkit world train-clip --config RECIPE.yaml --out RUN_DIR` (RUN_DIR/stage1, stage2, ...)
 
 Each record in ``results/shapes-clip-recipes/runs.json`` holds the run's training config (the
 stages, each starting from the previous one's weights), its final held-out evaluation
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from gapkit.tinyclip.card import GEOMETRY_ROWS, PROBE_TARGET, met
+from gapkit.tinyclip.model import TinyClipConfig
 
 HERE = Path(__file__).resolve().parent / "results" / "shapes-clip-recipes"
 SHORT = {
@@ -88,21 +92,49 @@ def add(name: str, run: Path, description: str, records: list[dict]) -> None:
             "steps": steps,
             "seconds": seconds,
             "final": history[-1],
-            "trajectory": [
-                {
-                    k: h.get(k)
-                    for k in (
-                        "step",
-                        "paired_cosine",
-                        "l2m",
-                        "residual_share",
-                        "ridge_r2",
-                        "i2t_r1",
-                        "logit_scale",
-                    )
-                }
-                for h in history
-            ],
+            "trajectory": _trajectory(history),
+        }
+    )
+
+
+def _trajectory(history: list[dict], steps_before: int = 0) -> list[dict]:
+    keys = ("step", "paired_cosine", "l2m", "residual_share", "ridge_r2", "i2t_r1", "logit_scale")
+    return [{k: h.get(k) for k in keys} | {"step": steps_before + h["step"]} for h in history]
+
+
+def _model_overrides(model: dict) -> dict:
+    """The model fields that differ from TinyClipConfig's defaults, as the other records keep them
+    (the vocabulary is left out: it is the world's lexicon)."""
+    defaults = asdict(TinyClipConfig())
+    return {k: v for k, v in model.items() if k != "words" and v != defaults.get(k)}
+
+
+def add_stages(name: str, run: Path, description: str, records: list[dict]) -> None:
+    """Record a multi-stage run (one folder per stage, each with history.json and final/config.json)."""
+    folders = sorted(run.glob("stage*"), key=lambda f: int(f.name[len("stage") :]))
+    if not folders:
+        raise SystemExit(f"{run}: no stage folders (stage1, stage2, ...)")
+    stages, trajectory, steps, seconds = [], [], 0, 0.0
+    for folder in folders:
+        history = json.loads((folder / "history.json").read_text())
+        config = json.loads((folder / "final" / "config.json").read_text())
+        training = dict(config["training"])
+        if training.get("init_from"):  # the previous stage, named inside the run folder
+            training["init_from"] = str(Path(training["init_from"]).relative_to(run.resolve().parent))
+        stages.append({"model": _model_overrides(config["model"]), **training})
+        trajectory += _trajectory(history, steps)
+        steps += history[-1]["step"]
+        seconds += history[-1]["train_seconds"]
+    records[:] = [r for r in records if r["name"] != name]
+    records.append(
+        {
+            "name": name,
+            "description": description,
+            "stages": stages,
+            "steps": steps,
+            "seconds": seconds,
+            "final": history[-1],
+            "trajectory": trajectory,
         }
     )
 
@@ -110,11 +142,12 @@ def add(name: str, run: Path, description: str, records: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--add", nargs=3, metavar=("NAME", "RUN_DIR", "DESCRIPTION"))
+    ap.add_argument("--stages", action="store_true", help="RUN_DIR holds stage1, stage2, ... folders")
     args = ap.parse_args()
     path = HERE / "runs.json"
     records = json.loads(path.read_text()) if path.is_file() else []
     if args.add:
-        add(args.add[0], Path(args.add[1]), args.add[2], records)
+        (add_stages if args.stages else add)(args.add[0], Path(args.add[1]), args.add[2], records)
         HERE.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, indent=1) + "\n")
     (HERE / "table.md").write_text(render(records))
