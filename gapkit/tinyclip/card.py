@@ -170,11 +170,12 @@ def render_card(
 ) -> str:
     arch = {k: v for k, v in meta.get("model", {}).items() if k != "words"}
     lines = [
-        "# gapkit-shapes: the tiny CLIP of the shapes world (v2)",
+        f"# gapkit-shapes: the tiny CLIP of the shapes world (v{catalog.WORLD_VERSION})",
         "",
         "An open_clip `CLIP` (ModifiedResNet image tower, transformer text tower, word-level tokenizer over",
         f"the world's vocabulary, {arch.get('embed_dim')}-d) trained from scratch by gapkit with symmetric",
-        "InfoNCE on the information-imbalanced shapes world v2: a model organism of CLIP's modality gap.",
+        f"InfoNCE on the information-imbalanced shapes world v{catalog.WORLD_VERSION}: a model organism of "
+        "CLIP's modality gap.",
         "",
         "Retrain: `gapkit world train-clip --config analyses/shapes-clip-recipe.yaml "
         "--out runs/shapes-clip`,",
