@@ -105,7 +105,7 @@ def _stage_configs(args) -> list:
     for k, stage in enumerate(stages):
         try:
             out.append(TrainClipConfig.from_dict({**stage, **parse_sets(args.set)}))
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise GapkitError(f"Bad tiny CLIP training config (stage {k + 1}): {e}") from None
     return out
 

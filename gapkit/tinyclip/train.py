@@ -57,6 +57,10 @@ class TrainClipConfig:
     # and projection keep their initialisation, and with it the cone effect).
     pretrain_steps: int = 0
     warm_start: str = "embedding"
+    # Keep the factor heads training beside InfoNCE, weighted by ``aux_weight`` (their summed
+    # cross-entropy over every factor): the image embedding must keep encoding the factors that
+    # captions seldom state. 0 = InfoNCE alone. Reads the image embedding, so warm_start "embedding".
+    aux_weight: float = 0.0
     # Start from earlier weights (a checkpoint.pt or a folder with model.safetensors): a later
     # stage of a multi-stage recipe. The architecture must match.
     init_from: str | None = None
@@ -64,6 +68,12 @@ class TrainClipConfig:
     probes_at_end: bool = True
     checkpoint_every: int = 100
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.aux_weight >= 0:
+            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
+        if self.aux_weight and self.warm_start != "embedding":
+            raise ValueError('aux_weight needs warm_start "embedding" (its heads read the image embedding)')
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainClipConfig:
@@ -135,7 +145,7 @@ class Trainer:
             {"params": rest, "weight_decay": 0.0},
             {"params": [self.model.logit_scale], "weight_decay": 0.0, "lr_mult": self.cfg.scale_lr},
         ]
-        if self.cfg.pretrain_steps:
+        if self.cfg.pretrain_steps or self.cfg.aux_weight:
             groups.append({"params": list(self.heads.parameters()), "weight_decay": 0.0})
         return torch.optim.AdamW(groups, lr=self.cfg.lr)
 
@@ -222,7 +232,7 @@ class Trainer:
         if self.step < cfg.pretrain_steps:
             return self.pretrain_step()
         hard = cfg.hard_fraction if self.step >= cfg.hard_start else 0.0
-        images, texts, _ = training_batch(self.pool, self.rng, cfg.batch_size, hard)
+        images, texts, scenes = training_batch(self.pool, self.rng, cfg.batch_size, hard)
         ids = torch.from_numpy(self.tokenizer.encode(texts))  # (B, L)
         forced = _scheduled_logit_scale(cfg, self.step, self._scale_at_ramp())
         if forced is not None:
@@ -234,6 +244,8 @@ class Trainer:
         logits = scale * img @ txt.T
         target = _soft_targets(texts)
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        if cfg.aux_weight:
+            loss = loss + cfg.aux_weight * self.heads.loss(img, scenes)
         self._update(loss)
         with torch.no_grad():
             self.model.logit_scale.clamp_(0, math.log(100))
