@@ -4,7 +4,7 @@ targets of the model card, its probes and its time.
     python analyses/shapes_clip_recipes.py            # renders results/shapes-clip-recipes/table.md
     python analyses/shapes_clip_recipes.py --add NAME RUN_DIR "description"   # records a finished run
     python analyses/shapes_clip_recipes.py --add NAME RUN_DIR "description" --stages   # a run of
-        `gapkit world train-clip --config RECIPE.yaml --out RUN_DIR` (RUN_DIR/stage1, stage2, ...)
+        `gapkit world train-clip ... --out RUN_DIR` (one stage, or RUN_DIR/stage1, stage2, ...)
 
 Each record in ``results/shapes-clip-recipes/runs.json`` holds the run's training config (the
 stages, each starting from the previous one's weights), its final held-out evaluation
@@ -110,17 +110,21 @@ def _model_overrides(model: dict) -> dict:
 
 
 def add_stages(name: str, run: Path, description: str, records: list[dict]) -> None:
-    """Record a multi-stage run (one folder per stage, each with history.json and final/config.json)."""
+    """Record a run of `gapkit world train-clip`: one folder per stage (stage1, stage2, ...) or a
+    single-stage run folder, each with history.json and final/config.json."""
     folders = sorted(run.glob("stage*"), key=lambda f: int(f.name[len("stage") :]))
+    folders = folders or ([run] if (run / "history.json").is_file() else [])
     if not folders:
-        raise SystemExit(f"{run}: no stage folders (stage1, stage2, ...)")
+        raise SystemExit(f"{run}: neither a run folder nor stage folders (stage1, stage2, ...)")
     stages, trajectory, steps, seconds = [], [], 0, 0.0
     for folder in folders:
         history = json.loads((folder / "history.json").read_text())
         config = json.loads((folder / "final" / "config.json").read_text())
         training = dict(config["training"])
-        if training.get("init_from"):  # the previous stage, named inside the run folder
-            training["init_from"] = str(Path(training["init_from"]).relative_to(run.resolve().parent))
+        if training.get("init_from"):  # the previous stage (inside the run folder) or repo-relative
+            init = Path(training["init_from"]).resolve()
+            base = run.resolve() if init.is_relative_to(run.resolve()) else Path.cwd()
+            training["init_from"] = str(init.relative_to(base)) if init.is_relative_to(base) else str(init)
         stages.append({"model": _model_overrides(config["model"]), **training})
         trajectory += _trajectory(history, steps)
         steps += history[-1]["step"]
@@ -142,7 +146,11 @@ def add_stages(name: str, run: Path, description: str, records: list[dict]) -> N
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--add", nargs=3, metavar=("NAME", "RUN_DIR", "DESCRIPTION"))
-    ap.add_argument("--stages", action="store_true", help="RUN_DIR holds stage1, stage2, ... folders")
+    ap.add_argument(
+        "--stages",
+        action="store_true",
+        help="RUN_DIR is a gapkit world train-clip run (one stage or stage1, stage2, ...)",
+    )
     args = ap.parse_args()
     path = HERE / "runs.json"
     records = json.loads(path.read_text()) if path.is_file() else []
