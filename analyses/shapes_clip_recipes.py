@@ -75,6 +75,13 @@ def render(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _put(records: list[dict], name: str, description: str, *values) -> None:
+    """Add (or replace) the record ``name``: stages, steps, seconds, final, trajectory."""
+    records[:] = [r for r in records if r["name"] != name]
+    keys = ("stages", "steps", "seconds", "final", "trajectory")
+    records.append({"name": name, "description": description, **dict(zip(keys, values, strict=True))})
+
+
 def add(name: str, run: Path, description: str, records: list[dict]) -> None:
     history = json.loads((run / "history.json").read_text())
     config = json.loads((run / "config.json").read_text())
@@ -83,18 +90,7 @@ def add(name: str, run: Path, description: str, records: list[dict]) -> None:
     stages = (prior["stages"] if prior else []) + [config]
     steps = (prior["steps"] if prior else 0) + history[-1]["step"]
     seconds = (prior["seconds"] if prior else 0.0) + history[-1]["train_seconds"]
-    records[:] = [r for r in records if r["name"] != name]
-    records.append(
-        {
-            "name": name,
-            "description": description,
-            "stages": stages,
-            "steps": steps,
-            "seconds": seconds,
-            "final": history[-1],
-            "trajectory": _trajectory(history),
-        }
-    )
+    _put(records, name, description, stages, steps, seconds, history[-1], _trajectory(history))
 
 
 def _trajectory(history: list[dict], steps_before: int = 0) -> list[dict]:
@@ -129,18 +125,7 @@ def add_stages(name: str, run: Path, description: str, records: list[dict]) -> N
         trajectory += _trajectory(history, steps)
         steps += history[-1]["step"]
         seconds += history[-1]["train_seconds"]
-    records[:] = [r for r in records if r["name"] != name]
-    records.append(
-        {
-            "name": name,
-            "description": description,
-            "stages": stages,
-            "steps": steps,
-            "seconds": seconds,
-            "final": history[-1],
-            "trajectory": trajectory,
-        }
-    )
+    _put(records, name, description, stages, steps, seconds, history[-1], trajectory)
 
 
 def main() -> None:

@@ -1,13 +1,13 @@
-"""The world v3 prototype (analyses/world_v3_prototype.py) patches world v2's catalog; these checks
-run it in a fresh interpreter (the patch is process-wide) and fail if a change to the world's
-modules stops the patch from taking effect."""
+"""The world v3 prototype's catalog (analyses/world_v3_catalog.py, used by world_v3_prototype.py)
+patches world v2's modules; these checks run it in a fresh interpreter (the patch is process-wide)
+and fail if a change to the world's modules stops the patch from taking effect."""
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "world_v3_prototype.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "analyses" / "world_v3_catalog.py"
 
 CHECK = """
 import collections, json, runpy, sys

@@ -1,0 +1,127 @@
+"""The world v3 prototype's catalog: world v2's with 20 shapes and 12 colours at Zipf-like
+frequencies, applied by patching world v2's modules (``apply``). Used by
+analyses/world_v3_prototype.py, which says why and what it measures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ZIPF_S = 0.8
+VERSION = "3proto"
+
+NEW_SHAPE_WORDS = {
+    "pentagon": ("pentagon",),
+    "heart": ("heart",),
+    "arrow": ("arrow",),
+    "crescent": ("crescent", "moon"),
+    "semicircle": ("semicircle", "half circle"),
+    "oval": ("oval", "ellipse"),
+    "rectangle": ("rectangle", "bar"),
+    "trapezoid": ("trapezoid",),
+    "kite": ("kite",),
+    "sparkle": ("sparkle", "four pointed star"),
+    "hexagram": ("hexagram", "six pointed star"),
+    "tee": ("tee", "t shape"),
+    "ell": ("ell", "l shape"),
+    "bowtie": ("bowtie", "hourglass"),
+    "chevron": ("chevron",),
+}
+NEW_RGB = {
+    "pink": (250, 150, 190),
+    "brown": (130, 75, 30),
+    "cyan": (40, 210, 230),
+    "lime": (165, 235, 40),
+    "magenta": (230, 40, 200),
+    "indigo": (80, 20, 140),
+}
+
+
+# --- unit outlines (centred on 0, radius about 1, y down) --------------------------------------
+def _regular(n: int) -> list[tuple[float, float]]:
+    return [
+        (math.cos(2 * math.pi * k / n - math.pi / 2), math.sin(2 * math.pi * k / n - math.pi / 2))
+        for k in range(n)
+    ]
+
+
+def _heart() -> list[tuple[float, float]]:
+    ts = np.linspace(0, 2 * math.pi, 32, endpoint=False)
+    x = 16 * np.sin(ts) ** 3
+    y = -(13 * np.cos(ts) - 5 * np.cos(2 * ts) - 2 * np.cos(3 * ts) - np.cos(4 * ts))
+    return list(zip((x / 17).tolist(), ((y + 2.5) / 15).tolist()))
+
+
+def _crescent() -> list[tuple[float, float]]:
+    # Outer arc of the unit circle (right side) and back along a narrower ellipse that meets it at
+    # t = +-2 rad: a crescent opening to the left.
+    ts = np.linspace(-2.0, 2.0, 16)
+    a = 0.4
+    c = math.cos(2.0) * (1 - a)
+    return [(math.cos(t), math.sin(t)) for t in ts] + [(c + a * math.cos(t), math.sin(t)) for t in ts[::-1]]
+
+
+def _arc(t0: float, t1: float, n: int, ry: float = 1.0, dy: float = 0.0) -> list[tuple[float, float]]:
+    return [(math.cos(t), ry * math.sin(t) + dy) for t in np.linspace(t0, t1, n)]
+
+
+def _outlines(star) -> dict[str, list[tuple[float, float]]]:
+    return {
+        "pentagon": _regular(5),
+        "heart": _heart(),
+        "arrow": [(-1, -0.3), (0.2, -0.3), (0.2, -0.75), (1, 0), (0.2, 0.75), (0.2, 0.3), (-1, 0.3)],
+        "crescent": _crescent(),
+        "semicircle": _arc(math.pi, 2 * math.pi, 16, dy=0.45),
+        "oval": _arc(0, 2 * math.pi * 23 / 24, 24, ry=0.55),
+        "rectangle": [(-1, -0.45), (1, -0.45), (1, 0.45), (-1, 0.45)],
+        "trapezoid": [(-0.5, -0.6), (0.5, -0.6), (1, 0.6), (-1, 0.6)],
+        "kite": [(0, -1), (0.62, -0.25), (0, 1), (-0.62, -0.25)],
+        "sparkle": star(4, 0.35),
+        "hexagram": star(6, 0.58),
+        "tee": [
+            (-1, -0.9),
+            (1, -0.9),
+            (1, -0.35),
+            (0.28, -0.35),
+            (0.28, 1),
+            (-0.28, 1),
+            (-0.28, -0.35),
+            (-1, -0.35),
+        ],
+        "ell": [(-0.7, -1), (-0.15, -1), (-0.15, 0.45), (0.8, 0.45), (0.8, 1), (-0.7, 1)],
+        "bowtie": [(-1, -0.8), (0, -0.2), (1, -0.8), (1, 0.8), (0, 0.2), (-1, 0.8)],
+        "chevron": [(-0.9, -0.8), (-0.3, -0.8), (0.5, 0), (-0.3, 0.8), (-0.9, 0.8), (-0.1, 0)],
+    }
+
+
+def zipf_probs(n: int, s: float = ZIPF_S) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return w / w.sum()
+
+
+def apply() -> None:
+    """Patch world v2's catalog into the prototype. Call before anything else imports gapkit's
+    world, tiny CLIP or CLOSE modules (they read the catalog when they are built)."""
+    from gapkit.worlds.shapes import catalog
+
+    if catalog.WORLD_VERSION == VERSION:
+        return
+    catalog.WORLD_VERSION = VERSION
+    catalog.SHAPES = catalog.SHAPES + tuple(NEW_SHAPE_WORDS)
+    catalog.RGB = {**catalog.RGB, **NEW_RGB}
+    catalog.COLOURS = tuple(catalog.RGB)
+    catalog.OBJECT_FACTORS = {**catalog.OBJECT_FACTORS, "shape": catalog.SHAPES, "colour": catalog.COLOURS}
+
+    from gapkit.worlds.shapes import captions, draw, scene
+
+    draw._OUTLINES.update(_outlines(draw._star))
+    captions.SHAPE_WORDS.update(NEW_SHAPE_WORDS)
+    cdfs = {id(v): scene.cdf(zipf_probs(len(v))) for v in (catalog.SHAPES, catalog.COLOURS)}
+    uniform = scene._choice
+
+    def choice(rng, values):  # one draw, like the uniform one, so streams stay aligned per call
+        c = cdfs.get(id(values))
+        return values[scene.weighted_index(rng, c)] if c is not None else uniform(rng, values)
+
+    scene._choice = choice
