@@ -4,12 +4,17 @@ analyses/world_v3_prototype.py, which says why and what it measures."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 
 import numpy as np
 
 ZIPF_S = 0.8
+# VERSION keys the prototype's caches and its split hashing, as catalog.WORLD_VERSION does v2's:
+# any change below must bump it and set FINGERPRINT (apply() refuses a catalog that differs).
 VERSION = "3proto"
+FINGERPRINT = "b6815dfbc16daea5"
 
 NEW_SHAPE_WORDS = {
     "pentagon": ("pentagon",),
@@ -100,10 +105,24 @@ def zipf_probs(n: int, s: float = ZIPF_S) -> np.ndarray:
     return w / w.sum()
 
 
+def fingerprint() -> str:
+    """sha256 of everything this module adds to world v2 (names, colours, outlines, frequencies)."""
+    from gapkit.worlds.shapes.draw import _star
+
+    outlines = {k: [[round(x, 6), round(y, 6)] for x, y in v] for k, v in _outlines(_star).items()}
+    content = {"zipf_s": ZIPF_S, "words": NEW_SHAPE_WORDS, "rgb": NEW_RGB, "outlines": outlines}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def apply() -> None:
     """Patch world v2's catalog into the prototype. Call before anything else imports gapkit's
     world, tiny CLIP or CLOSE modules (they read the catalog when they are built)."""
     from gapkit.worlds.shapes import catalog
+
+    if fingerprint() != FINGERPRINT:  # else caches keyed by VERSION would hand back the old world
+        raise SystemExit(
+            f"the prototype's catalog changed (fingerprint {fingerprint()}): bump VERSION and set FINGERPRINT"
+        )
 
     if catalog.WORLD_VERSION == VERSION:
         return

@@ -20,12 +20,13 @@ It is applied by patching the catalog before gapkit builds anything from it (wor
 "3proto", so every cache of it is separate from v2's); it is a prototype to measure, not a world
 gapkit ships.
 
-Writes results/world-v3-prototype/ (results.json, results.md, card.md, the run's history); the
+Writes results/world-v3-prototype/ (results.json, results.md, MODEL_CARD.md, metrics.json, the history); the
 run folder (runs/world-v3-prototype/, weights and checkpoints) is not committed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -78,40 +79,59 @@ PRECHECK_COMMON = [
 ]
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _made_from(stamp: Path, inputs: dict) -> bool:
+    """Whether the output beside ``stamp`` was made from ``inputs`` (a reused output must be)."""
+    return stamp.is_file() and json.loads(stamp.read_text()) == inputs
+
+
 def train() -> Path:
-    final = RUN / "clip" / "stage4" / "final"
+    """The tiny CLIP (resumed or reused only when trained from this recipe on this catalog)."""
+    recipe, clip = HERE / "shapes-clip-recipe.yaml", RUN / "clip"
+    inputs, stamp = {"recipe_sha256": _sha256(recipe), "world": VERSION}, RUN / "clip-inputs.json"
+    if clip.exists() and not _made_from(stamp, inputs):
+        raise SystemExit(f"{clip} was trained from another recipe or world; delete it to retrain")
+    stamp.write_text(json.dumps(inputs) + "\n")
+    final = clip / "stage4" / "final"
     if not (final / "model.safetensors").is_file():
-        resume = ["--resume"] if (RUN / "clip").exists() else []
-        recipe = str(HERE / "shapes-clip-recipe.yaml")
-        _self("gapkit", "world", "train-clip", "--config", recipe, "--out", str(RUN / "clip"), *resume)
+        resume = ["--resume"] if clip.exists() else []
+        _self("gapkit", "world", "train-clip", "--config", str(recipe), "--out", str(clip), *resume)
     return final
 
 
 def card(weights: Path) -> None:
-    if not (weights / "MODEL_CARD.md").is_file():  # the card takes minutes; a rerun reuses it
+    inputs, stamp = {"weights_sha256": _sha256(weights / "model.safetensors")}, RUN / "card-inputs.json"
+    if not _made_from(stamp, inputs):  # the card takes minutes; a rerun reuses it for the same weights
         hist = [str(RUN / "clip" / f"stage{k}" / "history.json") for k in range(1, 5)]
         _self("gapkit", "world", "card", "--weights", str(weights), "--history", *hist, log=RUN / "card.log")
+        stamp.write_text(json.dumps(inputs) + "\n")
     for name in ("MODEL_CARD.md", "metrics.json", "history.json", "geometry.png"):
         shutil.copyfile(weights / name, OUT / name)
 
 
+def _finished_run(out: Path, args: list[str], weights_sha256: str) -> bool:
+    """A CLOSE run reused only if its provenance names this command, these weights and this world."""
+    if not (out / "metrics.json").is_file():
+        return False
+    prov = json.loads((out / "metrics.json").read_text())["provenance"]
+    return (
+        prov["command"] == " ".join(["gapkit", *args])
+        and prov["encoder"]["weights_sha256"] == weights_sha256
+        and prov["data"]["version"] == VERSION
+    )
+
+
 def precheck(weights: Path) -> dict[str, dict]:
-    rows, items = {}, set()
+    rows, items, sha = {}, set(), _sha256(weights / "model.safetensors")
     for k, (label, flags) in enumerate(PRECHECK.items()):
         out = RUN / "precheck" / f"row{k}"
-        if not (out / "metrics.json").exists():
-            _self(
-                "gapkit",
-                "train",
-                "--encoder",
-                f"gapkit-shapes:{weights}",
-                *PRECHECK_COMMON,
-                *flags,
-                "--out",
-                str(out),
-                "--overwrite",
-                log=RUN / "precheck" / f"row{k}.log",
-            )
+        args = ["train", "--encoder", f"gapkit-shapes:{weights}", *PRECHECK_COMMON, *flags]
+        args += ["--out", str(out), "--overwrite"]
+        if not _finished_run(out, args, sha):
+            _self("gapkit", *args, log=RUN / "precheck" / f"row{k}.log")
         record = json.loads((out / "metrics.json").read_text())
         rows[label] = {**record["metrics"], "per_item_cider": record["per_item"]["cider"]}
         items.add(record["metrics"]["items"])
