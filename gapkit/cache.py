@@ -16,8 +16,10 @@ modification time; ``--verify-images`` reads and hashes every image to catch tha
 
 Entries are written atomically and verified on read (key fields, shape, dtype, a sha256 of the
 array bytes, finiteness); a corrupt or mismatched entry is reported, deleted and rebuilt, never
-used. The cache folder is checked before any work: an unusable ``$GAPKIT_CACHE`` is a one-line
-error (``--no-cache`` skips the cache).
+used. The cache folder is checked before any work: an unusable ``$GAPKIT_CACHE`` (a file, or a
+folder that does not exist and cannot be made) is a one-line error (``--no-cache`` skips the
+cache). An existing folder gapkit cannot write (a shared, pre-filled cache mounted read-only) is
+read: hits are served, and a request it cannot answer is a one-line error before any encoding.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import GapkitError
 from .io import atomic_dir, check_output_dir
 
 CACHE_VERSION = 2
@@ -42,11 +45,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("GAPKIT_CACHE") or "~/.cache/gapkit").expanduser()
 
 
-def check_cache_root(root: Path | None = None) -> Path:
-    """The cache folder, after checking that gapkit can write there (one-line error if not)."""
-    from .errors import GapkitError
+def check_cache_root(root: Path | None = None, for_reading: bool = False) -> Path:
+    """The cache folder, after checking that gapkit can write there (one-line error if not).
 
+    With ``for_reading`` an existing folder that cannot be written is accepted: a shared, pre-filled
+    cache (read-only on a cluster) is read, and a write is refused only when one is needed
+    (``EmbeddingCache`` checks before computing what the cache lacks)."""
     root = Path(root) if root else cache_root()
+    if for_reading and root.is_dir():
+        return root
     env = root == cache_root()
     try:
         check_output_dir(root, "GAPKIT_CACHE" if env else "cache folder")
@@ -69,9 +76,36 @@ def items_digest(items: list[str]) -> str:
 
 
 class EmbeddingCache:
+    """Entries under ``root`` (default ``$GAPKIT_CACHE``). A folder gapkit cannot write is read:
+    hits are served from it, and a miss is refused before anything is computed."""
+
     def __init__(self, root: Path | None = None, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.root = check_cache_root(root) if enabled else (Path(root) if root else cache_root())
+        self.root = (
+            check_cache_root(root, for_reading=True) if enabled else (Path(root) if root else cache_root())
+        )
+        self._writable = False  # proven by a write probe when a write is first needed
+
+    def _write_problem(self) -> str | None:
+        """None when gapkit can create files in the cache folder (a real probe, remembered once it
+        succeeds), else why it cannot."""
+        if not self._writable:
+            try:
+                check_cache_root(self.root)
+            except GapkitError as e:
+                return str(e)
+            self._writable = True
+        return None
+
+    def _require_writable(self, fields: dict) -> None:
+        """Called before computing what the cache lacks: a cache that cannot take the result is
+        refused now, not after the work."""
+        problem = self._write_problem() if self.enabled else None
+        if problem:
+            raise GapkitError(
+                f"The cache does not hold the {fields.get('kind', '?')} embeddings this run needs "
+                f"(entry {_short(fields)}) and cannot store them: {problem}"
+            )
 
     def _dir(self, key: str) -> Path:
         return self.root / "embeddings" / key[:2] / key
@@ -89,7 +123,8 @@ class EmbeddingCache:
                 raise ValueError("rows differ from the request")
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("cache entry %s is invalid (%s): rebuilding it", key[:12], e)
-            shutil.rmtree(d, ignore_errors=True)
+            if self._write_problem() is None:  # a read-only cache is left as it is
+                shutil.rmtree(d, ignore_errors=True)
             return None
         return arr, meta
 
@@ -104,6 +139,7 @@ class EmbeddingCache:
     def store(self, fields: dict, arr: np.ndarray, rows: list[str] | None = None) -> Path | None:
         if not self.enabled:
             return None
+        self._require_writable(fields)
         key = digest({**fields, "cache_version": CACHE_VERSION})
         d = self._dir(key)
         if d.exists():
@@ -127,6 +163,7 @@ class EmbeddingCache:
     def get_or_compute(self, fields: dict, compute: Callable[[], np.ndarray]) -> np.ndarray:
         arr = self.load(fields)
         if arr is None:
+            self._require_writable(fields)
             log.info("cache miss: computing %s embeddings", fields.get("kind", "?"))
             arr = compute()
             self.store(fields, arr)
@@ -142,6 +179,7 @@ class EmbeddingCache:
         if got is not None and got[1].get("rows_sha256") == rows_sha:
             log.info("cache hit: %s embeddings %s", fields.get("kind", "?"), _short(fields))
             return got[0]
+        self._require_writable(fields)
         old = self._stored_rows(fields, got)
         todo = [i for i, r in enumerate(rows) if r not in old]
         if got is None:

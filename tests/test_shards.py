@@ -185,7 +185,7 @@ def test_a_bad_row_names_its_shard(tmp_path, capsys):
     txt[250, 3] = np.nan  # shard 2 (rows 200..299), its row 50
     d = _clip_retrieval_dir(tmp_path / "a", img, txt, [100, 100, 100, 100])
     _fails(capsys, [d], "text_emb row 250 holds NaN or Inf (1 such rows in rows", tmp_path / "o.json")
-    _fails(capsys, [d], "(in img_emb/img_emb_0002.npy, its row 50)", tmp_path / "o.json")
+    _fails(capsys, [d], "(in text_emb/text_emb_0002.npy, its row 50)", tmp_path / "o.json")
 
 
 def test_limit_cuts_the_shard_set(sharded, tmp_path):

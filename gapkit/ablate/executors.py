@@ -207,11 +207,9 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             raise GapkitError("The Ray executor needs Ray: pip install 'gapkit[ray]'.") from None
-        if not ray.is_initialized():
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False)
+        from ..stats.executors import start_ray
+
+        start_ray(ray, self.address, self.jobs)  # Ray failing to start: one line, not its traceback
         refs = {self._submit(ray, j): j for j in jobs}
         try:
             while refs:

@@ -35,7 +35,7 @@ def load_embeddings_from_args(args):
     _register()
     DATASETS.get(args.dataset)
     if not args.no_cache:
-        check_cache_root()
+        check_cache_root(for_reading=True)  # a read-only, pre-filled cache is read
     encoder = create_encoder(args.encoder, device=args.device)
     data = load_dataset(args.dataset, args.data_path, args.split, args.image_root)
     if args.limit:

@@ -5,13 +5,12 @@ shapes world writes ``minimal_pairs.jsonl``; real users write the same columns."
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GapkitError
 from ..io import file_sha256
-from ._json import read_jsonl
+from ._json import read_csv, read_jsonl
 
 COLUMNS = ("image_a", "image_b", "caption_a", "caption_b", "attribute")
 
@@ -33,8 +32,7 @@ def load_minimal_pairs(path: str | Path, image_root: str | Path | None = None) -
     if not path.is_file():
         raise GapkitError(f"Minimal pairs file not found: {path}")
     if path.suffix.lower() == ".csv":
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = [row for _, row in read_csv(path, "Minimal pairs")[1]]
     else:
         rows = read_jsonl(path, "minimal pairs")
     if not rows:

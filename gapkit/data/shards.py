@@ -15,6 +15,7 @@ pair up with equal row counts, and every shard must have the same d. Each error 
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import re
@@ -32,13 +33,15 @@ ROLES = {"img_emb": 0, "text_emb": 1}  # clip-retrieval's file prefixes: modalit
 
 @dataclass(frozen=True)
 class Shard:
-    """Pairs [start, stop) of the whole set: rows of ``image`` (and ``text``, or [1] of a pair file)."""
+    """Pairs [start, stop) of the whole set: rows of ``image`` (and ``text``, or [1] of a pair file).
+    ``label`` names the image file in errors, ``text_label`` the text file (None: the same file)."""
 
     label: str
     image: str
     text: str | None
     start: int
     stop: int
+    text_label: str | None = None
 
     def open(self) -> tuple[np.ndarray, np.ndarray]:
         """(image rows, text rows) of this shard, memory-mapped, (stop - start, d) each (fewer
@@ -113,8 +116,7 @@ class ShardSet:
     def first(self, n: int) -> ShardSet:
         """The first ``n`` pairs (``--limit``): whole shards, then part of one."""
         kept = [s for s in self.shards if s.start < n]
-        last = kept[-1]
-        kept[-1] = Shard(last.label, last.image, last.text, last.start, min(last.stop, n))
+        kept[-1] = dataclasses.replace(kept[-1], stop=min(kept[-1].stop, n))
         return ShardSet(kept, self.d, self.dtype, self.layout, self.inputs)
 
     def source(self) -> dict:
@@ -149,7 +151,8 @@ def load_shards(paths: list[str]) -> ShardSet:
     """Find, pair and check the shards named by ``paths`` (folders, globs or .npy files)."""
     files = _expand(paths)
     if len(paths) == 2 and len(files) == 2 and all(_ndim(f) == 2 for f in files):
-        return _check([(Path(files[0]).name, files[0], files[1])], "image and text files", paths)
+        entry = (Path(files[0]).name, files[0], files[1], Path(files[1]).name)
+        return _check([entry], "image and text files", paths)
     roles = {f: _role(f) for f in files}
     if all(r is None for r in roles.values()):
         return _check([(Path(f).name, f, None) for f in _in_order(files)], "pair shards (2, n, d)", paths)
@@ -227,7 +230,8 @@ def _no_gaps(nums: list[int], name, files: list[str]) -> None:
 
 
 def _clip_retrieval_pairs(files: list[str], roles: dict) -> list[tuple]:
-    """(label, image file, text file) per shard number, in order; every number in both folders."""
+    """(label, image file, text file, text label) per shard number, in order; every number in both
+    folders. A label is ``img_emb/img_emb_0002.npy``: errors name the file that holds the row."""
     by_role: list[dict[int, str]] = [{}, {}]
     for f in files:
         n = _number(f)
@@ -243,7 +247,8 @@ def _clip_retrieval_pairs(files: list[str], roles: dict) -> list[tuple]:
         raise GapkitError(f"{have[n]} has no matching {lacks} shard ({lacks}_{n:04d}.npy is missing).")
     nums = sorted(img)
     _no_gaps(nums, lambda n: f"Shard {n:04d} (img_emb_{n:04d}.npy and text_emb_{n:04d}.npy)", files)
-    return [(f"{Path(img[n]).parent.name}/{Path(img[n]).name}", img[n], txt[n]) for n in nums]
+    label = lambda f: f"{Path(f).parent.name}/{Path(f).name}"
+    return [(label(img[n]), img[n], txt[n], label(txt[n])) for n in nums]
 
 
 def _check_metadata(folder: Path, files: list[str]) -> None:
@@ -267,12 +272,12 @@ def _ndim(f: str) -> int:
 def _check(entries: list[tuple], layout: str, inputs: list[str]) -> ShardSet:
     """Open each shard's header; rows pair up, one d and one dtype kind; offsets in order."""
     shards, start, d, dtype = [], 0, None, None
-    for label, image, text in entries:
+    for label, image, text, *text_label in entries:
         rows, shard_d, kind = _shard_shape(label, image, text)
         if d is not None and shard_d != d:
             raise GapkitError(f"{label} has d={shard_d}, the shards before it d={d}.")
         d, dtype = shard_d, np.result_type(dtype, kind) if dtype is not None else kind
-        shards.append(Shard(label, image, text, start, start + rows))
+        shards.append(Shard(label, image, text, start, start + rows, *text_label))
         start += rows
     return ShardSet(shards, d, dtype, layout, [str(p) for p in inputs])
 

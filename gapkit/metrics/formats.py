@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .._registry import Registry
-from ..data._json import read_json
+from ..data._json import describe, read_json
 from ..errors import GapkitError
 
 FORMATS: Registry = Registry("prediction format", ls_hint="formats")
@@ -73,6 +73,28 @@ def _require_fields(rows: list[dict], fields_: set[str], path: str) -> None:
             )
 
 
+def _texts(rows: list[dict], key: str, path: str, id_key: str | None = None) -> list[str]:
+    """``row[key]`` of every row as text: a string, or a number (a VQA answer written as 2). Null,
+    true/false, a list or an object is an error naming the item, not the text "None" scored."""
+    out = []
+    for k, row in enumerate(rows):
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            name = f"item {k}" + (f" ({id_key} {row[id_key]!r})" if id_key in row else "")
+            raise GapkitError(f"{path}: {name}: {key!r} is {describe(value)}, not a string.")
+        out.append(str(value))
+    return out
+
+
+def _ref_lists(rows: list[dict], path: str) -> list[list[str]]:
+    """``row["refs"]`` of every row: a non-empty list of strings, else an error naming the item."""
+    for k, row in enumerate(rows):
+        refs = row.get("refs")
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            raise GapkitError(f"{path}: item {k} needs 'refs', a non-empty list of strings.")
+    return [list(row["refs"]) for row in rows]
+
+
 def _unique(ids: list, what: str, path: str) -> None:
     dup = [i for i, n in Counter(ids).items() if n > 1]
     if dup:
@@ -101,18 +123,20 @@ class GapkitFormat:
             refs = _id_refs(src.refs)
             _require_fields(rows, {"id", "prediction"}, path)
             _unknown([str(r["id"]) for r in rows], refs, "ids", path, src.refs)
-            return Scorable(kind, [r["prediction"] for r in rows], [refs[str(r["id"])] for r in rows])
+            preds = _texts(rows, "prediction", path, "id")
+            return Scorable(kind, preds, [refs[str(r["id"])] for r in rows])
         bad = [k for k, r in enumerate(rows) if not r.get("refs")]
         if bad:
             raise GapkitError(f"{path}: item {bad[0]} has no refs (pass --refs).")
-        return Scorable(kind, [r["prediction"] for r in rows], [list(r["refs"]) for r in rows])
+        _require_fields(rows, {"prediction"}, path)
+        return Scorable(kind, _texts(rows, "prediction", path, "id"), _ref_lists(rows, path))
 
 
 def _id_refs(path: str) -> dict[str, list[str]]:
     rows = read_json(path, "references")
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "id" in r and "refs" in r for r in rows):
         raise GapkitError(f"{path} must be a JSON list of objects with 'id' and 'refs'.")
-    return {str(r["id"]): list(r["refs"]) for r in rows}
+    return {str(r["id"]): refs for r, refs in zip(rows, _ref_lists(rows, path))}
 
 
 @FORMATS.register("coco-captions")
@@ -136,7 +160,7 @@ class CocoCaptions:
         _unknown(ids, refs, "image ids", path, src.refs)
         if len(ids) < len(refs):
             log.info("scoring the %d images in %s (of %d in %s)", len(ids), path, len(refs), src.refs)
-        return Scorable("caption", [str(r["caption"]) for r in rows], [refs[i] for i in ids])
+        return Scorable("caption", _texts(rows, "caption", path, "image_id"), [refs[i] for i in ids])
 
 
 def _coco_captions(path: str) -> dict:
@@ -191,7 +215,8 @@ class VqaResults:
         groups: dict[str, list[int]] = {}
         for k, i in enumerate(ids):
             groups.setdefault(str(anns[i].get("answer_type", "unknown")), []).append(k)
-        return Scorable("vqa", [str(r["answer"]) for r in rows], [anns[i]["answers"] for i in ids], groups)
+        answers = _texts(rows, "answer", path, "question_id")
+        return Scorable("vqa", answers, [anns[i]["answers"] for i in ids], groups)
 
 
 def _vqa_annotations(path: str) -> dict:

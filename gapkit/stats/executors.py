@@ -6,6 +6,7 @@ O(d^2 + reps x d) numbers per shard, never its rows."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -89,12 +90,42 @@ def _ray(address: str | None):
         import ray
     except ImportError:
         raise GapkitError("The ray executor needs Ray: pip install 'gapkit[ray]'.") from None
-    if not ray.is_initialized():
+    # a local instance gets the cores this process may use (taskset, cpusets), not the machine's
+    start_ray(ray, address, _cores())
+    return ray
+
+
+def start_ray(ray, address: str | None, num_cpus: int) -> None:
+    """Join the Ray cluster at ``address``, or start a local instance with ``num_cpus`` CPUs,
+    unless Ray already runs in this process. When Ray cannot (no cluster at the address, a local
+    instance that does not come up: a full /tmp, taken ports, a stale session), the error is one
+    line saying what was tried and Ray's reason; ``--debug`` shows Ray's own traceback."""
+    if ray.is_initialized():
+        return
+    try:
         if address:
             ray.init(address=address, log_to_driver=False)
-        else:  # a local instance gets the cores this process may use (taskset, cpusets), not the machine's
-            ray.init(num_cpus=_cores(), include_dashboard=False, log_to_driver=False)
-    return ray
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except Exception as e:
+        with contextlib.suppress(Exception):
+            ray.shutdown()  # a half-started instance must not be picked up by the next call
+        tried = (
+            f"connect to the cluster at --address {address}"
+            if address
+            else f"start a local instance ({num_cpus} CPUs)"
+        )
+        raise GapkitError(
+            f"Ray could not {tried}: {type(e).__name__}: {_first_line(e)} "
+            "(--debug shows Ray's traceback; --executor local runs without Ray)."
+        ) from e
+
+
+def _first_line(e: Exception) -> str:
+    """The first non-empty line of an exception's message, at most 300 characters."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    text = lines[0] if lines else "no message"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _cores() -> int:

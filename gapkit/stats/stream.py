@@ -308,17 +308,22 @@ def _threaded(n: int, spec: PassSpec, work) -> Partial:
             return merge_all(list(pool.map(lambda i: work(bounds[i], bounds[i + 1]), range(t))))
 
 
-def pass_pairs(image_rows, text_rows, start: int, spec: PassSpec, label: str | None = None) -> Partial:
-    """1:1 pairs: row i of the two (n, d) arrays is pair ``start + i`` of the whole input."""
+def pass_pairs(
+    image_rows, text_rows, start: int, spec: PassSpec, label: str | None = None, text_label: str | None = None
+) -> Partial:
+    """1:1 pairs: row i of the two (n, d) arrays is pair ``start + i`` of the whole input. ``label``
+    / ``text_label`` name the files that hold the image / text rows in errors (text: ``label``
+    when None, a file of pairs)."""
     step = chunk_rows(spec.d, spec.chunk)
 
     def work(lo: int, hi: int) -> Partial:
         acc = Partial.new(spec)
         for s in range(lo, hi, step):
             e = min(s + step, hi)
-            where = None if label is None else (label, s)
-            x, qx, w_rows = _images_chunk(acc, spec, image_rows[s:e], start + s, where)
-            _pairs_chunk(acc, spec, x, qx, text_rows[s:e], start + s, w_rows, where)
+            at_x = None if label is None else (label, s)
+            at_y = None if label is None else (text_label or label, s)
+            x, qx, w_rows = _images_chunk(acc, spec, image_rows[s:e], start + s, at_x)
+            _pairs_chunk(acc, spec, x, qx, text_rows[s:e], start + s, w_rows, at_y)
         return acc
 
     return _threaded(len(image_rows), spec, work)
@@ -356,4 +361,4 @@ def pass_one_to_many(image_emb, text_emb, owner: np.ndarray, spec: PassSpec) -> 
 def run_part(part, spec: PassSpec) -> Partial:
     """One part of a 1:1 source (a shard file, opened here: in a Ray task, on the worker's node)."""
     image_rows, text_rows = part.open()
-    return pass_pairs(image_rows, text_rows, part.start, spec, part.label)
+    return pass_pairs(image_rows, text_rows, part.start, spec, part.label, getattr(part, "text_label", None))
