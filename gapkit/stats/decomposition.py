@@ -20,13 +20,27 @@ from .paired import Paired
 
 RIDGE_ALPHAS = tuple(10.0**k for k in range(-3, 4))  # searched by inner cross-validation
 MIN_IMAGES = {"ridge_r2": 20, "effective_rank": 3}  # below this a statistic is "n too small"
+NAN = float("nan")
+# A spread of unit rows (a variance, a trace, a mean squared distance, |gap|^2) at or below this is
+# the float rounding of rows that are all the same (about 1e-33); a ratio over it is undefined.
+ROUNDING = 1e-20
+
+
+def _ratio(num: float, den: float, tiny: float = ROUNDING) -> float:
+    """num / den, NaN where the ratio is undefined (den <= tiny: no spread to divide by)."""
+    return float(num) / float(den) if den > tiny else NAN
+
+
+def _trace_cov(rows: np.ndarray) -> float:
+    """trace of the rows' (biased) covariance; d = 1 gives a 0-d covariance, hence atleast_2d."""
+    return float(np.trace(np.atleast_2d(np.cov(rows, rowvar=False, bias=True))))
 
 
 def mean_offdiag_cosine(rows: np.ndarray) -> float:
     """Mean cosine over distinct pairs of unit rows: (|sum|^2 - n) / (n (n - 1))."""
     n = len(rows)
     s = rows.sum(0)
-    return float((s @ s - n) / (n * (n - 1)))
+    return _ratio(s @ s - n, n * (n - 1), 0)
 
 
 def unrelated_text_cosine(p: Paired) -> float:
@@ -38,21 +52,23 @@ def unrelated_text_cosine(p: Paired) -> float:
     same = (np.einsum("ij,ij->i", per_image, per_image)).sum()  # includes self pairs
     pairs_all = len(p.text) ** 2
     pairs_same = (counts**2).sum()
-    return float((s @ s - same) / (pairs_all - pairs_same))
+    return _ratio(s @ s - same, pairs_all - pairs_same, 0)
 
 
 def shifted_paired_cosine(p: Paired) -> float:
     """Mean x . n(y + mu_I - mu_T): alignment left once the constant offset is removed."""
     z = p.text + p.gap
-    z /= np.linalg.norm(z, axis=1, keepdims=True)
-    return float(np.einsum("ij,ij->i", p.x_of_caption, z).mean())
+    norm = np.linalg.norm(z, axis=1, keepdims=True)
+    if not (norm > 0).all():  # a caption moved onto the origin has no direction
+        return NAN
+    return float(np.einsum("ij,ij->i", p.x_of_caption, z / norm).mean())
 
 
 def _r2(x_true: np.ndarray, x_pred: np.ndarray) -> float:
     """Variance-weighted R^2 over all output dimensions (scored around the test mean)."""
     sse = ((x_true - x_pred) ** 2).sum()
     sst = ((x_true - x_true.mean(0)) ** 2).sum()
-    return float(1.0 - sse / sst)
+    return 1.0 - _ratio(sse, sst, ROUNDING * x_true.size)
 
 
 class _RidgePath:
@@ -119,8 +135,10 @@ def ridge_r2(p: Paired, seed: int = 0) -> float:
 def effective_rank(rows: np.ndarray) -> float:
     """exp(entropy of the normalised eigenvalues of the rows' covariance) (Roy & Vetterli 2007)."""
     if len(rows) < MIN_IMAGES["effective_rank"]:
-        return float("nan")
-    ev = np.clip(np.linalg.eigvalsh(np.cov(rows, rowvar=False)), 0, None)
+        return NAN
+    ev = np.clip(np.linalg.eigvalsh(np.atleast_2d(np.cov(rows, rowvar=False))), 0, None)
+    if not ev.sum() > ROUNDING:  # identical rows: no spread, rank 0 (as spectrum.py says)
+        return 0.0
     p = ev / ev.sum()
     p = p[p > 0]
     return float(np.exp(-(p * np.log(p)).sum()))
@@ -129,7 +147,7 @@ def effective_rank(rows: np.ndarray) -> float:
 def top_gap_share(gap: np.ndarray, k: int = 10) -> float:
     """Share of |gap|^2 in its k largest coordinates."""
     sq = np.sort(gap**2)[::-1]
-    return float(sq[:k].sum() / sq.sum())
+    return _ratio(sq[:k].sum(), sq.sum())
 
 
 def decomposition(p: Paired, seed: int = 0) -> dict[str, float]:
@@ -137,8 +155,7 @@ def decomposition(p: Paired, seed: int = 0) -> dict[str, float]:
     x = p.x_of_caption
     delta = x - p.text  # (n_cap, d)
     mean_sq = float((delta**2).sum(1).mean())
-    resid_trace = float(np.trace(np.cov(delta, rowvar=False, bias=True)))
-    text_trace = float(np.trace(np.cov(p.text, rowvar=False, bias=True)))
+    resid_trace, text_trace = _trace_cov(delta), _trace_cov(p.text)
     gap = p.gap
     return {
         "paired_cosine": float(np.einsum("ij,ij->i", x, p.text).mean()),
@@ -148,9 +165,9 @@ def decomposition(p: Paired, seed: int = 0) -> dict[str, float]:
         "text_cone": mean_offdiag_cosine(p.text),
         "shifted_paired_cosine": shifted_paired_cosine(p),
         "ridge_r2": ridge_r2(p, seed),
-        "residual_text_ratio": resid_trace / text_trace,
-        "residual_share": resid_trace / mean_sq,
-        "constant_share": float(gap @ gap) / mean_sq,
+        "residual_text_ratio": _ratio(resid_trace, text_trace),
+        "residual_share": _ratio(resid_trace, mean_sq),
+        "constant_share": _ratio(gap @ gap, mean_sq),
         "top10_gap_share": top_gap_share(gap, 10),
         "image_effective_rank": effective_rank(p.image),
         "text_effective_rank": effective_rank(p.text),
@@ -189,6 +206,7 @@ def decomposition_intervals(
     z = float(norm.ppf(0.5 + level / 2))
     out = {}
     for k, v in point.items():
-        se = float(np.nanstd(boot[k], ddof=1))
+        # fewer than two defined replicates (identical rows): no standard error, no interval
+        se = float(np.nanstd(boot[k], ddof=1)) if np.isfinite(boot[k]).sum() >= 2 else NAN
         out[k] = (v, v - z * se, v + z * se)
     return out

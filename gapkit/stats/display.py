@@ -82,12 +82,22 @@ def _labels(report) -> list[tuple[str, str]]:
     return ROWS + [(k, f"share of |gap|^2 in top {k[3:].split('_')[0]} dims") for k in top]
 
 
+def _value(s, with_ci: bool) -> str:
+    """A statistic's value column (and interval): 'undefined' for NaN (e.g. a share of a spread
+    that is zero because every row is the same)."""
+    if s.value != s.value:
+        return f"{'undefined':>9}"
+    ci = with_ci and s.lo == s.lo and s.hi == s.hi
+    return f"{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if ci else "")
+
+
 def render_table(report) -> str:
     info = report.info
     with_ci = bool(info["bootstrap"]) and "intervals" not in info.get("skipped", {})
     lines = [
         f"n = {info['n_images']} images, {info['n_captions']} captions, d = {info['d']}; "
         f"{info['normalization']}",
+        *([f"transform: {info['transform']}"] if info.get("transform") else []),
         _interval_line(info),
         "",
     ]
@@ -96,10 +106,7 @@ def render_table(report) -> str:
     skipped = info.get("skipped", {})
     for name, label in _labels(report):
         if name in report.stats:
-            s = report.stats[name]
-            lines.append(
-                f"{label:<{width}}{s.value:>9.4f}" + (f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else "")
-            )
+            lines.append(f"{label:<{width}}{_value(report.stats[name], with_ci)}")
         elif name in skipped:
             lines.append(f"{label:<{width}}{'-':>9}  {skipped[name]}")
     lines += _decomposition_lines(report, width, with_ci)
@@ -125,18 +132,18 @@ def render_table(report) -> str:
 
 def _decomposition_lines(report, width: int, with_ci: bool) -> list[str]:
     rows = [r for r in DECOMPOSITION if r[0] in report.stats]
+    skipped = report.info.get("skipped", {}).get("decomposition")
     if not rows:
-        skipped = report.info.get("skipped", {}).get("decomposition")
         return ["", f"gap decomposition: {skipped}"] if skipped else []
+    # Below MIN_IMAGES_DECOMPOSITION only the streaming pass's row (the shifted paired cosine) is
+    # here: the header says why the dense ones are not.
+    how = report.info.get("decomposition") or (skipped and f"the dense statistics: {skipped}")
     lines = [
         "",
-        f"gap decomposition: constant offset or image-specific residual? "
-        f"({report.info.get('decomposition', '')})",
+        "gap decomposition: constant offset or image-specific residual?" + (f" ({how})" if how else ""),
     ]
     for name, label, meaning in rows:
-        s = report.stats[name]
-        ci = f"  [{s.lo:.4f}, {s.hi:.4f}]" if with_ci else ""
-        lines.append(f"{label:<{width}}{s.value:>9.4f}{ci}  {meaning}")
+        lines.append(f"{label:<{width}}{_value(report.stats[name], with_ci)}  {meaning}")
     return lines
 
 

@@ -11,11 +11,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Norms outside 2^-40 .. 2^40 are not trusted: a float32 row's squares overflow from |x| ~ 1.8e19
+# and vanish below ~1e-19 (real CLIP x 1e30 had infinite norms, x 1e-30 zero ones). Such rows are
+# scaled by an exact power of two first, which changes no bit of their direction; rows inside the
+# range are normalised exactly as before (the same bits).
+SAFE_NORM = (2.0**-40, 2.0**40)
+
+
+def norms_in_range(n2: np.ndarray, squared: bool = True) -> np.ndarray:
+    """(n,) True where a row's (squared) norm can be trusted; False for 0, NaN, Inf, tiny or huge."""
+    lo, hi = (SAFE_NORM[0] ** 2, SAFE_NORM[1] ** 2) if squared else SAFE_NORM
+    return (n2 >= lo) & (n2 <= hi)
+
+
+def power_of_two_scaled(a: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(a with each row in ``rows`` (bool (n,), default all) divided by 2^e, e: (n,) int) where e
+    puts the row's largest |entry| in [0.5, 1); rows of zeros, NaN or Inf keep e = 0. Exact."""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(a).max(axis=1) if a.shape[1] else np.zeros(len(a), a.dtype)
+    usable = np.isfinite(big) & (big > 0) & (True if rows is None else rows)
+    e = np.where(usable, np.frexp(np.where(usable, big, 1))[1], 0)
+    return np.ldexp(a, -e[:, None]).astype(a.dtype, copy=False), e
+
 
 def unit_rows(a, dtype=np.float64) -> np.ndarray:
-    """Rows scaled to unit L2 norm, (n, d) -> (n, d), as ``dtype`` (None: the input's)."""
+    """Rows scaled to unit L2 norm, (n, d) -> (n, d), as ``dtype`` (None: the input's). The result
+    does not depend on the rows' scale (see ``SAFE_NORM``)."""
     a = np.asarray(a) if dtype is None else np.asarray(a, dtype)
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):
+        norm = np.linalg.norm(a, axis=1, keepdims=True)
+    ok = norms_in_range(norm[:, 0], squared=False)
+    if not ok.all() and a.dtype.kind == "f":
+        a = power_of_two_scaled(a, ~ok)[0]
+        norm = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / norm
 
 
 def first_caption(caption_image: np.ndarray, n_images: int) -> np.ndarray:

@@ -8,8 +8,9 @@ import numpy as np
 
 
 def _unit(a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
+    from .paired import unit_rows
+
+    return unit_rows(a, np.float64)
 
 
 def _offdiag_mean(g: np.ndarray) -> float:

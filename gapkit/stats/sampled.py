@@ -13,6 +13,7 @@ from dataclasses import asdict
 import numpy as np
 
 from ..streams import stream
+from .paired import unit_rows
 from .report import (
     MIN_IMAGES_SEPARABILITY,
     MIN_PAIRS_SPECTRUM,
@@ -35,9 +36,8 @@ SPECTRUM_KEYS = ("effective_rank", "top_eigenvalue_share", "dims_99")
 
 
 def _unit(rows) -> np.ndarray:
-    a = np.asarray(rows, np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):  # a bad row fails the pass that reads it
-        return a / np.linalg.norm(a, axis=1, keepdims=True)
+        return unit_rows(rows, np.float32)
 
 
 def sample_queries(src, owner: np.ndarray, boot, seed: int, normalize: bool) -> Queries:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import GapkitError
 from .bootstrap import BootstrapSet
+from .paired import norms_in_range, power_of_two_scaled
 from .sums import Sums, weighted_sum
 
 CHUNK_BYTES = 3 << 20  # one float32 chunk of one modality (1,024 rows at d = 768)
@@ -190,14 +191,20 @@ def _unit(raw, name: str, start: int, spec: PassSpec, acc: Partial, where) -> tu
     """A chunk as float32 rows, L2-normalised when ``spec.normalize``, and |row|^2 after that
     ((c,) float64: ones when normalised). Pass 1 checks every row and records the norm range."""
     a = np.asarray(raw)
-    a = a if a.dtype == np.float32 else a.astype(np.float32)  # one conversion per row, ever
-    n2 = np.einsum("cd,cd->c", a, a)
+    a = given = a if a.dtype == np.float32 else a.astype(np.float32)  # one conversion per row, ever
+    with np.errstate(over="ignore", under="ignore"):
+        n2 = np.einsum("cd,cd->c", a, a)
+    e = None  # rows whose squares overflow or vanish are divided by 2^e first (exact; paired.py)
+    if not (ok := norms_in_range(n2)).all():
+        a, e = power_of_two_scaled(a, ~ok)
+        n2 = np.einsum("cd,cd->c", a, a)
     if spec.sums:
         n2 = _checked(a, n2, name, start, where)
-        acc.norm_lo = min(acc.norm_lo, float(np.sqrt(n2.min())))
-        acc.norm_hi = max(acc.norm_hi, float(np.sqrt(n2.max())))
+        norms = np.sqrt(n2) if e is None else np.ldexp(np.sqrt(n2.astype(np.float64)), e)
+        acc.norm_lo = min(acc.norm_lo, float(norms.min()))
+        acc.norm_hi = max(acc.norm_hi, float(norms.max()))
     if not spec.normalize:
-        return a, n2.astype(np.float64)
+        return given, n2.astype(np.float64) if e is None else np.ldexp(n2.astype(np.float64), 2 * e)
     inv = (1 / np.sqrt(n2)).astype(np.float32)[:, None]
     if a is raw or not a.flags.owndata:  # never write into the caller's array or a memory map
         return a * inv, np.ones(len(a))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GapkitError
+from .paired import unit_rows
 
 UNIT_TOL = 1e-3
 # Fewer images than this leave the cone, unpaired and retrieval terms resting on one to three
@@ -73,6 +74,6 @@ def check_norm_range(lo: float, hi: float, normalize: bool) -> NormInfo:
 
 
 def chunk_rows(c: np.ndarray, normalize: bool) -> np.ndarray:
-    """A chunk as float32, L2-normalised when ``normalize`` (sums across chunks are float64)."""
-    c = np.asarray(c, dtype=np.float32)
-    return c / np.linalg.norm(c, axis=1, keepdims=True) if normalize else c
+    """A chunk as float32, L2-normalised when ``normalize`` (sums across chunks are float64;
+    the normalisation does not depend on the rows' scale: ``paired.unit_rows``)."""
+    return unit_rows(c, np.float32) if normalize else np.asarray(c, dtype=np.float32)
