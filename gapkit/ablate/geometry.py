@@ -10,9 +10,8 @@ import logging
 from collections import defaultdict
 
 import numpy as np
-import torch
 
-from ..adapters import ADAPTERS
+from ..adapters import ADAPTERS, apply_deterministic, unit_inputs
 from ..cache import EmbeddingCache
 from ..close.prepare import Vectors, build_adapter, data_source
 from ..close.tasks import CaptionSingle
@@ -59,11 +58,10 @@ def _row_geometry(row: dict, cfg, enc, cache, pairs: dict) -> None:
     key = (cfg.encoder, cfg.world, cfg.world_seed, cfg.data_root, cfg.eval_split, cfg.template)
     if key not in pairs:
         pairs[key] = _pairs(cfg, enc, cache)
-    src, vec, img, txt = pairs[key]  # img, txt: (n, d) unit vectors of the split's caption pairs
+    src, vec, img, txt = pairs[key]  # img, txt: (n, d) vectors of the split's caption pairs
     adapter = build_adapter(cfg, vec, src)
-    with torch.no_grad():
-        moved = adapter.deterministic(torch.from_numpy(txt)).numpy()
-        img = adapter.images(torch.from_numpy(img)).numpy() if adapter.test_time else img
+    img, moved = apply_deterministic(adapter, img, txt)
+    txt = unit_inputs(txt, "text")  # Delta compares the moved text with the unit text
     p = Paired(img, txt, np.arange(len(txt)))  # one example per caption: row k pairs with row k
     row["mg"].append(p.mg(moved))
     row["delta"].append(p.delta(moved))

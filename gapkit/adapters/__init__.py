@@ -35,7 +35,7 @@ def check_adapter_options(name: str, options, where: str = "config") -> None:
     check_options(options, cls.OPTIONS, f"{where}: adapter_options", f"adapter {name!r}")
 
 
-__all__ = ["ADAPTERS", "Adapter", "check_adapter_options", "create_adapter"]
+__all__ = ["ADAPTERS", "Adapter", "apply_deterministic", "check_adapter_options", "create_adapter"]
 
 
 # -- a method's deterministic transforms, outside training (gapkit measure --transform) ----------
@@ -76,15 +76,67 @@ def saved_adapter(path) -> Adapter:
     return adapter
 
 
-def transform_pairs(adapter: Adapter, images, texts):
-    """(images, texts) after the adapter's deterministic parts: texts through the training half
-    without noise, images through the test-time half (unchanged for CLOSE's adapters); (n, d)
-    float32 unit rows each."""
+# Rows within this of unit norm are used as given: CLOSE's vectors are unit by construction
+# (float32 rounding leaves them ~1e-7 off), and renormalising them would move their last bits.
+UNIT_TOL = 1e-5
+
+
+def unit_inputs(rows, what: str = "rows"):
+    """(n, d) rows as the float32 unit rows every adapter is defined on: L2-normalised (whatever
+    their scale), rows already unit (within UNIT_TOL) unchanged. A zero or non-finite row is an
+    error: it has no direction."""
+    import numpy as np
+
+    from ..errors import GapkitError
+    from ..stats.paired import unit_rows
+
+    a = np.asarray(rows, np.float32)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        norm = np.linalg.norm(a.astype(np.float64), axis=1)  # float64: float32 rows cannot overflow it
+    bad = ~(np.isfinite(norm) & (norm > 0))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise GapkitError(f"{what} row {k} is a zero vector or holds NaN/Inf: it has no direction to adapt.")
+    near = np.abs(norm - 1) <= UNIT_TOL
+    if near.all():
+        return a if a.flags.writeable else a.copy()
+    return np.where(near[:, None], a, unit_rows(a, np.float64).astype(np.float32))
+
+
+def fitted_dim(adapter: Adapter) -> int | None:
+    """The embedding size the adapter's fitted state is for (None: nothing fitted, or no size)."""
+    import torch
+
+    dims = {
+        int(v.shape[-1]) for v in adapter.fitted_state().values() if isinstance(v, torch.Tensor) and v.numel()
+    }
+    return dims.pop() if len(dims) == 1 else None
+
+
+def apply_deterministic(adapter: Adapter, images=None, texts=None):
+    """The adapter's deterministic (test-time) half on unit rows: the one place that applies it
+    (``gapkit measure --transform``, CLOSE's decoding inputs and gap log, the ablation geometry,
+    the figures). Each row is L2-normalised first (``unit_inputs``), then texts go through the
+    training half without noise and images through the test-time half (unchanged, but unit, for
+    CLOSE's adapters). Returns (images, texts): (n, d) float32 unit rows each, None where None was
+    given. Raises GapkitError when the rows' size is not the one the adapter was fitted on."""
     import numpy as np
     import torch
 
+    from ..errors import GapkitError
+
+    fitted = fitted_dim(adapter)
+    for what, rows in (("image", images), ("text", texts)):
+        if rows is not None and fitted is not None and np.shape(rows)[-1] != fitted:
+            raise GapkitError(
+                f"The {adapter.name} adapter was fitted on {fitted}-d embeddings, but the {what} "
+                f"rows have d = {np.shape(rows)[-1]}."
+            )
+    x = None if images is None else unit_inputs(images, "image")
+    t = None if texts is None else unit_inputs(texts, "text")
     with torch.no_grad():
-        t = adapter.deterministic(torch.as_tensor(np.asarray(texts, np.float32))).numpy()
-        x = torch.as_tensor(np.asarray(images, np.float32))
-        x = (adapter.images(x) if adapter.test_time else x).numpy()
+        if t is not None:
+            t = adapter.deterministic(torch.from_numpy(t)).numpy().astype(np.float32, copy=False)
+        if x is not None and adapter.test_time:
+            x = adapter.images(torch.from_numpy(x)).numpy().astype(np.float32, copy=False)
     return x, t

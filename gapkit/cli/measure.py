@@ -8,10 +8,12 @@ import io
 import json
 import logging
 import sys
+from dataclasses import dataclass
 
 from ._common import add_data_args, add_encoder_args, nonneg_int, positive_int, seed_int
 
 log = logging.getLogger("gapkit.cli")
+DEFAULT_FIT_SPLIT = "restval"
 
 EXAMPLES = """Examples:
   gapkit measure
@@ -75,14 +77,19 @@ def add_parser(sub, name: str) -> None:
         "--transform",
         default=None,
         metavar="ADAPTER",
-        help="measure after an adapter's deterministic parts: texts through its training half "
-        "without noise, images through its test-time half (`gapkit ls adapters`), fitted on "
-        "--fit-split (precomputed embeddings: on the measured pairs themselves)",
+        help="measure after an adapter's deterministic parts on the L2-normalised rows: texts "
+        "through its training half without noise, images through its test-time half (`gapkit ls "
+        "adapters`), fitted on --fit-split (precomputed embeddings: on the measured pairs themselves)",
     )
     t.add_argument(
         "--transform-from", default=None, metavar="RUN", help="the fitted adapter of a CLOSE run folder"
     )
-    t.add_argument("--fit-split", default="restval", help="split the --transform adapter is fitted on")
+    t.add_argument(
+        "--fit-split",
+        default=None,
+        help=f"split the --transform adapter is fitted on (default: {DEFAULT_FIT_SPLIT}; only with "
+        "--transform and an encoder + data set)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--json", default=None, help="write the full report with provenance as JSON")
     o.add_argument("--csv", default=None, help="write one row per statistic as CSV")
@@ -128,52 +135,123 @@ def _inputs(args):
     return Source(emb.image, emb.text, caption_image), source
 
 
-def _fit_pairs(args, src):
-    """(images, texts, caption_image, label) the --transform adapter is fitted on."""
-    if args.embeddings:
-        return src.image_emb[:], src.text_emb[:], src.caption_image, "the measured pairs themselves"
-    from ..cache import EmbeddingCache
-    from ..data import load_dataset
-    from ..embed import embed_paired
-    from ..encoders import create_encoder
+@dataclass
+class _Plan:
+    """What --transform / --transform-from will apply, settled before any encoding: the saved
+    adapter of a run, or the name of one to fit and the data set split it is fitted on."""
 
-    enc = create_encoder(args.encoder, device=args.device)
-    data = load_dataset(args.dataset, args.data_path, args.fit_split, args.image_root)
-    cache = EmbeddingCache(enabled=not args.no_cache)
-    emb = embed_paired(
-        enc, data, args.template, cache, args.batch_size, args.workers, args.verify_images, args.decode
-    )
-    return emb.image, emb.text, emb.caption_image, f"{args.dataset}/{args.fit_split}"
+    adapter: object = None  # a run's saved adapter (--transform-from)
+    name: str | None = None  # an adapter to fit (--transform)
+    fit_data: object = None  # the PairedData it is fitted on (None: the measured pairs)
+    fitted_on: str = ""
 
 
-def _transformed(args, src, source):
-    """The measured rows after the adapter's deterministic transforms, and the provenance saying so."""
+def _transform_plan(args) -> _Plan | None:
+    """Check the transform flags (and load what they name) before any encoding: a bad adapter,
+    run folder or --fit-split costs nothing."""
     from pathlib import Path
 
-    import numpy as np
-
-    from ..adapters import fitted_adapter, saved_adapter, transform_pairs
+    from ..adapters import ADAPTERS, saved_adapter
     from ..errors import GapkitError
-    from ..stats.engine import Source
 
     if args.transform and args.transform_from:
         raise GapkitError("give --transform ADAPTER or --transform-from RUN, not both.")
-    if src.parts and len(src.parts) > 1:
-        raise GapkitError("--transform reads the embeddings into memory: give one file, not shards.")
+    if args.fit_split is not None and not args.transform:
+        raise GapkitError(
+            f"--fit-split {args.fit_split}: names the split a --transform ADAPTER is fitted on; "
+            "without --transform it has nothing to fit (a --transform-from run brings its fitted state)."
+        )
+    if args.fit_split is not None and args.embeddings:
+        raise GapkitError(
+            f"--fit-split {args.fit_split}: with --embeddings the --transform adapter is fitted on "
+            "the measured pairs themselves; drop --fit-split, or fit it in a CLOSE run and give "
+            "--transform-from RUN."
+        )
     if args.transform_from:
         path = Path(args.transform_from) / "adapter.pt"
         if not path.is_file():
             raise GapkitError(f"--transform-from: {path} not found (a CLOSE run folder has one).")
-        adapter, fitted_on = saved_adapter(path), f"the run {args.transform_from}"
-    else:
-        from ..adapters import ADAPTERS
+        return _Plan(adapter=saved_adapter(path), fitted_on=f"the run {args.transform_from}")
+    if not args.transform:
+        return None
+    ADAPTERS.get(args.transform)  # an unknown name fails before any encoding
+    if args.embeddings:
+        return _Plan(name=args.transform, fitted_on="the measured pairs themselves")
+    from ..data import DATASETS, _register, load_dataset
 
-        ADAPTERS.get(args.transform)  # an unknown name fails before any encoding
-        fit_i, fit_t, fit_owner, fitted_on = _fit_pairs(args, src)
-        adapter = fitted_adapter(args.transform, fit_i, fit_t, fit_owner, seed=args.seed)
-    img, txt = transform_pairs(adapter, np.asarray(src.image_emb[:]), np.asarray(src.text_emb[:]))
-    record = {**adapter.describe(), "fitted_on": fitted_on, "applied": "deterministic parts (no noise)"}
-    return Source(img, txt, src.caption_image), {**source, "transform": record}
+    _register()
+    DATASETS.get(args.dataset)
+    split = args.fit_split or DEFAULT_FIT_SPLIT
+    data = load_dataset(args.dataset, args.data_path, split, args.image_root)  # a bad split fails here
+    return _Plan(name=args.transform, fit_data=data, fitted_on=f"{args.dataset}/{split}")
+
+
+def _fit_pairs(args, plan: _Plan, src):
+    """(images, texts, caption_image) the --transform adapter is fitted on."""
+    if plan.fit_data is None:
+        return src.image_emb[:], src.text_emb[:], src.caption_image
+    from ..cache import EmbeddingCache
+    from ..embed import embed_paired
+    from ..encoders import create_encoder
+
+    enc = create_encoder(args.encoder, device=args.device)
+    cache = EmbeddingCache(enabled=not args.no_cache)
+    emb = embed_paired(
+        enc,
+        plan.fit_data,
+        args.template,
+        cache,
+        args.batch_size,
+        args.workers,
+        args.verify_images,
+        args.decode,
+    )
+    return emb.image, emb.text, emb.caption_image
+
+
+def _norm_range(*arrays) -> tuple[float, float]:
+    import numpy as np
+
+    norms = np.concatenate([np.linalg.norm(np.asarray(a, np.float64), axis=1) for a in arrays])
+    return float(norms.min()), float(norms.max())
+
+
+def _transformed(args, plan: _Plan, src, source):
+    """The measured rows after the adapter's deterministic transforms (on the L2-normalised rows),
+    the provenance saying so, and the line the table shows."""
+    import numpy as np
+
+    from ..adapters import apply_deterministic, fitted_adapter, fitted_dim
+    from ..errors import GapkitError
+    from ..stats.engine import Source
+
+    if src.parts and len(src.parts) > 1:
+        raise GapkitError("--transform reads the embeddings into memory: give one file, not shards.")
+    img, txt = np.asarray(src.image_emb[:]), np.asarray(src.text_emb[:])
+    adapter = plan.adapter
+    if adapter is not None and fitted_dim(adapter) not in (None, img.shape[1]):
+        raise GapkitError(
+            f"--transform-from {args.transform_from}: its {adapter.name} adapter was fitted on "
+            f"{fitted_dim(adapter)}-d embeddings, but the measured embeddings have d = {img.shape[1]}."
+        )
+    if adapter is None:
+        fit_i, fit_t, fit_owner = _fit_pairs(args, plan, src)
+        adapter = fitted_adapter(plan.name, fit_i, fit_t, fit_owner, seed=args.seed)
+    lo, hi = _norm_range(img, txt)
+    img, txt = apply_deterministic(adapter, img, txt)
+    record = {
+        **adapter.describe(),
+        "fitted_on": plan.fitted_on,
+        "applied": "deterministic parts (no noise), on the L2-normalised rows",
+        "raw_input_norm_min": lo,
+        "raw_input_norm_max": hi,
+    }
+    params = ", ".join(f"{k} {v}" for k, v in adapter.describe().items() if k != "adapter")
+    line = (
+        f"{adapter.name} ({params}) fitted on {plan.fitted_on}; its deterministic parts applied to "
+        f"the L2-normalised rows (raw input norms in [{lo:.4g}, {hi:.4g}])"
+    )
+    return Source(img, txt, src.caption_image), {**source, "transform": record}, line
 
 
 def _csv_text(report) -> str:
@@ -200,9 +278,11 @@ def run(args) -> int:
         for flag, path in (("json", args.json), ("csv", args.csv))
         if path
     }
+    plan = _transform_plan(args)
     src, source = _inputs(args)
-    if args.transform or args.transform_from:
-        src, source = _transformed(args, src, source)
+    line = None
+    if plan is not None:
+        src, source, line = _transformed(args, plan, src, source)
     report = measure_source(
         src,
         normalize=args.normalize,
@@ -214,6 +294,8 @@ def run(args) -> int:
         address=args.address,
     )
     report.provenance = provenance(source=source, seed=args.seed)
+    if line:
+        report.info["transform"] = line
     text = report.table()
     render = {"json": lambda: dumps_json(report.to_dict()), "csv": lambda: _csv_text(report)}
     write_files({path: render[flag]() for flag, path in outputs.items()})

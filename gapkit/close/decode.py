@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..adapters import apply_deterministic, unit_inputs
 from ..cache import digest
 from ..metrics import score as score_family
 from ..metrics import score_items
@@ -43,23 +44,20 @@ def items_digest(examples) -> str:
     return digest([[ex.image_id, ex.extra] for ex in examples])[:16]
 
 
-@torch.no_grad()
 def text_inputs(prep, text_vectors: np.ndarray) -> np.ndarray:
     """Text vectors as a model trained on text saw them, without the noise: the adapter's
     deterministic part (a shift, a linear map, the covariance adapter's mean; nothing for
-    ``noise`` and ``none``). A model trained on images gets them unchanged."""
+    ``noise`` and ``none``) on unit rows. A model trained on images gets them unchanged."""
     if prep.cfg.train_on != "text":
         return text_vectors
-    return prep.adapter.deterministic(torch.from_numpy(text_vectors)).numpy().astype(np.float32)
+    return apply_deterministic(prep.adapter, texts=text_vectors)[1]
 
 
-@torch.no_grad()
 def image_inputs(prep, image_vectors: np.ndarray) -> np.ndarray:
-    """Image vectors as the model reads them at test time: through the adapter's test-time half
-    (C3's collapse, DeCap's projection, nearest caption); unchanged for every other adapter."""
-    if not prep.adapter.test_time:
-        return image_vectors
-    return prep.adapter.images(torch.from_numpy(image_vectors)).numpy().astype(np.float32)
+    """Image vectors as the model reads them at test time: unit rows through the adapter's
+    test-time half (C3's collapse, DeCap's projection, nearest caption); for every other adapter
+    the unit rows themselves (CLOSE's vectors are unit already: unchanged)."""
+    return apply_deterministic(prep.adapter, images=image_vectors)[0]
 
 
 def evaluate_split(prep, split: str, max_len: int, on: str = "image") -> tuple[dict, list[dict]]:
@@ -108,11 +106,10 @@ def gap_log(prep, n: int = 2000) -> dict:
     if prep.cfg.train_on != "text":
         clean = noisy = img
     else:
-        text = torch.from_numpy(sp.text_vectors[:k])
-        clean = prep.adapter.deterministic(text).numpy()
+        clean = text_inputs(prep, sp.text_vectors[:k])
         state, was_training = prep.adapter.rng_state(), prep.adapter.training
         prep.adapter.train()
-        noisy = prep.adapter(text).numpy()
+        noisy = prep.adapter(torch.from_numpy(unit_inputs(sp.text_vectors[:k], "text"))).numpy()
         prep.adapter.set_rng_state(state)
         prep.adapter.train(was_training)
     pairs = Paired(img, img, np.arange(k))  # one image per example; only the moved text is compared

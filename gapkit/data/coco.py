@@ -30,14 +30,21 @@ def karpathy_images(path: Path, splits: list[str]):
         yield str(img.get("cocoid", img.get("imgid", k))), img.get("filepath") or "", filename, caps
 
 
+def check_karpathy_split(name: str, split: str) -> list[str]:
+    """The splits of ``split`` ("train+restval" as in the Karpathy convention); an unknown one is
+    an error naming the data set ``name`` and its splits."""
+    splits = split.split("+")
+    bad = [s for s in splits if s not in KARPATHY_SPLITS]
+    if bad:
+        raise GapkitError(f"Unknown split {bad[0]!r} for {name}; known: {', '.join(KARPATHY_SPLITS)}.")
+    return splits
+
+
 def _karpathy(name: str, path, split: str, image_root, default_dir: str) -> PairedData:
     if path is None:
         raise GapkitError(f"Data set {name!r} needs --data-path (the Karpathy json file).")
     path = Path(path)
-    splits = split.split("+")  # "train+restval" as in the Karpathy convention
-    bad = [s for s in splits if s not in KARPATHY_SPLITS]
-    if bad:
-        raise GapkitError(f"Unknown split {bad[0]!r} for {name}; known: {', '.join(KARPATHY_SPLITS)}.")
+    splits = check_karpathy_split(name, split)
     root = Path(image_root) if image_root else path.parent
     ids, paths, caps, owner = [], [], [], []
     for image_id, filepath, filename, image_caps in karpathy_images(path, splits):

@@ -7,13 +7,13 @@ from pathlib import Path
 from ..worlds import check_world_manifest, ensure_shapes_world
 from ..worlds.shapes.export import render_pending
 from . import DATASETS, PairedData
-from .coco import coco_karpathy
+from .coco import check_karpathy_split, coco_karpathy
 
 
 @DATASETS.register("shapes")
 def shapes(path=None, split="test", image_root=None) -> PairedData:
     """The procedural shapes world (default: generated into the cache on first use)."""
-    groups = tuple(split.split("+"))  # "train+restval" reads both splits' images
+    groups = tuple(check_karpathy_split("shapes", split))  # "train+restval" reads both splits' images
     folder = Path(path) if path else ensure_shapes_world(images=groups)
     render_pending(folder, groups)  # a cached world's folder given by path may lack this split's images
     manifest = check_world_manifest(folder)

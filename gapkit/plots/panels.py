@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from ..adapters import ADAPTERS, create_adapter
+from ..adapters import ADAPTERS, apply_deterministic, create_adapter, unit_inputs
 
 DEFAULT_PANELS = ("none", "noise", "mean-shift", "mean-shift+noise", "linear", "cov")
 # Every way to cross the gap (the methods table): CLOSE's noise beside the test-time methods.
@@ -32,8 +32,7 @@ def adapt_panels(
     d = text.shape[1]
     w = noise_norm / math.sqrt(d)
     out = {}
-    t = torch.from_numpy(np.ascontiguousarray(text, dtype=np.float32))
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    t = torch.from_numpy(unit_inputs(text, "text"))  # the sampled panels' training half reads unit rows too
     for name in panels:
         base, _, extra = name.partition("+")
         noisy = base == "noise" or extra == "noise"
@@ -46,9 +45,10 @@ def adapt_panels(
         elif adapter.needs_unpaired:
             adapter.fit_unpaired(fit_image, fit_text)
         sampled = noisy or adapter.structured_noise  # the covariance adapter's noise is its point
-        with torch.no_grad():
-            moved = adapter.train()(t).numpy() if sampled else adapter.deterministic(t).numpy()
-            images = adapter.images(x).numpy() if adapter.test_time else image
+        images, moved = apply_deterministic(adapter, image, None if sampled else text)
+        if sampled:
+            with torch.no_grad():
+                moved = adapter.train()(t).numpy()
         out[name] = (images, moved)
     return out
 
