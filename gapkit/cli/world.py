@@ -93,37 +93,81 @@ def run_export(args) -> int:
 
 def _stage_configs(args) -> list:
     """One config per stage: a YAML mapping is one stage, a YAML list several (each later stage
-    starts from the previous stage's final weights). ``--set`` applies to every stage."""
+    starts from the previous stage's final weights). ``--set`` applies to every stage. Every value
+    of every stage is checked here, before anything is written."""
     from ..io import read_yaml
     from ..tinyclip.train import TrainClipConfig
 
     stages: list = [{}]
+    source = "--set"
     if args.config:
-        loaded = read_yaml(args.config, "training config") or {}
-        stages = loaded if isinstance(loaded, list) else [loaded]
+        source = args.config
+        loaded = read_yaml(args.config, "training config")
+        stages = loaded if isinstance(loaded, list) else [{} if loaded is None else loaded]
+        if not stages:
+            raise GapkitError(
+                f"{source}: an empty list of stages; give a mapping of config keys or a list of them."
+            )
+    sets = parse_sets(args.set)
     out = []
     for k, stage in enumerate(stages):
+        where = f"Bad tiny CLIP training config {source} (stage {k + 1})"
+        if not isinstance(stage, dict):
+            raise GapkitError(f"{where}: a stage must be a mapping of config keys, got {stage!r}.")
+        if k and stage.get("init_from") is not None:
+            raise GapkitError(
+                f"{where}: init_from is given, but stage {k + 1} starts from stage {k}'s final weights; "
+                "remove it (only the first stage may set init_from)."
+            )
+        merged = {**stage, **sets}
+        if isinstance(stage.get("model"), dict) and isinstance(sets.get("model"), dict):
+            merged["model"] = {**stage["model"], **sets["model"]}  # --set model.x=v keeps the rest
         try:
-            out.append(TrainClipConfig.from_dict({**stage, **parse_sets(args.set)}))
+            cfg = TrainClipConfig.from_dict(merged)
         except (TypeError, ValueError) as e:
-            raise GapkitError(f"Bad tiny CLIP training config (stage {k + 1}): {e}") from None
+            raise GapkitError(f"{where}: {e}") from None
+        if k == 0 and cfg.init_from is not None:
+            _check_init_from(cfg.init_from, where)
+        out.append(cfg)
     return out
+
+
+def _check_init_from(path: str, where: str) -> None:
+    """init_from names a checkpoint.pt file or a weights folder holding model.safetensors."""
+    p = Path(path)
+    if not (p.is_file() or (p / "model.safetensors").is_file()):
+        raise GapkitError(
+            f"{where}: init_from {path!r} is neither a checkpoint file nor a folder with model.safetensors."
+        )
 
 
 def run_train_clip(args) -> int:
     from ..io import check_output_dir
-    from ..tinyclip.train import export_weights, train_tiny_clip
 
     out = check_output_dir(args.out, "--out")
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise GapkitError(f"{out} exists; pass --resume to continue it or choose a new folder.")
-    stages = _stage_configs(args)
+    stages = _stage_configs(args)  # every value checked before --out is created
+    created = not out.exists()
+    try:
+        final = _train_stages(stages, out, args.resume)
+    except BaseException:
+        if created:
+            _remove_if_empty(out)  # a run that failed before its first checkpoint leaves nothing
+        raise
+    log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", final)
+    return 0
+
+
+def _train_stages(stages: list, out: Path, resume: bool) -> Path:
+    from ..tinyclip.train import export_weights, train_tiny_clip
+
     seconds, steps = 0.0, 0
     for k, cfg in enumerate(stages):
         folder = out if len(stages) == 1 else out / f"stage{k + 1}"
         if k:
             cfg.init_from = str(out / f"stage{k}" / "final")
-        trainer = train_tiny_clip(cfg, folder, resume=args.resume, log=log.info)
+        trainer = train_tiny_clip(cfg, folder, resume=resume, log=log.info)
         seconds, steps = seconds + trainer.train_seconds, steps + trainer.step
         export_weights(
             trainer,
@@ -132,16 +176,41 @@ def run_train_clip(args) -> int:
             total_seconds=seconds,
             recipe=[s.__dict__ | {"model": "..."} for s in stages],
         )
-    final = (out if len(stages) == 1 else out / f"stage{len(stages)}") / "final"
-    log.info("final weights in %s (copy into gapkit/assets/shapes-clip to ship them)", final)
-    return 0
+    return (out if len(stages) == 1 else out / f"stage{len(stages)}") / "final"
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """Remove ``folder`` if it holds no file at all (only empty folders)."""
+    import shutil
+
+    if folder.is_dir() and not any(p.is_file() or p.is_symlink() for p in folder.rglob("*")):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _weights_folder(path: str | None) -> Path:
+    """The folder ``gapkit world card`` evaluates and writes the card into (checked now)."""
+    from ..encoders.shapes import ASSET_DIR
+
+    folder = Path(path) if path else ASSET_DIR
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "not found"
+        raise GapkitError(
+            f"--weights {folder}: {what}; give a tiny CLIP weights folder (model.safetensors and "
+            "config.json, as `gapkit world train-clip` writes in RUN/final)."
+        )
+    for name in ("model.safetensors", "config.json"):
+        if not (folder / name).is_file():
+            raise GapkitError(f"--weights {folder}: no {name} in it; a tiny CLIP weights folder holds both.")
+    return folder
 
 
 def run_card(args) -> int:
-    from ..encoders.shapes import ASSET_DIR
     from ..tinyclip.card import write_model_card
 
-    folder = Path(args.weights) if args.weights else ASSET_DIR
+    folder = _weights_folder(args.weights)
+    missing = [h for h in args.history or [] if not Path(h).is_file()]
+    if missing:
+        raise GapkitError(f"--history {missing[0]}: file not found (give each stage's history.json).")
     metrics = write_model_card(folder, seed=args.seed, histories=args.history)
     print(json.dumps(metrics, indent=1))
     return 0

@@ -22,64 +22,133 @@ import torch.nn.functional as F
 from ..cache import cache_root
 from ..progress import progress
 from ..streams import stream
+from ..worlds.shapes import catalog
 from ..worlds.shapes.draw import render_array
+from .checks import Check, ConfigValueError, check_fields, check_keys, checked
 from .heads import FactorHeads, TrunkHeads, trunk_features
 from .model import TinyClipConfig, preprocess, seeded_model
 from .probes import geometry, image_probes, test_pairs, test_split, text_probes
 from .stream import ScenePool, training_batch
 from .tokenizer import WordTokenizer
 
+SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
+WARM_STARTS = ("embedding", "trunk")
+STEPS, COUNT = Check("int", lo=1), Check("int", lo=0)
+FRACTION = Check("number", lo=0.0, hi=1.0)
+
+# What each architecture key accepts (TinyClipConfig, checked when a training config is built;
+# the combinations open_clip needs are checked in ``_check_model``).
+MODEL_CHECKS = {
+    "embed_dim": STEPS,
+    "image_size": Check("choice", choices=(catalog.IMAGE_SIZE,)),  # the world renders this size
+    "vision": Check("choice", choices=("resnet", "vit")),
+    "patch_size": STEPS,
+    "vision_width": STEPS,
+    "vision_layers": STEPS,
+    "text_width": STEPS,
+    "text_layers": STEPS,
+    "head_width": STEPS,
+    "context_length": Check("int", lo=3),  # SOT, one word, EOT
+    "init_logit_scale": Check("number", lo=0.0, hi=math.log(100)),  # training clamps it there
+    "words": Check("words"),
+}
+
 
 @dataclass
 class TrainClipConfig:
     model: TinyClipConfig = field(default_factory=TinyClipConfig)
-    steps: int = 3000
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 100
-    seed: int = 0
+    steps: int = checked(3000, STEPS)
+    batch_size: int = checked(128, Check("int", lo=2))  # InfoNCE needs negatives
+    lr: float = checked(1e-3, Check("number", lo=0.0, open_lo=True))
+    weight_decay: float = checked(0.1, Check("number", lo=0.0))
+    warmup_steps: int = checked(100, COUNT)
+    seed: int = checked(0, Check("int", lo=0, hi=SEED_MAX))
     # Pre-rendered train-split scenes that batches draw from (captions are drawn anew each time).
-    pool_size: int = 50000
+    pool_size: int = checked(50000, STEPS)
     # Share of each batch that are one-factor counterfactual pairs, from step ``hard_start``.
-    hard_fraction: float = 0.0
-    hard_start: int = 0
+    hard_fraction: float = checked(0.0, FRACTION)
+    hard_start: int = checked(0, COUNT)
     # Temperature: learnable (its learning rate scaled by ``scale_lr``) until ``ramp_start``,
     # then moved linearly to ``ramp_to`` by ``ramp_end`` (fractions of ``steps``) and held.
-    # ramp_start = 1 keeps it learnable throughout.
-    ramp_start: float = 1.0
-    ramp_end: float = 1.0
-    ramp_to: float = 100.0
-    scale_lr: float = 1.0
+    # ramp_start = 1 keeps it learnable throughout. The scale is clamped to 100 during training.
+    ramp_start: float = checked(1.0, FRACTION)
+    ramp_end: float = checked(1.0, FRACTION)
+    ramp_to: float = checked(100.0, Check("number", lo=0.0, hi=100.0, open_lo=True))
+    scale_lr: float = checked(1.0, Check("number", lo=0.0))
     # Supervised warm start of the image tower over every factor (heads discarded afterwards),
     # counted inside ``steps``. 0 = pure contrastive training. ``warm_start``: "embedding" (heads
     # on the image embedding) or "trunk" (heads on the final feature map; the attention pooling
     # and projection keep their initialisation, and with it the cone effect).
-    pretrain_steps: int = 0
-    warm_start: str = "embedding"
+    pretrain_steps: int = checked(0, COUNT)
+    warm_start: str = checked("embedding", Check("choice", choices=WARM_STARTS))
     # Keep the factor heads training beside InfoNCE, weighted by ``aux_weight`` (their summed
     # cross-entropy over every factor): the image embedding must keep encoding the factors that
     # captions seldom state. 0 = InfoNCE alone. Reads the image embedding, so warm_start "embedding".
-    aux_weight: float = 0.0
+    aux_weight: float = checked(0.0, Check("number", lo=0.0))
     # Start from earlier weights (a checkpoint.pt or a folder with model.safetensors): a later
     # stage of a multi-stage recipe. The architecture must match.
-    init_from: str | None = None
-    eval_every: int = 500
-    probes_at_end: bool = True
-    checkpoint_every: int = 100
-    threads: int = 2
+    init_from: str | None = checked(None, Check("path", optional=True))
+    eval_every: int = checked(500, STEPS)
+    probes_at_end: bool = checked(True, Check("bool"))
+    checkpoint_every: int = checked(100, STEPS)
+    threads: int = checked(2, STEPS)
 
     def __post_init__(self) -> None:
-        if not self.aux_weight >= 0:
-            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
+        """Every value checked now (``ConfigValueError``, also a ``ValueError``: the key, the
+        value and what is allowed), before any folder is made or any model is built."""
+        if not isinstance(self.model, TinyClipConfig):
+            raise ConfigValueError(f"model must be a mapping of architecture keys, got {self.model!r}.")
+        check_fields(self.model, "model.", MODEL_CHECKS)
+        _check_model(self.model)
+        check_fields(self)
         if self.aux_weight and self.warm_start != "embedding":
-            raise ValueError('aux_weight needs warm_start "embedding" (its heads read the image embedding)')
+            raise ConfigValueError(
+                'aux_weight needs warm_start "embedding" (its heads read the image embedding).'
+            )
+        if self.pretrain_steps > self.steps:
+            raise ConfigValueError(
+                f"pretrain_steps must be <= steps ({self.steps}; the warm start is counted inside "
+                f"them), got {self.pretrain_steps}."
+            )
+        if self.batch_size > self.pool_size:
+            raise ConfigValueError(
+                f"batch_size must be <= pool_size ({self.pool_size}; a batch draws distinct scenes "
+                f"from the pool), got {self.batch_size}."
+            )
+        if self.ramp_start < 1.0 and self.ramp_end < self.ramp_start:
+            raise ConfigValueError(
+                f"ramp_end must be >= ramp_start ({self.ramp_start}), got {self.ramp_end}."
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainClipConfig:
+        """A config from a mapping (YAML); unknown keys and bad values raise ``ConfigValueError``."""
+        check_keys(d, cls)
         d = dict(d)
-        d["model"] = TinyClipConfig.from_dict(d.get("model", {}))
+        model = d.get("model", {})
+        check_keys(model, TinyClipConfig, "model.")
+        d["model"] = TinyClipConfig.from_dict(model)
         return cls(**d)
+
+
+def _check_model(m: TinyClipConfig) -> None:
+    """The combinations the towers need (``build_model``): ``head_width`` must split each tower's
+    width into whole attention heads, and ViT patches must tile the image."""
+    vision = m.vision_width * 32 if m.vision == "resnet" else m.vision_width  # ModifiedResNet: 32x
+    towers = {
+        "model.text_width": (m.text_width, max(1, m.text_width // m.head_width)),
+        f"the {m.vision} tower's width": (vision, vision // m.head_width),
+    }
+    for name, (width, heads) in towers.items():
+        if heads < 1 or width % heads:
+            raise ConfigValueError(
+                f"model.head_width must split {name} ({width}) into whole attention heads, "
+                f"got {m.head_width}."
+            )
+    if m.vision == "vit" and m.image_size % m.patch_size:
+        raise ConfigValueError(
+            f"model.patch_size must divide model.image_size ({m.image_size}), got {m.patch_size}."
+        )
 
 
 def load_weights(path: Path) -> dict:
