@@ -128,3 +128,104 @@ def test_card_with_missing_weights_is_one_line(tmp_path, capsys):
     empty.mkdir()
     _fails(capsys, ["world", "card", "--weights", empty], "no model.safetensors in it")
     assert list(empty.iterdir()) == []
+
+
+# --- 3. ablate: committed cells with a non-numeric score; a scalar grid ----------------------------
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    from gapkit.worlds.shapes.export import export_world
+    from gapkit.worlds.shapes.world import ShapesWorld
+
+    w = ShapesWorld(
+        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
+    ).generate()
+    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
+
+
+def _commit_cells(spec_path, out, metrics: dict) -> list[Path]:
+    """Write each cell's result file as a finished run would, with these metrics."""
+    from gapkit.ablate.runner import jobs_for
+    from gapkit.ablate.spec import load_spec
+    from gapkit.records import CellResult, write_record
+
+    paths = []
+    for job in jobs_for(load_spec(spec_path), out):
+        result = CellResult(
+            key=job.key,
+            label=job.label,
+            config=job.config,
+            metrics=metrics,
+            history=[],
+            noise=0.01,
+            noise_norm=0.2,
+            dim=512,
+            n_train=60,
+        )
+        Path(job.result_path).parent.mkdir(parents=True, exist_ok=True)
+        write_record(Path(job.result_path), result)
+        paths.append(Path(job.result_path))
+    return paths
+
+
+@pytest.mark.parametrize(
+    "metrics, why",
+    [
+        ({"accuracy": "abc", "n": 6}, "metric 'accuracy' is 'abc', not a number"),
+        ({"accuracy": None, "n": 6}, "metric 'accuracy' is None, not a number"),
+        ({"accuracy": 50.0, "n": "six"}, "metric 'n' is 'six', not a number"),
+    ],
+)
+def test_render_only_reads_a_cell_with_a_non_numeric_score_as_unreadable(
+    world_dir, tmp_path, capsys, metrics, why
+):
+    from .test_ablate import smoke_spec
+
+    spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=[{"label": "w0", "set": {"noise": 0.01}}])
+    out = tmp_path / "res"
+    (cell,) = _commit_cells(spec_path, out, metrics)
+    assert main(["ablate", str(spec_path), "--out", str(out), "--render-only"]) == 1  # was: ValueError
+    err = capsys.readouterr().err
+    assert f"unreadable result {cell} ({why}): the cell will run again" in err
+    assert err.count("unreadable result") == 1  # warned once, not once per lookup
+    assert "1 of 1 cells have no result" in err and "1 not run yet" in err
+    assert "| w0 | " in (out / "table.md").read_text() and "no result" in (out / "table.md").read_text()
+
+
+def test_a_committed_cell_with_numeric_scores_still_renders(world_dir, tmp_path, capsys):
+    from gapkit.ablate.runner import load_results
+    from gapkit.ablate.spec import load_spec
+
+    from .test_ablate import smoke_spec
+
+    spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=[{"label": "w0", "set": {"noise": 0.01}}])
+    out = tmp_path / "res"
+    _commit_cells(spec_path, out, {"accuracy": 50.0, "n": 6, "items": "abcd", "spice": "unavailable"})
+    assert len(load_results(load_spec(spec_path), out)) == 1  # strings outside the scores are fine
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            {"grid": {"noise": 0.04}},
+            "grid: 'noise' must be a non-empty list of values, got 0.04 (for one value write noise: [0.04]).",
+        ),
+        ({"grid": {"adapter": "noise"}}, "grid: 'adapter' must be a non-empty list of values, got 'noise'"),
+        ({"repeat": {"adapter_options.direction_seed": 3}}, "repeat: 'adapter_options.direction_seed' must"),
+        ({"grid": {"noise": []}}, "grid: 'noise' must be a non-empty list of values, got []."),
+        ({"grid": [0.04]}, "grid must map exactly one key to a list of values, got [0.04]."),
+        ({"grid": {1: [0.04]}}, "grid: the key must be a config key (a string), got 1."),
+    ],
+)
+def test_a_grid_or_repeat_that_is_not_a_list_is_a_one_line_spec_error(
+    world_dir, tmp_path, capsys, block, message
+):
+    from .test_ablate import smoke_spec
+
+    row = {"label": "w0", "set": {"adapter": "noise"}, **block}
+    spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=[row])
+    out = tmp_path / "res"
+    _fails(capsys, ["ablate", spec_path, "--out", out], f"{spec_path}: row 'w0' {message}")  # was: TypeError
+    assert not out.exists()

@@ -51,7 +51,9 @@ def _read_result(path: Path) -> CellResult | None:
         if isinstance(raw.get("config"), dict):
             raw["config"] = {**ADDED_KEYS, **raw["config"]}
         raw["metrics"] = upgrade_metrics(raw.get("metrics") or {})
-        return CellResult.from_dict(raw, str(path))
+        result = CellResult.from_dict(raw, str(path))
+        _check_scores(result)
+        return result
     except NewerRecordError:
         raise  # running the cell again would overwrite a newer gapkit's result
     except (ValueError, GapkitError) as e:
@@ -59,18 +61,45 @@ def _read_result(path: Path) -> CellResult | None:
         return None
 
 
+def _check_scores(result: CellResult) -> None:
+    """The scores a table reads (the task's columns and ``n``) must be numbers where present: a
+    string or null there is a damaged file (GapkitError: read as unreadable, the cell runs again).
+    A column missing altogether stays "not recorded" (results written before it existed)."""
+    from .tables import task_columns
+
+    task = result.config.get("task") if isinstance(result.config, dict) else None
+    if not isinstance(task, str):
+        raise GapkitError(f"its config names no task ({task!r})")
+    if not isinstance(result.metrics, dict) or not isinstance(result.per_item, dict):
+        raise GapkitError("metrics and per_item must be JSON objects")
+    for key in [k for k, _ in task_columns(task)] + ["n"]:
+        if key in result.metrics and not _is_number(result.metrics[key]):
+            raise GapkitError(f"metric {key!r} is {result.metrics[key]!r}, not a number")
+        scores = result.per_item.get(key)
+        if scores is not None and not (isinstance(scores, list) and all(_is_number(x) for x in scores)):
+            raise GapkitError(f"the per-item scores of {key!r} are not a list of numbers")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def load_results(spec: Spec, out: Path) -> dict[str, CellResult]:
     """Finished cells: key -> result. A result whose config differs from the cell's is ignored;
     metric keys are read under their current names; files written by gapkit 0.1 are converted
     (``legacy.upgrade_result``) and matched by their converted config, whatever their file name."""
     jobs = {j.key: j for j in jobs_for(spec, out)}
-    done = {}
+    done, unreadable = {}, set()
     for key, job in jobs.items():
         path = Path(job.result_path)
         res = _read_result(path) if path.is_file() else None
         if res is not None and res.config == job.config:
             done[key] = res
-    others = sorted(p for p in (Path(out) / "cells").glob("*.json") if p.stem not in done)
+        elif res is None and path.is_file():
+            unreadable.add(path)  # warned about once
+    others = sorted(
+        p for p in (Path(out) / "cells").glob("*.json") if p.stem not in done and p not in unreadable
+    )
     for path in others if len(done) < len(jobs) else []:
         res = _read_result(path) if not path.stem.startswith(".") else None
         key = res.key if res is not None and res.converted_from else None
@@ -143,7 +172,7 @@ def run_grid(
             bar.close()
         _save_failures(out, {j.key for j in todo}, {j.key: j.label for j in todo}, failed)
         _log_invocation(out, len(todo), len(failed), time.time() - t0, executor, jobs)
-    results = load_results(spec, out)
+    results = load_results(spec, out) if todo and not only_render else done
     failures = _load_failures(out)
     missing = [j for j in all_jobs if j.key not in results]
     return {

@@ -162,13 +162,22 @@ def _image_model(cfg: CloseConfig) -> CloseConfig:
 
 
 def _single(block, where: str):
+    """(key, values) of a row's ``grid`` or ``repeat``: one config key mapped to a non-empty list
+    (a single value is written as a one-value list, ``[0.04]``)."""
     if not block:
         return None, [None]
     if not isinstance(block, dict) or len(block) != 1:
-        raise GapkitError(f"{where} must map exactly one key to a list of values.")
+        raise GapkitError(f"{where} must map exactly one key to a list of values, got {block!r}.")
     key, vals = next(iter(block.items()))
+    if not isinstance(key, str):
+        raise GapkitError(f"{where}: the key must be a config key (a string), got {key!r}.")
     if not isinstance(vals, list) or not vals:
-        raise GapkitError(f"{where}: {key!r} must be a non-empty list.")
+        hint = (
+            f" (for one value write {key}: [{vals}])"
+            if vals is not None and not isinstance(vals, list)
+            else ""
+        )
+        raise GapkitError(f"{where}: {key!r} must be a non-empty list of values, got {vals!r}{hint}.")
     return key, vals
 
 
@@ -205,13 +214,15 @@ def _config(conf: dict, path: Path, label: str) -> CloseConfig:
 
 def _check_numbers(spec_path: Path, row: dict) -> None:
     for block in ("grid", "repeat"):
-        for key, vals in (row.get(block) or {}).items():
-            if key.endswith(("magnitude", "noise", "noise_norm", "scale")) and not all(
-                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in vals
-            ):
-                raise GapkitError(
-                    f"{spec_path}: row {row.get('label')!r} {block}.{key} must be numbers, got {vals}."
-                )
+        key, vals = _single(row.get(block), f"{spec_path}: row {row.get('label')!r} {block}")
+        if (
+            key is not None
+            and key.endswith(("magnitude", "noise", "noise_norm", "scale"))
+            and not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in vals)
+        ):
+            raise GapkitError(
+                f"{spec_path}: row {row.get('label')!r} {block}.{key} must be numbers, got {vals}."
+            )
 
 
 def load_spec(path: str | Path) -> Spec:
