@@ -6,6 +6,10 @@ stopped by SIGINT/SIGTERM shuts its workers down without leaking their semaphore
 import math
 import pickle
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +233,124 @@ def test_a_grid_or_repeat_that_is_not_a_list_is_a_one_line_spec_error(
     out = tmp_path / "res"
     _fails(capsys, ["ablate", spec_path, "--out", out], f"{spec_path}: row 'w0' {message}")  # was: TypeError
     assert not out.exists()
+
+
+# --- 4. ablate --jobs N stopped by SIGINT / SIGTERM ---------------------------------------------------
+
+# A grid of three "cells" in two workers, each holding a multiprocessing lock (as tqdm's lock in a
+# real cell) and sleeping: the real worker machinery (run_in_workers, _worker, _stop) without
+# training anything. ``reset`` puts SIGTERM back to its default in the worker (the old behaviour),
+# as a control that this drill sees the leak.
+GRID_SCRIPT = """
+import os, signal, sys, time
+from collections import deque
+from multiprocessing import RLock
+from pathlib import Path
+
+from gapkit.ablate.executors import Attempt, CellJob, sigterm_interrupts
+from gapkit.ablate.workers import run_in_workers
+
+LOCKS = []
+
+
+def hold(job):
+    if job.config.get("reset"):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    LOCKS.append(RLock())  # a semaphore the resource tracker follows
+    Path(job.run_dir).write_text(str(os.getpid()))
+    time.sleep(120)
+    return Attempt(job.key)
+
+
+if __name__ == "__main__":
+    marks, reset = Path(sys.argv[1]), sys.argv[2] == "reset"
+    jobs = deque(CellJob(f"k{i}", f"c{i}", {"reset": reset}, str(marks / f"w{i}"), "") for i in range(3))
+    stopped = []
+    try:
+        with sigterm_interrupts():
+            run_in_workers(jobs, lambda j, a: False, 2, lambda r, q: stopped.append((r, q)), target=hold)
+    except KeyboardInterrupt as e:
+        print("stopped", stopped, type(e).__name__, flush=True)
+        sys.exit(130)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _stop_worker_grid(tmp_path, sig: int, reset: bool = False) -> tuple[str, str, list[int]]:
+    script = tmp_path / "grid.py"
+    script.write_text(GRID_SCRIPT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(marks), "reset" if reset else "keep"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a foreground command
+    )
+    deadline = time.time() + 120
+    while len(list(marks.iterdir())) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.2)  # both workers hold their lock and sleep
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)  # also waits for the resource tracker's last words
+    pids = [int(p.read_text()) for p in marks.iterdir()]
+    assert proc.returncode == 130, err
+    return out, err, pids
+
+
+@pytest.mark.parametrize(
+    "sig, raised", [(signal.SIGINT, "KeyboardInterrupt"), (signal.SIGTERM, "Terminated")]
+)
+def test_stopped_worker_grid_leaks_no_semaphores(tmp_path, sig, raised):
+    out, err, pids = _stop_worker_grid(tmp_path, sig)
+    assert f"stopped [(2, 1)] {raised}" in out  # two running cells stopped, one never started
+    assert "leaked semaphore" not in err and "Traceback" not in err, err
+    assert len(pids) == 2 and not any(_alive(p) for p in pids)
+
+
+def test_the_leak_drill_sees_workers_that_die_of_the_bare_signal(tmp_path):
+    """Control: with the worker's SIGTERM handler reset to the default, as before the fix, the
+    resource tracker reports the workers' semaphores as leaked."""
+    _, err, _ = _stop_worker_grid(tmp_path, signal.SIGINT, reset=True)
+    assert "leaked semaphore objects" in err
+
+
+def test_a_worker_stopped_by_sigterm_is_reported_as_killed_by_it():
+    from gapkit.ablate.workers import _exit_reason
+
+    assert _exit_reason(128 + signal.SIGTERM) == "killed by SIGTERM"  # caught and unwound
+    assert _exit_reason(-signal.SIGKILL) == "killed by SIGKILL"
+    assert _exit_reason(1) == "exit code 1"
+
+
+def test_sigterm_raises_terminated_only_while_the_grid_runs():
+    from gapkit.ablate.executors import Terminated, sigterm_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_interrupts():
+        signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ablate_stopped_by_sigterm_exits_143(world_dir, tmp_path, capsys, monkeypatch):
+    import gapkit.ablate.runner as runner
+    from gapkit.ablate.executors import Terminated
+
+    from .test_ablate import smoke_spec
+
+    def terminated(*args, **kwargs):
+        raise Terminated
+
+    monkeypatch.setattr(runner, "run_grid", terminated)
+    spec_path = smoke_spec(world_dir, tmp_path / "s.yaml", rows=[{"label": "w0", "set": {"noise": 0.01}}])
+    assert main(["ablate", str(spec_path), "--out", str(tmp_path / "res")]) == 143
+    assert capsys.readouterr().err.endswith("gapkit: terminated\n")

@@ -149,11 +149,39 @@ class Executor:
                 progress(job, result, retry)
             return retry
 
-        self._run(list(jobs), done)
+        with sigterm_interrupts():
+            self._run(list(jobs), done)
         return failed
 
     def _run(self, jobs: list[CellJob], done: Done) -> None:
         raise NotImplementedError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to the grid process: it stops as on Ctrl-C (nothing new starts, running cells are
+    stopped and their workers cleaned up), then ``gapkit ablate`` exits with 143."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """While the grid runs, SIGTERM raises ``Terminated`` in the grid process, so it stops its
+    workers as on Ctrl-C instead of dying at once (its workers would get SIGTERM from the kernel,
+    unreported). Only in the main thread (the only one that can set signal handlers)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _stopping(running: int, queued: int) -> None:

@@ -2,7 +2,8 @@
 
 A spec has a ``table`` kind (how results are rendered), a ``base`` CLOSE config shared by all
 cells, the ``tasks`` (columns), and ``rows``: each row has a ``label``, ``set`` (config
-overrides), an optional ``grid`` (key -> list of values: one row per value) and ``repeat``
+overrides), an optional ``grid`` (key -> list of values: one row per value; a list even for one
+value, ``[0.04]``: a bare value is an error, not a one-value grid) and ``repeat``
 (key -> list of values averaged into one row, e.g. three random directions). Every combination
 with every task is one cell: an independent CLOSE run with its own result file.
 

@@ -43,7 +43,7 @@ def add_parser(sub, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..ablate.executors import EXECUTORS
+    from ..ablate.executors import EXECUTORS, Terminated
     from ..ablate.publish import render_outputs
     from ..ablate.runner import default_out, incomplete_report, run_grid
     from ..ablate.spec import load_spec
@@ -52,7 +52,13 @@ def run(args) -> int:
     spec = load_spec(args.spec)  # every cell validated before anything runs
     EXECUTORS.get(args.executor)
     check_output_dir(args.out or default_out(spec), "--out")
-    outcome = run_grid(spec, args.out, args.executor, args.jobs, args.retries, args.address, args.render_only)
+    try:
+        outcome = run_grid(
+            spec, args.out, args.executor, args.jobs, args.retries, args.address, args.render_only
+        )
+    except Terminated:  # SIGTERM: stopped as on Ctrl-C (main reports that as 130)
+        print("gapkit: terminated", file=sys.stderr)
+        return 143
     paths = render_outputs(spec, outcome, command=["gapkit", *sys.argv[1:]])
     print(Path(paths["md"]).read_text())
     report = incomplete_report(spec, outcome)
