@@ -28,12 +28,16 @@ def card():
 def test_card_records_these_numbers(metrics, card):
     for key, (value, *_) in metrics["geometry"].items():
         assert card["geometry"][key][0] == pytest.approx(value, abs=1e-6), key
-    # Probe accuracies over 1,000 test scenes: the lbfgs fit's last digits depend on the BLAS
-    # thread count, which can flip a borderline scene of a weakly encoded factor (measured: 0.498
-    # on one thread, 0.499 on two, for background), so they agree to 3 scenes.
+    # Probe accuracies over 1,000 test scenes. Each probe is fitted on one BLAS thread
+    # (probes.PROBE_WORKERS), so on one machine they are the same bits whatever the thread count
+    # and load (measured: OMP/OPENBLAS threads 1 and 2, and beside a two-job CLOSE sweep: equal to
+    # the card). Another CPU's BLAS kernels round differently, and lbfgs stops at max_iter before
+    # converging for the weakly encoded factors, which can flip borderline scenes: rounding
+    # differences of that size (a 2-thread BLAS before pinning) moved them by up to 0.002, and a
+    # busy machine with other kernels by 0.004 (issue 22). Hence 5 scenes in 1,000.
     for kind in ("probes_image", "probes_text"):
         for factor, value in metrics[kind].items():
-            assert card[kind][factor] == pytest.approx(value, abs=0.003), (kind, factor)
+            assert card[kind][factor] == pytest.approx(value, abs=0.005), (kind, factor)
     assert (ASSET_DIR / "model.safetensors").stat().st_size < 30 * 2**20
 
 

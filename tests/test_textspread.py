@@ -2,6 +2,7 @@
 independent computation (SVD of the centred rows, not the covariance's eigendecomposition), scale
 invariance, degenerate inputs and the jackknife interval."""
 
+import json
 import os
 
 import numpy as np
@@ -98,3 +99,20 @@ def test_jackknife_interval_holds_the_value():
         assert lo < value < hi, key
     no_interval = text_spread_intervals(a[0][:3], a[1][:3])
     assert all(np.isnan(v[1]) for v in no_interval.values())
+
+
+@needs_fixture
+def test_measure_reports_where_the_texts_vary(tmp_path, capsys):
+    """`gapkit measure` (table and --json) carries the four rows, equal to the library's numbers."""
+    from gapkit.cli.main import main
+
+    out = tmp_path / "gap.json"
+    assert main(["measure", "--embeddings", FIXTURE, "--json", str(out), "--bootstrap", "20"]) == 0
+    stats = json.loads(out.read_text())["stats"]
+    a = np.load(FIXTURE)
+    ref = text_spread_intervals(a[0], a[1])
+    for key in ("text_beyond_k", "image_inside_k", "text_dims_90", "gap_in_text_sd"):
+        assert stats[key]["value"] == pytest.approx(ref[key][0], rel=1e-9), key
+        assert stats[key]["lo"] < stats[key]["value"] < stats[key]["hi"], key
+    table = capsys.readouterr().out
+    assert "where the texts vary" in table and "text variance beyond top k text PCs" in table

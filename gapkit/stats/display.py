@@ -110,6 +110,7 @@ def render_table(report) -> str:
         elif name in skipped:
             lines.append(f"{label:<{width}}{'-':>9}  {skipped[name]}")
     lines += _decomposition_lines(report, width, with_ci)
+    lines += _textspread_lines(report, width, with_ci)
     dims = ", ".join(f"{t['dim']} ({t['abs_gap']:.3f})" for t in report.top_dims[:5])
     lines += ["", f"largest per-dimension gaps |mu_I,d - mu_T,d|: {dims}"]
     if report.shifts:
@@ -141,6 +142,31 @@ def _decomposition_lines(report, width: int, with_ci: bool) -> list[str]:
     lines = [
         "",
         "gap decomposition: constant offset or image-specific residual?" + (f" ({how})" if how else ""),
+    ]
+    for name, label, meaning in rows:
+        lines.append(f"{label:<{width}}{_value(report.stats[name], with_ci)}  {meaning}")
+    return lines
+
+
+# Where the texts vary (stats/textspread.py): what decides whether a decoder trained on clean text
+# transfers to images. Reference values: real CLIP ViT-B/16, 500 COCO pairs (fixtures/real-clip).
+TEXTSPREAD = [
+    ("text_beyond_k", "text variance beyond top k text PCs", "the texts' tail (real CLIP: 0.27)"),
+    ("image_inside_k", "image variance in those k text PCs", "(real CLIP: 0.23)"),
+    ("text_dims_90", "text PCs for 90% of the text variance", "(real CLIP: 118)"),
+    ("gap_in_text_sd", "mean gap in text SDs, in those PCs", "(real CLIP: 9.8)"),
+]
+
+
+def _textspread_lines(report, width: int, with_ci: bool) -> list[str]:
+    rows = [r for r in TEXTSPREAD if r[0] in report.stats]
+    if not rows:
+        return []
+    how = report.info.get("textspread", "")
+    lines = [
+        "",
+        "where the texts vary: does a decoder trained on clean text read what images put elsewhere?"
+        + (f" ({how})" if how else ""),
     ]
     for name, label, meaning in rows:
         lines.append(f"{label:<{width}}{_value(report.stats[name], with_ci)}  {meaning}")

@@ -60,6 +60,10 @@ RANGES = {
     "diff_effective_rank": (0.0, math.inf),
     "diff_dims_99": (1.0, math.inf),
     "r": (0.0, 1.0),
+    "text_beyond_k": (0.0, 1.0),
+    "image_inside_k": (0.0, 1.0),
+    "text_dims_90": (1.0, math.inf),
+    "gap_in_text_sd": (0.0, math.inf),
 }
 
 
@@ -300,8 +304,28 @@ def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int)
         f"{len(images)} images and their captions (dense); intervals: normal, "
         f"standard errors from {reps} half-samples of the images"
     )
+    _add_textspread(report, p, reps > 0)
 
 
+def _add_textspread(report, p, intervals: bool) -> None:
+    """Where the texts vary (stats/textspread.py), on the decomposition's images and captions."""
+    from .textspread import JACKKNIFE_GROUPS, TEXTSPREAD_K, text_spread_intervals
+
+    groups = JACKKNIFE_GROUPS if intervals else 0
+    got = text_spread_intervals(p.image, p.text, p.caption_image, groups=groups)
+    for name in TEXTSPREAD_ROWS:  # the text effective rank is the decomposition's row
+        value, lo, hi = got[name]
+        low, high = natural_range(name)
+        report.stats[name] = Stat(value, max(lo, low), min(hi, high), len(p.image))
+    report.info["textspread"] = (
+        f"k = {TEXTSPREAD_K}; {len(p.image)} images and their captions; intervals: value +- 1.96 SE, "
+        f"a jackknife over {JACKKNIFE_GROUPS} groups of images"
+        if intervals
+        else f"k = {TEXTSPREAD_K}; {len(p.image)} images and their captions"
+    )
+
+
+TEXTSPREAD_ROWS = ("text_beyond_k", "image_inside_k", "text_dims_90", "gap_in_text_sd")
 # Decomposition statistics the report keeps (the others duplicate streaming-pass statistics).
 DECOMPOSITION_ROWS = (
     "text_text_unrelated",

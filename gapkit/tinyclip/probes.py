@@ -53,6 +53,14 @@ def geometry(image_emb: np.ndarray, text_emb: np.ndarray, owner: np.ndarray, see
     return {**decomposition(p, seed), "i2t_r1": i2t_r1(p)}
 
 
+# Probe fits run on one BLAS thread each: lbfgs stops at max_iter before it converges for weakly
+# encoded factors, and where it stops depends on the rounding of every product, which a
+# multi-threaded BLAS changes with its thread count (measured on the shipped weights: up to 0.002
+# between 1 and 2 threads, 0.004 on a busy machine). One thread gives the same bits on any thread
+# count and load; PROBE_WORKERS fits run side by side instead, each on its own thread.
+PROBE_WORKERS = 2
+
+
 def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
     import warnings
 
@@ -69,6 +77,18 @@ def _probe_accuracy(x_tr, y_tr, x_te, y_te, seed: int) -> float:
     return float(clf.score(x_te, y_te))
 
 
+def _fit_all(fits: list[tuple], seed: int) -> list[float]:
+    """``_probe_accuracy`` of each (x_tr, y_tr, x_te, y_te), PROBE_WORKERS at a time (numpy and
+    scipy release the GIL in the products that dominate a fit). The BLAS limit is process-wide, so
+    it is set once around all the fits, not inside each thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), ThreadPoolExecutor(PROBE_WORKERS) as pool:
+        return list(pool.map(lambda f: _probe_accuracy(*f, seed), fits))
+
+
 def _scenes(split: str, n: int, seed: int, salt: int, require: str | None = None) -> list[Scene]:
     rng = stream(seed, "probe-scenes", salt, list(catalog.SPLIT_SHARES).index(split))
     return [sample_in_split(rng, split, require=require) for _ in range(n)]
@@ -78,24 +98,24 @@ def image_probes(
     encode: EncodeImages, n_train: int = 2000, n_test: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """Probe accuracy per factor from image embeddings."""
-    out: dict[str, list[float]] = {f: [] for f in catalog.FACTORS}
+    keys, fits = [], []  # factor of each fit; (x_tr, y_tr, x_te, y_te)
     for k, cell in enumerate(PROBE_CELLS):
         tr, te = _scenes("train", n_train, seed, k, cell), _scenes("test", n_test, seed, k, cell)
         x_tr, x_te = encode(render_array(tr)), encode(render_array(te))
-        for f in CELL_FACTORS:
-            label = lambda s, f=f, c=cell: s.object_at(c).factor(f)  # noqa: E731
-            out[f].append(_probe_accuracy(x_tr, [label(s) for s in tr], x_te, [label(s) for s in te], seed))
-        for f in SCENE_LEVEL if k == 0 else ():
-            out[f].append(
-                _probe_accuracy(x_tr, [s.factor(f) for s in tr], x_te, [s.factor(f) for s in te], seed)
-            )
-        for p in (
-            (q for q in catalog.POSITIONS if q != cell) if k == 0 else ()
-        ):  # the required cell is always full
-            occ = lambda s, p=p: s.object_at(p) is not None  # noqa: E731
-            out["position"].append(
-                _probe_accuracy(x_tr, [occ(s) for s in tr], x_te, [occ(s) for s in te], seed)
-            )
+        labels: dict[str, Callable[[Scene], object]] = {
+            f: (lambda s, f=f, c=cell: s.object_at(c).factor(f)) for f in CELL_FACTORS
+        }
+        if k == 0:
+            labels |= {f: (lambda s, f=f: s.factor(f)) for f in SCENE_LEVEL}
+            # position: occupancy of each other cell (the required cell is always full)
+            positions = [q for q in catalog.POSITIONS if q != cell]
+            labels |= {("position", q): (lambda s, q=q: s.object_at(q) is not None) for q in positions}
+        for key, label in labels.items():
+            keys.append(key[0] if isinstance(key, tuple) else key)
+            fits.append((x_tr, [label(s) for s in tr], x_te, [label(s) for s in te]))
+    out: dict[str, list[float]] = {f: [] for f in catalog.FACTORS}
+    for key, acc in zip(keys, _fit_all(fits, seed)):
+        out[key].append(acc)
     return {f: float(np.mean(v)) for f, v in out.items()}
 
 
@@ -115,15 +135,15 @@ def text_probes(
     encode: EncodeTexts, n_train: int = 2000, n_test: int = 1000, seed: int = 0
 ) -> dict[str, float]:
     """Probe accuracy per factor from embeddings of captions that state that factor."""
-    out = {}
+    fits = []
     for k, factor in enumerate(catalog.FACTORS):
         rng = stream(seed, "probe-captions", k)
         data = {}
         for split, n in (("train", n_train), ("test", n_test)):
             pairs = [_stating(s, factor, rng) for s in _scenes(split, n, seed, 10 + k)]
             data[split] = (encode([t for t, _ in pairs]), [str(v) for _, v in pairs])
-        out[factor] = _probe_accuracy(*data["train"], *data["test"], seed)
-    return out
+        fits.append((*data["train"], *data["test"]))
+    return dict(zip(catalog.FACTORS, _fit_all(fits, seed)))
 
 
 def separability(image: np.ndarray, text: np.ndarray, owner: np.ndarray, seed: int = 0) -> float:
@@ -134,4 +154,4 @@ def separability(image: np.ndarray, text: np.ndarray, owner: np.ndarray, seed: i
     labels = np.r_[np.zeros(len(img)), np.ones(len(txt))]
     perm = stream(seed, "probe-split").permutation(len(feats))
     cut = int(0.8 * len(feats))
-    return _probe_accuracy(feats[perm[:cut]], labels[perm[:cut]], feats[perm[cut:]], labels[perm[cut:]], seed)
+    return _fit_all([(feats[perm[:cut]], labels[perm[:cut]], feats[perm[cut:]], labels[perm[cut:]])], seed)[0]
