@@ -13,16 +13,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import catalog
-from .scene import Obj, Scene, cdf, weighted_index
+from .catalog import OBJECT_FACTOR_NAMES, SCENE_FACTOR_NAMES, V2, Catalog, cdf
+from .scene import Obj, Scene, weighted_index
 
-SHAPE_WORDS = {
-    "circle": ("circle", "disc"),
-    "square": ("square", "block"),
-    "triangle": ("triangle",),
-    "star": ("star",),
-    "cross": ("cross", "plus"),
-}
+# The grammar below (phrases, templates, how much a caption says) is every version's; the names of
+# shapes, and the values of every factor, are the scene's catalog's.
+SHAPE_WORDS = V2.shape_words  # world v2's, for readers without a scene at hand
 SIZE_WORDS = {"small": ("small", "little"), "large": ("large", "big")}
 FILL_WORDS = {"solid": ("solid", "filled"), "hollow": ("hollow", "outlined")}
 POSITION_PHRASES = {
@@ -37,9 +33,10 @@ POSITION_PHRASES = {
     "bottom right": ("in the bottom right", "at the bottom right", "in the bottom right corner"),
 }
 COUNT_WORDS = {0: "no", 1: "one", 2: "two", 3: "three", 4: "four"}
-# One phrase table per scene factor: value -> phrasings ("{}" is the value's word).
+# Phrasings of any background colour, and one phrase table per other scene factor: value ->
+# phrasings ("{}" is the value's word).
+BACKGROUND_PHRASES = ("on a {} background", "against a {} background")
 SCENE_PHRASES = {
-    "background": {v: ("on a {} background", "against a {} background") for v in catalog.BACKGROUNDS},
     "texture": {
         "plain": ("on a plain background", "on an unpatterned background"),
         "striped": ("on a striped background", "with stripes behind"),
@@ -86,7 +83,7 @@ N_EXTRA_PROBS = (0.15, 0.35, 0.3, 0.2)
 _N_OBJECTS_CDF, _N_EXTRA_CDF = cdf(N_OBJECTS_PROBS), cdf(N_EXTRA_PROBS)
 SCENE_MENTION = 0.6
 EXTRA_FACTORS = ("colour", "size", "fill", "position")
-CAPTION_SCENE_FACTORS = (*catalog.SCENE_FACTORS, "count")
+CAPTION_SCENE_FACTORS = (*SCENE_FACTOR_NAMES, "count")
 
 # Stylistic captioning (CLOSE section 5): the same content in a distinctive voice. Slots:
 # {objs} the mentioned object phrases, {obj} the first of them, {pos} its position phrase.
@@ -129,7 +126,7 @@ class Mention:
 
 def n_scene_factors(scene: Scene) -> int:
     """Everything an image of ``scene`` shows: 5 per object, 6 scene factors and the count."""
-    return len(catalog.OBJECT_FACTORS) * scene.count + len(catalog.SCENE_FACTORS) + 1
+    return len(OBJECT_FACTOR_NAMES) * scene.count + len(SCENE_FACTOR_NAMES) + 1
 
 
 def coverage(scene: Scene, mention: Mention) -> float:
@@ -155,8 +152,16 @@ def sample_mention(scene: Scene, rng: np.random.Generator) -> Mention:
     return Mention(tuple(objects), factor)
 
 
-def object_phrase(obj: Obj, factors: tuple[str, ...], rng: np.random.Generator, article: str = "a") -> str:
-    """E.g. "a small hollow red circle in the top left" for factors (colour, size, fill, position)."""
+def shape_word(catalog: Catalog, shape: str, rng: np.random.Generator) -> str:
+    """One of the names world ``catalog`` gives ``shape``."""
+    return _pick(rng, catalog.shape_words[shape])
+
+
+def object_phrase(
+    obj: Obj, factors: tuple[str, ...], rng: np.random.Generator, catalog: Catalog, article: str = "a"
+) -> str:
+    """E.g. "a small hollow red circle in the top left" for factors (colour, size, fill, position);
+    the shape named as world ``catalog`` names it."""
     words = []
     if "size" in factors:
         words.append(_pick(rng, SIZE_WORDS[obj.size]))
@@ -164,7 +169,7 @@ def object_phrase(obj: Obj, factors: tuple[str, ...], rng: np.random.Generator, 
         words.append(_pick(rng, FILL_WORDS[obj.fill]))
     if "colour" in factors:
         words.append(obj.colour)
-    words.append(_pick(rng, SHAPE_WORDS[obj.shape]))
+    words.append(shape_word(catalog, obj.shape, rng))
     if article:  # "an orange circle"
         words.insert(0, "an" if article == "a" and words[0][0] in "aeiou" else article)
     if "position" in factors:
@@ -174,7 +179,8 @@ def object_phrase(obj: Obj, factors: tuple[str, ...], rng: np.random.Generator, 
 
 def scene_phrase(scene: Scene, factor: str, rng: np.random.Generator) -> str:
     value = getattr(scene, factor)
-    return _pick(rng, SCENE_PHRASES[factor][value]).format(value)
+    options = BACKGROUND_PHRASES if factor == "background" else SCENE_PHRASES[factor][value]
+    return _pick(rng, options).format(value)
 
 
 def _join(phrases: list[str]) -> str:
@@ -185,7 +191,7 @@ def _join(phrases: list[str]) -> str:
 
 def describe(scene: Scene, mention: Mention, rng: np.random.Generator) -> str:
     """The words of ``mention``: a template and synonyms drawn from ``rng``."""
-    objs = _join([object_phrase(o, f, rng) for o, f in mention.objects])
+    objs = _join([object_phrase(o, f, rng, scene.catalog) for o, f in mention.objects])
     if mention.scene_factor == "count":
         return _pick(rng, COUNT_TEMPLATES).format(count=COUNT_WORDS[scene.count], objs=objs)
     scene_words = f" {scene_phrase(scene, mention.scene_factor, rng)}" if mention.scene_factor else ""
@@ -231,9 +237,9 @@ def styled_caption(scene: Scene, style: str, rng: np.random.Generator) -> str:
     m = sample_mention(scene, rng)
     obj, factors = m.objects[0]
     slots = {
-        "objs": _join([object_phrase(o, f, rng) for o, f in m.objects]),
-        "obj": object_phrase(obj, tuple(f for f in factors if f != "position"), rng),
+        "objs": _join([object_phrase(o, f, rng, scene.catalog) for o, f in m.objects]),
+        "obj": object_phrase(obj, tuple(f for f in factors if f != "position"), rng, scene.catalog),
         "pos": _pick(rng, POSITION_PHRASES[obj.position]),
-        "shape": _pick(rng, SHAPE_WORDS[obj.shape]),
+        "shape": shape_word(scene.catalog, obj.shape, rng),
     }
     return _pick(rng, STYLES[style]).format(**slots)

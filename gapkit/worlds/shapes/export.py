@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ...errors import GapkitError
 from ...io import atomic_dir
-from . import catalog
+from .catalog import Catalog, get
 from .draw import render
 from .scene import Obj, Scene
 from .vocab import tokenize
@@ -31,7 +31,7 @@ from .world import SPLIT_ORDER, ShapesWorld
 log = logging.getLogger("gapkit.worlds")
 
 MANIFEST = "gapkit-world.json"
-# Version of the exported file layout (the world itself is versioned by catalog.WORLD_VERSION):
+# Version of the exported file layout (the world itself is versioned by its catalog's version):
 # 2 added "change" to minimal_pairs.jsonl; 3 is world v2 (its factors in the "attribute" column);
 # 4 may leave image groups to be drawn on first read (pending-images/): a new cache folder name, so
 # an older gapkit sharing the cache never takes a partly drawn folder for a complete one.
@@ -84,8 +84,8 @@ def _coco_captions(world: ShapesWorld, split: str) -> dict:
             {
                 "id": r.image_id,
                 "file_name": _image_name(r.image_id),
-                "width": catalog.IMAGE_SIZE,
-                "height": catalog.IMAGE_SIZE,
+                "width": world.catalog.image_size,
+                "height": world.catalog.image_size,
             }
             for r in recs
         ],
@@ -244,13 +244,15 @@ def _image_jobs(world: ShapesWorld) -> dict[str, list[tuple[Scene, str]]]:
 
 
 def _scene_dict(scene: Scene) -> dict:
-    return dataclasses.asdict(scene)
+    """The scene's fields, its catalog aside (the manifest names the world version)."""
+    d = {f.name: getattr(scene, f.name) for f in dataclasses.fields(scene) if f.name != "catalog"}
+    return {**d, "objects": [dataclasses.asdict(o) for o in scene.objects]}
 
 
-def _scene_from_dict(d: dict) -> Scene:
+def _scene_from_dict(d: dict, catalog: Catalog) -> Scene:
     """Inverse of ``_scene_dict`` (JSON turned the tuples into lists; floats round-trip exactly)."""
     objs = tuple(Obj(**{**o, "rgb_jitter": tuple(o["rgb_jitter"])}) for o in d["objects"])
-    return Scene(**{**d, "objects": objs, "bg_jitter": tuple(d["bg_jitter"])})
+    return Scene(**{**d, "objects": objs, "bg_jitter": tuple(d["bg_jitter"])}, catalog=catalog)
 
 
 def pending_groups(folder: Path) -> list[str]:
@@ -298,11 +300,12 @@ def _render_lock(folder: Path):
 
 def _render_groups(folder: Path, todo: list[str]) -> list[str]:
     done = []
+    catalog = get(json.loads((folder / MANIFEST).read_text())["version"])
     for g in todo:
         entry = folder / PENDING / f"{g}.json"
         if not entry.is_file():  # another process drew it while this one waited
             continue
-        jobs = [(_scene_from_dict(sc), folder / rel) for rel, sc in json.loads(entry.read_text())]
+        jobs = [(_scene_from_dict(sc, catalog), folder / rel) for rel, sc in json.loads(entry.read_text())]
         render_files(jobs, atomic=True)
         entry.unlink()  # only once every image of the group is in place
         done.append(g)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import catalog
-from .captions import COUNT_WORDS, SHAPE_WORDS, Mention, _pick
+from .captions import COUNT_WORDS, Mention, _pick, shape_word
 from .scene import Obj, Scene
 
 # Words annotators use interchangeably for an answer; the first is the canonical answer.
@@ -26,7 +25,6 @@ ANSWER_SYNONYMS = {
     "hollow": ("hollow", "outlined"),
     "solid": ("solid", "filled"),
 }
-POSITION_ANSWER = {p: p for p in catalog.POSITIONS}
 VE_LABELS = ("entailment", "neutral", "contradiction")
 
 
@@ -80,7 +78,7 @@ def _q_object(factor: str):
     def ask(scene: Scene, rng) -> VqaItem:
         o = _object(scene, rng)
         template, qtype = _OBJECT_QUESTIONS[factor]
-        q = template.format(shape=_pick(rng, SHAPE_WORDS[o.shape]), where=_where(o))
+        q = template.format(shape=shape_word(scene.catalog, o.shape, rng), where=_where(o))
         return VqaItem(q, _answers(o.factor(factor), rng), "other", qtype, factor, o)
 
     return ask
@@ -100,7 +98,7 @@ def _q_position(scene: Scene, rng) -> VqaItem:
     o = _object(scene, rng)
     if not _unique(scene, o):  # ambiguous referent: ask about its colour instead
         return _q_object("colour")(scene, rng)
-    q = f"where is the {o.colour} {_pick(rng, SHAPE_WORDS[o.shape])} ?"
+    q = f"where is the {o.colour} {shape_word(scene.catalog, o.shape, rng)} ?"
     return VqaItem(q, _answers(o.position, rng), "other", "where is the", "position", o)
 
 
@@ -109,7 +107,7 @@ def _q_count(scene: Scene, rng) -> VqaItem:
         return VqaItem(
             "how many shapes are there ?", _answers(str(scene.count), rng), "number", "how many", "count"
         )
-    colour = _pick(rng, catalog.COLOURS)
+    colour = _pick(rng, scene.catalog.colours)
     n = sum(o.colour == colour for o in scene.objects)
     return VqaItem(
         f"how many {colour} shapes are there ?", _answers(str(n), rng), "number", "how many", "colour"
@@ -118,10 +116,10 @@ def _q_count(scene: Scene, rng) -> VqaItem:
 
 def _q_exists(scene: Scene, rng) -> VqaItem:
     o = _object(scene, rng) if rng.random() < 0.5 else None
-    colour = o.colour if o else _pick(rng, catalog.COLOURS)
-    shape = o.shape if o else _pick(rng, catalog.SHAPES)
+    colour = o.colour if o else _pick(rng, scene.catalog.colours)
+    shape = o.shape if o else _pick(rng, scene.catalog.shapes)
     present = any((p.colour, p.shape) == (colour, shape) for p in scene.objects)
-    q = f"is there a {colour} {_pick(rng, SHAPE_WORDS[shape])} ?"
+    q = f"is there a {colour} {shape_word(scene.catalog, shape, rng)} ?"
     return VqaItem(q, _answers("yes" if present else "no", rng), "yes/no", "is there a", "colour", o)
 
 
@@ -171,13 +169,9 @@ _SCENE_WORDS = {
 }
 
 
-def _scene_values(factor: str) -> tuple:
-    return catalog.COUNTS if factor == "count" else catalog.SCENE_FACTORS[factor]
-
-
-def _statement(factor: str, value, obj: Obj | None, rng) -> str:
+def _statement(scene: Scene, factor: str, value, obj: Obj | None, rng) -> str:
     if obj is not None:
-        return f"the {_pick(rng, SHAPE_WORDS[obj.shape])} is {_OBJECT_PREDICATES[factor](value)}"
+        return f"the {shape_word(scene.catalog, obj.shape, rng)} is {_OBJECT_PREDICATES[factor](value)}"
     word = COUNT_WORDS[value] if factor == "count" else _SCENE_WORDS.get(factor, {}).get(value, value)
     return _SCENE_STATEMENTS[factor].format(word)
 
@@ -197,12 +191,8 @@ def _value(scene: Scene, factor: str, obj: Obj | None):
     return obj.factor(factor) if obj is not None else scene.factor(factor)
 
 
-def _values(factor: str, obj: Obj | None) -> tuple:
-    return catalog.OBJECT_FACTORS[factor] if obj is not None else _scene_values(factor)
-
-
-def _other_value(rng, factor: str, obj: Obj | None, current):
-    choices = [v for v in _values(factor, obj) if v != current]
+def _other_value(rng, scene: Scene, factor: str, current):
+    choices = [v for v in scene.catalog.values(factor) if v != current]
     return choices[rng.integers(len(choices))]
 
 
@@ -224,13 +214,13 @@ def _ve_item(scene: Scene, mention: Mention, label: str, rng) -> VeItem:
         label = "neutral"
         factor, obj = _neutral_choice(scene, mention, rng)
         true = _value(scene, factor, obj)
-        value = true if rng.random() < 0.5 else _other_value(rng, factor, obj, true)
-        return VeItem(_statement(factor, value, obj, rng), label)
+        value = true if rng.random() < 0.5 else _other_value(rng, scene, factor, true)
+        return VeItem(_statement(scene, factor, value, obj, rng), label)
     factor, obj = _pick(rng, tuple(stated))
     value = _value(scene, factor, obj)
     if label == "contradiction":
-        value = _other_value(rng, factor, obj, value)
-    return VeItem(_statement(factor, value, obj, rng), label)
+        value = _other_value(rng, scene, factor, value)
+    return VeItem(_statement(scene, factor, value, obj, rng), label)
 
 
 def ve_items(scene: Scene, premise: Mention, rng: np.random.Generator) -> list[VeItem]:

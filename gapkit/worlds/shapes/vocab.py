@@ -1,11 +1,12 @@
 """The shapes world's closed vocabulary, built from its own word lists and templates, so it is
-fixed by the world version (the tiny CLIP and the shapes T5 tokenize over it)."""
+fixed by the world version's catalog (the tiny CLIP and the shapes T5 tokenize over it)."""
 
 from __future__ import annotations
 
 import re
 
-from . import captions, catalog, items
+from . import captions, items
+from .catalog import V2, Catalog
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 
@@ -33,21 +34,22 @@ def _words_of(obj) -> set[str]:
     return set(tokenize(str(obj)))
 
 
-def lexicon() -> list[str]:
-    """Every word the world can produce, sorted (deterministic)."""
+def lexicon(catalog: Catalog = V2) -> list[str]:
+    """Every word world ``catalog`` can produce, sorted (deterministic)."""
     words = set(tokenize(_TEMPLATE_WORDS))
     tables = (
-        captions.SHAPE_WORDS,
+        catalog.shape_words,
         captions.SIZE_WORDS,
         captions.FILL_WORDS,
         captions.POSITION_PHRASES,
         captions.COUNT_WORDS,
+        captions.BACKGROUND_PHRASES,
         captions.SCENE_PHRASES,
         captions.TEMPLATES,
         captions.COUNT_TEMPLATES,
         captions.STYLES,
-        catalog.OBJECT_FACTORS,
-        catalog.SCENE_FACTORS,
+        catalog.object_factors,
+        catalog.scene_factors,
         items.LEXICON,
     )
     for table in tables:

@@ -1,7 +1,8 @@
 """Generate a versioned shapes world: scenes per split with captions, styles, VQA and VE items.
 
-Deterministic from (seed, sizes). Scene keys are unique within a split and, by the key-hash
-split assignment, never shared between splits. Image ids are global (unique across splits).
+Deterministic from (catalog, seed, sizes): the catalog is the world version. Scene keys are unique
+within a split and, by the key-hash split assignment, never shared between splits. Image ids are
+global (unique across splits).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...streams import stream
-from . import catalog
 from .captions import STYLES, Mention, caption_mentioning, describe, reference_captions, styled_caption
+from .catalog import V2, Catalog
 from .items import VeItem, VqaItem, ve_items, vqa_items
 from .scene import Obj, Scene, counterfactual, describe_change, sample_in_split
 
@@ -48,12 +49,13 @@ class ShapesWorld:
     seed: int = 0
     sizes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SIZES))
     n_minimal_pairs: int = 200  # per attribute, built from test scenes
+    catalog: Catalog = field(default=V2, repr=False)  # the world version: its factors, words, colours
     records: list[SceneRecord] = field(default_factory=list)
     minimal_pairs: list[MinimalPair] = field(default_factory=list)
 
     @property
     def version(self) -> str:
-        return catalog.WORLD_VERSION
+        return self.catalog.version
 
     def identity(self) -> dict:
         return {
@@ -73,9 +75,9 @@ class ShapesWorld:
             rng = stream(self.seed, "world-split", offset=k)
             seen: set[str] = set()
             for i in range(self.sizes.get(split, 0)):
-                scene = sample_in_split(rng, split)
+                scene = sample_in_split(rng, split, catalog=self.catalog)
                 while scene.key() in seen:
-                    scene = sample_in_split(rng, split)
+                    scene = sample_in_split(rng, split, catalog=self.catalog)
                 seen.add(scene.key())
                 self.records.append(self._record(next_id, split, scene, k, i))
                 next_id += 1
@@ -106,7 +108,7 @@ class ShapesWorld:
         rng = stream(self.seed, "world-minimal-pairs")
         test = self.split("test")
         pairs = []
-        for factor in catalog.FACTORS:
+        for factor in self.catalog.factors:
             for _ in range(self.n_minimal_pairs if test else 0):
                 a = test[rng.integers(len(test))].scene
                 b = counterfactual(a, factor, rng)
