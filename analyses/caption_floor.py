@@ -16,14 +16,15 @@ Writes results/caption-floor/results.json and results.md."""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 from gapkit.metrics import score_captions
-from gapkit.worlds.shapes import captions, catalog
+from gapkit.worlds.shapes import captions
+from gapkit.worlds.shapes.catalog import V2, Catalog
 from gapkit.worlds.shapes.scene import sample_scene
 
 HERE = Path(__file__).resolve().parent
@@ -33,32 +34,35 @@ N_IMAGES = 1000
 CATALOGS = [(5, 6), (20, 6), (5, 24), (20, 24), (60, 24)]  # (shapes, colours); the first is world v2's
 
 
-@contextlib.contextmanager
-def what_if(n_shapes: int, n_colours: int):
-    """World v2's catalog with extra shape / colour names appended, restored on exit."""
-    saved = (catalog.SHAPES, catalog.COLOURS, dict(captions.SHAPE_WORDS))
-    catalog.SHAPES = saved[0] + tuple(f"shape{k}" for k in range(n_shapes - len(saved[0])))
-    catalog.COLOURS = saved[1] + tuple(f"colour{k}" for k in range(n_colours - len(saved[1])))
-    captions.SHAPE_WORDS.update({s: (s,) for s in catalog.SHAPES if s not in captions.SHAPE_WORDS})
-    try:
-        yield
-    finally:
-        catalog.SHAPES, catalog.COLOURS = saved[0], saved[1]
-        captions.SHAPE_WORDS.clear()
-        captions.SHAPE_WORDS.update(saved[2])
+def what_if(n_shapes: int, n_colours: int) -> Catalog:
+    """World v2's catalog with extra shape / colour names appended (names only: it draws no images)."""
+    shapes = V2.shapes + tuple(f"shape{k}" for k in range(n_shapes - len(V2.shapes)))
+    colours = V2.colours + tuple(f"colour{k}" for k in range(n_colours - len(V2.colours)))
+    words = {**V2.shape_words, **{s: (s,) for s in shapes if s not in V2.shape_words}}
+    return dataclasses.replace(
+        V2, version=f"2-what-if-{n_shapes}x{n_colours}", shapes=shapes, colours=colours, shape_words=words
+    )
 
 
-def floor(n_shapes: int, n_colours: int, seed: int = 0) -> dict:
+def reference_captions(catalog: Catalog, seed: int = 0) -> list[list[str]]:
+    """N_IMAGES scenes of world ``catalog`` and their reference captions."""
     rng = np.random.default_rng(seed)
-    with what_if(n_shapes, n_colours):
-        refs = [[t for _, t in captions.reference_captions(sample_scene(rng), rng)] for _ in range(N_IMAGES)]
+    return [
+        [t for _, t in captions.reference_captions(sample_scene(rng, catalog=catalog), rng)]
+        for _ in range(N_IMAGES)
+    ]
+
+
+def floor(catalog: Catalog, seed: int = 0) -> dict:
+    """The matched and shuffled CIDEr of world ``catalog``'s reference captions."""
+    refs = reference_captions(catalog, seed)
     first, others = [r[0] for r in refs], [r[1:] for r in refs]
     shuffled = [others[i] for i in np.random.default_rng(seed + 1).permutation(N_IMAGES)]
     matched_cider = score_captions(first, others)["cider"]
     shuffled_cider = score_captions(first, shuffled)["cider"]
     return {
-        "shapes": n_shapes,
-        "colours": n_colours,
+        "shapes": len(catalog.shapes),
+        "colours": len(catalog.colours),
         "matched": matched_cider,
         "shuffled": shuffled_cider,
         "floor_ratio": shuffled_cider / matched_cider,
@@ -85,7 +89,7 @@ def render(rows: list[dict]) -> str:
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    rows = [floor(s, c) for s, c in CATALOGS]
+    rows = [floor(what_if(s, c)) for s, c in CATALOGS]
     (OUT / "results.json").write_text(
         json.dumps({"command": COMMAND, "n_images": N_IMAGES, "rows": rows}, indent=1) + "\n"
     )

@@ -1,18 +1,22 @@
 """The world v3 prototype's catalog: world v2's with 20 shapes and 12 colours at Zipf-like
-frequencies, applied by patching world v2's modules (``apply``). Used by
-analyses/world_v3_prototype.py, which says why and what it measures."""
+frequencies, as a ``Catalog`` value (``catalog()``) that a world receives:
+``ShapesWorld(seed, sizes, catalog=catalog())``. Used by analyses/world_v3_prototype.py, which says
+why and what it measures."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 
 import numpy as np
 
+from gapkit.worlds.shapes.catalog import V2, Catalog, register, star
+
 ZIPF_S = 0.8
-# VERSION keys the prototype's caches and its split hashing, as catalog.WORLD_VERSION does v2's:
-# any change below must bump it and set FINGERPRINT (apply() refuses a catalog that differs).
+# VERSION keys the prototype's caches and its split hashing, as V2.version does v2's: any change
+# below must bump it and set FINGERPRINT (catalog() refuses a catalog that differs).
 VERSION = "3proto"
 FINGERPRINT = "b6815dfbc16daea5"
 
@@ -107,40 +111,34 @@ def zipf_probs(n: int, s: float = ZIPF_S) -> np.ndarray:
 
 def fingerprint() -> str:
     """sha256 of everything this module adds to world v2 (names, colours, outlines, frequencies)."""
-    from gapkit.worlds.shapes.draw import _star
-
-    outlines = {k: [[round(x, 6), round(y, 6)] for x, y in v] for k, v in _outlines(_star).items()}
+    outlines = {k: [[round(x, 6), round(y, 6)] for x, y in v] for k, v in _outlines(star).items()}
     content = {"zipf_s": ZIPF_S, "words": NEW_SHAPE_WORDS, "rgb": NEW_RGB, "outlines": outlines}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def apply() -> None:
-    """Patch world v2's catalog into the prototype. Call before anything else imports gapkit's
-    world, tiny CLIP or CLOSE modules (they read the catalog when they are built)."""
-    from gapkit.worlds.shapes import catalog
-
-    if fingerprint() != FINGERPRINT:  # else caches keyed by VERSION would hand back the old world
+def catalog() -> Catalog:
+    """The prototype's catalog (version VERSION), registered with gapkit's catalogs so that an
+    exported prototype world can be read back by its version. Refuses a changed catalog under an
+    unchanged VERSION (caches keyed by the version would hand back the old world)."""
+    if fingerprint() != FINGERPRINT:
         raise SystemExit(
             f"the prototype's catalog changed (fingerprint {fingerprint()}): bump VERSION and set FINGERPRINT"
         )
+    shapes = V2.shapes + tuple(NEW_SHAPE_WORDS)
+    rgb = {**V2.rgb, **NEW_RGB}
+    proto = dataclasses.replace(
+        V2,
+        version=VERSION,
+        shapes=shapes,
+        colours=tuple(rgb),
+        # shape and colour drawn with probability proportional to 1 / rank^ZIPF_S (v2's first)
+        weights={**V2.weights, "shape": _zipf(len(shapes)), "colour": _zipf(len(rgb))},
+        shape_words={**V2.shape_words, **NEW_SHAPE_WORDS},
+        rgb=rgb,
+        outlines={**V2.outlines, **{k: tuple(map(tuple, v)) for k, v in _outlines(star).items()}},
+    )
+    return register(proto)
 
-    if catalog.WORLD_VERSION == VERSION:
-        return
-    catalog.WORLD_VERSION = VERSION
-    catalog.SHAPES = catalog.SHAPES + tuple(NEW_SHAPE_WORDS)
-    catalog.RGB = {**catalog.RGB, **NEW_RGB}
-    catalog.COLOURS = tuple(catalog.RGB)
-    catalog.OBJECT_FACTORS = {**catalog.OBJECT_FACTORS, "shape": catalog.SHAPES, "colour": catalog.COLOURS}
 
-    from gapkit.worlds.shapes import captions, draw, scene
-
-    draw._OUTLINES.update(_outlines(draw._star))
-    captions.SHAPE_WORDS.update(NEW_SHAPE_WORDS)
-    cdfs = {id(v): scene.cdf(zipf_probs(len(v))) for v in (catalog.SHAPES, catalog.COLOURS)}
-    uniform = scene._choice
-
-    def choice(rng, values):  # one draw, like the uniform one, so streams stay aligned per call
-        c = cdfs.get(id(values))
-        return values[scene.weighted_index(rng, c)] if c is not None else uniform(rng, values)
-
-    scene._choice = choice
+def _zipf(n: int) -> tuple[float, ...]:
+    return tuple(zipf_probs(n).tolist())

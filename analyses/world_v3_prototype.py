@@ -16,9 +16,11 @@ What changes against world v2 (everything else, captions, VQA, scene factors, is
 - colours: v2's six plus pink, brown, cyan, lime, magenta, indigo;
 - shape and colour drawn with probability proportional to 1 / rank^0.8 (v2's categories first), so
   rare categories exist as in COCO (shapes: the most common 21%, the rarest 1.9%; colours: 26%, 3.6%).
-It is applied by patching the catalog before gapkit builds anything from it (world version
-"3proto", so every cache of it is separate from v2's); it is a prototype to measure, not a world
-gapkit ships.
+It is a catalog value (analyses/world_v3_catalog.py, world version "3proto", so every cache of it
+is separate from v2's) that the world is given; it is a prototype to measure, not a world gapkit
+ships. The tiny CLIP and CLOSE commands (`gapkit world train-clip`, `world card`, `train`) do not
+take a world catalog yet, so `gapkit ARGS` refuses, and `all` runs only where the run folder
+already holds their outputs (it reuses them; the measurements in this process take the catalog).
 
 Writes results/world-v3-prototype/ (results.json, results.md, MODEL_CARD.md, metrics.json, the history); the
 run folder (runs/world-v3-prototype/, weights and checkpoints) is not committed.
@@ -39,7 +41,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import intervals  # noqa: E402  (sibling scripts)
-from world_v3_catalog import VERSION, ZIPF_S, apply  # noqa: E402
+from world_v3_catalog import VERSION, ZIPF_S, catalog  # noqa: E402
 
 ROOT = HERE.parent
 OUT = HERE / "results" / "world-v3-prototype"
@@ -49,7 +51,7 @@ COMMAND = "python analyses/world_v3_prototype.py all"
 
 # --- the runner ----------------------------------------------------------------------------------
 def _self(*args: str, log: Path | None = None) -> None:
-    """Run this script again in a fresh process (the patch must precede every gapkit import)."""
+    """Run this script again in a fresh process (each step's memory goes back when it ends)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), *args]
     print("+", " ".join(cmd[2:]), flush=True)
     with open(log, "w") if log else open(os.devnull, "w") as sink:
@@ -141,25 +143,28 @@ def precheck(weights: Path) -> dict[str, dict]:
 
 
 def measure(weights: Path) -> dict:
-    """In-process, after ``apply()``: the reference captions' CIDEr floor and where the texts' and
-    images' variance lies (decoder_transfer.subspace_shares), on 500 test images x 1 caption."""
+    """The prototype world's reference captions' CIDEr floor and where the texts' and images'
+    variance lies (decoder_transfer.subspace_shares), on 500 test images x 1 caption."""
     from caption_floor import floor
     from decoder_transfer import subspace_shares
 
     from gapkit.tinyclip.model import load_tiny_clip
-    from gapkit.tinyclip.probes import test_pairs, test_split
-    from gapkit.worlds.shapes import catalog
+    from gapkit.tinyclip.probes import test_pairs
     from gapkit.worlds.shapes.draw import render_array
+    from gapkit.worlds.shapes.world import ShapesWorld
 
-    clip = load_tiny_clip(weights)
-    scenes, texts, owner = test_pairs(test_split(seed=0))
+    clip, proto = load_tiny_clip(weights), catalog()
+    test = {"train": 0, "restval": 0, "val": 0, "test": 1000}  # probes.test_split's, in this world
+    scenes, texts, owner = test_pairs(
+        ShapesWorld(seed=0, sizes=test, n_minimal_pairs=0, catalog=proto).generate()
+    )
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1][:500]  # each image's first caption
     images, captions = (
         clip.encode_images(render_array(scenes[:500])),
         clip.encode_texts([texts[i] for i in first]),
     )
     return {
-        "caption_floor": floor(len(catalog.SHAPES), len(catalog.COLOURS)),
+        "caption_floor": floor(proto),
         "subspace": subspace_shares(images, captions),
     }
 
@@ -329,13 +334,13 @@ def main_all() -> None:
 
 def main() -> None:
     if len(sys.argv) >= 2 and sys.argv[1] == "gapkit":
-        apply()
-        from gapkit.cli.main import entry
-
-        sys.argv = ["gapkit", *sys.argv[2:]]
-        sys.exit(entry())
+        # Before the catalog became a value, this ran gapkit in a process whose world v2 globals were
+        # patched; the tiny CLIP and CLOSE stacks do not take a catalog yet, so they would build v2.
+        sys.exit(
+            f"cannot run `gapkit {' '.join(sys.argv[2:])}` on world {VERSION}: gapkit's tiny CLIP and "
+            "CLOSE commands do not take a world catalog yet (they would build world v2)"
+        )
     if len(sys.argv) == 4 and sys.argv[1] == "measure-prototype":
-        apply()
         Path(sys.argv[3]).write_text(json.dumps(measure(Path(sys.argv[2])), indent=1) + "\n")
         return
     if sys.argv[1:] == ["all"]:

@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from types import MappingProxyType
 
 import numpy as np
 
@@ -112,28 +113,35 @@ class Catalog:
     )
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # read-only mappings: a catalog value never changes
+            value = getattr(self, f.name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, f.name, MappingProxyType(dict(value)))
         for name, probs in self.weights.items():
             if len(probs) != len(self.values(name)):
                 raise ValueError(f"catalog {self.version}: {len(probs)} weights for factor {name!r}")
         missing = [s for s in self.shapes if s not in self.shape_words]
-        missing += [s for s in self.shapes if s not in self.outlines and s not in self.ellipses]
-        missing += [c for c in self.colours if c not in self.rgb]
-        if missing:
-            raise ValueError(f"catalog {self.version}: no words, outline or colour for {missing}")
+        if missing:  # captions name every object (rendering needs outlines and RGB as well)
+            raise ValueError(f"catalog {self.version}: no words for shapes {missing}")
 
     def __hash__(self) -> int:  # mappings are not hashable; equal catalogs share a version
         return hash(self.version)
 
-    @cached_property
-    def object_factors(self) -> dict[str, tuple[str, ...]]:
-        return dict(
-            zip(OBJECT_FACTOR_NAMES, (self.shapes, self.colours, self.sizes, self.fills, self.positions))
-        )
+    def __reduce__(self):  # read-only mappings do not pickle: rebuild from plain dicts
+        return (_rebuild, (type(self), self._plain_fields()))
+
+    def _plain_fields(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @cached_property
-    def scene_factors(self) -> dict[str, tuple[str, ...]]:
+    def object_factors(self) -> Mapping[str, tuple[str, ...]]:
+        values = (self.shapes, self.colours, self.sizes, self.fills, self.positions)
+        return MappingProxyType(dict(zip(OBJECT_FACTOR_NAMES, values)))
+
+    @cached_property
+    def scene_factors(self) -> Mapping[str, tuple[str, ...]]:
         values = (self.backgrounds, self.textures, self.lightings, self.tints, self.borders, self.clutters)
-        return dict(zip(SCENE_FACTOR_NAMES, values))
+        return MappingProxyType(dict(zip(SCENE_FACTOR_NAMES, values)))
 
     @property
     def factors(self) -> tuple[str, ...]:
@@ -159,13 +167,19 @@ class Catalog:
     def fingerprint(self) -> str:
         """sha256 (16 hex digits) of the catalog's content: a changed catalog under an old version
         would let caches keyed by the version hand back the old world."""
-        content = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "outlines":
-                value = {k: [[round(x, 6), round(y, 6)] for x, y in v] for k, v in value.items()}
-            content[f.name] = value
+        content = self._plain_fields()
+        content["outlines"] = {
+            k: [[round(x, 6), round(y, 6)] for x, y in v] for k, v in self.outlines.items()
+        }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _plain(value):
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _rebuild(cls: type, plain: dict) -> Catalog:
+    return cls(**plain)
 
 
 _CROSS = (
@@ -247,16 +261,16 @@ DEFAULT = V2
 
 
 def register(catalog: Catalog) -> Catalog:
-    """Add ``catalog`` to ``CATALOGS``; a different catalog under a known version is refused (caches
+    """Add ``catalog`` to ``CATALOGS`` and return the catalog registered under its version (an equal
+    one registered before stays); a different catalog under a known version is refused (caches
     keyed by the version would mix the two worlds)."""
-    known = CATALOGS.get(catalog.version)
-    if known is not None and known.fingerprint() != catalog.fingerprint():
+    known = CATALOGS.setdefault(catalog.version, catalog)
+    if known.fingerprint() != catalog.fingerprint():
         raise ValueError(
             f"world version {catalog.version!r} is already a different catalog "
             f"(fingerprint {known.fingerprint()}, given {catalog.fingerprint()}): give it a new version"
         )
-    CATALOGS[catalog.version] = catalog
-    return catalog
+    return known
 
 
 def get(version: str) -> Catalog:
@@ -270,11 +284,10 @@ def get(version: str) -> Catalog:
 # World v2's values under their old names, for code that has no world at hand (tests, v2-only
 # tools). World code reads the catalog of its world or scene instead.
 WORLD_VERSION = V2.version
-SHAPES, COLOURS, SIZES, FILLS, POSITIONS = V2.shapes, V2.colours, V2.sizes, V2.fills, V2.positions
+POSITIONS = V2.positions
 OBJECT_FACTORS = V2.object_factors
 SCENE_FACTORS = V2.scene_factors
 COUNTS = V2.counts
 FACTORS = V2.factors
-RGB = V2.rgb
 IMAGE_SIZE = V2.image_size
 SPLIT_SHARES = V2.split_shares

@@ -4,6 +4,7 @@ fixed by the world version's catalog (the tiny CLIP and the shapes T5 tokenize o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from . import captions, items
 from .catalog import V2, Catalog
@@ -27,7 +28,7 @@ def _words_of(obj) -> set[str]:
     """Every word in a (nested) table of phrases; "{}" slots are dropped."""
     if isinstance(obj, str):
         return set(tokenize(re.sub(r"\{\w*\}", " ", obj)))
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return set().union(*(_words_of(k) | _words_of(v) for k, v in obj.items()))
     if isinstance(obj, (tuple, list)):
         return set().union(*(_words_of(v) for v in obj)) if obj else set()
