@@ -34,6 +34,7 @@ Writes results/tail-sweep/results.json, table.md and phase.png / phase.pdf."""
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
@@ -120,7 +121,6 @@ class TailSweep(ShapesClipEncoder):
         basis = np.linalg.qr(g.standard_normal((self.embed_dim, TAIL_DIM)))[0]
         self.basis = torch.from_numpy(basis).float()  # (d, 256) orthonormal
         self.code = torch.from_numpy(g.standard_normal((TAIL_DIM, self.tokenizer.vocab_size))).float()
-        self._content: dict[str, np.ndarray] | None = None  # pixel digest -> word counts of the image
 
     def _words(self, texts) -> torch.Tensor:
         """(n, vocab) word counts of each text, without padding, start and end (in every caption)."""
@@ -157,17 +157,23 @@ class TailSweep(ShapesClipEncoder):
     def _content_table(self) -> dict[str, np.ndarray]:
         """Pixel digest -> word counts of the image's reference captions, for the train and test
         images of the default world (rendered here: the same bits as the world's image files)."""
-        if self._content is None:
-            world = ShapesWorld(seed=WORLD_SEED).generate()
-            self._content = {}
+        if not _CONTENT:  # the same for every strength and fidelity: built once a process
             for split in ("train", "test"):
-                recs = world.split(split)
+                recs = world().split(split)
                 for i in range(0, len(recs), 500):
                     chunk = recs[i : i + 500]
                     pixels = preprocess(render_array([r.scene for r in chunk]))
                     words = self._words([" ".join(r.captions) for r in chunk]).numpy()
-                    self._content.update({_digest(p): w for p, w in zip(pixels, words)})
-        return self._content
+                    _CONTENT.update({_digest(p): w for p, w in zip(pixels, words)})
+        return _CONTENT
+
+
+_CONTENT: dict[str, np.ndarray] = {}  # pixel digest -> word counts of the image's captions
+
+
+@functools.cache
+def world() -> ShapesWorld:
+    return ShapesWorld(seed=WORLD_SEED).generate()
 
 
 def _unit(a: torch.Tensor) -> torch.Tensor:
@@ -286,8 +292,7 @@ def above_floor_interval(text, images, floor) -> list[float]:
 
 def geometry(s: float, fidelity: str, image_ids: list[int]) -> dict:
     """textspread of the 500 test images with their first caption, through the point's encoder."""
-    world = ShapesWorld(seed=WORLD_SEED).generate()
-    by_id = {r.image_id: r for r in world.split("test")}
+    by_id = {r.image_id: r for r in world().split("test")}
     recs = [by_id[i] for i in image_ids]
     enc = create_encoder(spec(s, fidelity))
     image = enc.image_features(preprocess(render_array([r.scene for r in recs])))
@@ -323,6 +328,25 @@ def signature_1(ratio: dict) -> bool:
     return clean["raw"][2] <= 0.5 and clean["above_floor"][2] <= 0.5 and noisy["raw"][1] >= 0.7
 
 
+def predictors(points: list[dict]) -> dict:
+    """Spearman rank correlation of each geometry statistic with the clean-text raw ratio, over
+    every point and over the points whose images carry no caption content in the tail (F = 0)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for subset, pts in (
+        ("all points", points),
+        ("fidelity none", [p for p in points if p["fidelity"] == "none"]),
+    ):
+        ratio = [p["ratio"]["text, no noise"]["raw"][0] for p in pts]
+        out[subset] = {
+            key: float(spearmanr([p["geometry"][key][0] for p in pts], ratio).statistic)
+            for key in TEXTSPREAD_KEYS
+        }
+        out[subset]["n"] = len(pts)
+    return out
+
+
 def collect() -> dict:
     return {
         "command": " ".join(COMMAND),
@@ -333,6 +357,10 @@ def collect() -> dict:
         "geometry_explained": EXPLAIN,
         "points": [point_result(s, f) for s, f in points()],
     }
+
+
+def with_predictors(result: dict) -> dict:
+    return {**result, "predictors": predictors(result["points"])}
 
 
 def _fmt(v: list[float]) -> str:
@@ -363,6 +391,17 @@ def render(result: dict) -> str:
             f"| {p['cider']['images']:.1f} | {_fmt(clean['raw'])} "
             f"| {_fmt(clean['above_floor'])} | {_fmt(noisy['raw'])} | {_fmt(noisy['above_floor'])} "
             f"| {'yes' if p['signature_1'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Spearman rank correlation of each geometry statistic with the clean-text ratio (raw):",
+        "",
+        "| points | n | " + " | ".join(TEXTSPREAD_KEYS) + " |",
+        "|---" * (len(TEXTSPREAD_KEYS) + 2) + "|",
+    ]
+    for subset, rho in result["predictors"].items():
+        lines.append(
+            f"| {subset} | {rho['n']} | " + " | ".join(f"{rho[k]:+.2f}" for k in TEXTSPREAD_KEYS) + " |"
         )
     lines += ["", "Geometry columns (gapkit.stats.textspread, 500 test images x first caption):", ""]
     lines += [f"- {k}: {EXPLAIN[k]}" for k in TEXTSPREAD_KEYS]
@@ -412,7 +451,7 @@ def main(argv=None) -> None:
         result = json.loads((OUT / "results.json").read_text())
     else:
         run_all(args.jobs)
-        result = collect()
+        result = with_predictors(collect())
         (OUT / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     (OUT / "table.md").write_text(render(result))
     figure(result, OUT / "phase")

@@ -1,6 +1,8 @@
 import collections
 import dataclasses
+import errno
 import json
+import os
 
 import numpy as np
 import pytest
@@ -262,3 +264,20 @@ def test_weighted_draws_are_numpys_choice_exactly(probs):
         weighted_index(b, c) for _ in range(5000)
     ]
     assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+def test_pending_images_on_a_read_only_cache_are_one_line(world, tmp_path, monkeypatch, code):
+    """A world folder that still has images to draw but sits on a read-only file system (a shared
+    cluster cache): one line naming the groups, not the OSError of the first image written."""
+    from gapkit.worlds.shapes import export
+
+    lazy = export_world(world, tmp_path / "lazy", render_now=("test",))
+
+    def refuse(jobs, atomic):
+        raise OSError(code, os.strerror(code), str(jobs[0][1]))
+
+    monkeypatch.setattr(export, "render_files", refuse)
+    with pytest.raises(GapkitError, match=r"still has images to draw \(train.*cannot be written"):
+        render_pending(lazy, ("train",))
+    assert "train" in pending_groups(lazy)  # nothing half-done: the group is still listed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import multiprocessing
@@ -274,7 +275,9 @@ def render_pending(folder: Path, groups: tuple[str, ...] | None = None) -> list[
     try:
         with _render_lock(folder):
             return _render_groups(folder, todo)
-    except PermissionError as e:
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):  # a read-only cache; others are bugs
+            raise
         raise GapkitError(
             f"The world in {folder} still has images to draw ({', '.join(todo)}) but cannot be written "
             f"({e.strerror}): run gapkit once with a writable GAPKIT_CACHE, or export the world with "
