@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 
 from gapkit.encoders.shapes import ASSET_DIR
-from gapkit.tinyclip.card import GEOMETRY_ROWS, PROBE_TARGET, evaluate_model, met
-from gapkit.tinyclip.model import load_tiny_clip
+from gapkit.tinyclip.card import GEOMETRY_ROWS, PROBE_TARGET, met
+
+from .conftest import card_metrics
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def metrics():
-    clip = load_tiny_clip(ASSET_DIR)
-    return evaluate_model(clip.encode_images, clip.encode_texts, seed=0, reps=0)
+    """``evaluate_model`` of the shipped weights (seed 0, no bootstrap), computed in a subprocess
+    that conftest starts when these tests are collected, beside the rest of the suite."""
+    return card_metrics()
 
 
 @pytest.fixture(scope="module")
