@@ -40,20 +40,15 @@ def _registry(topic: str):
     if topic not in TOPICS:
         raise GapkitError(f"Unknown topic {topic!r}; topics: {', '.join(TOPICS)}")
     module, attr, extra = TOPICS[topic]
-    try:
-        for m in extra:
-            importlib.import_module(m)
-        return getattr(importlib.import_module(module), attr, None)
-    except ModuleNotFoundError:
-        return None
+    for m in extra:
+        importlib.import_module(m)
+    return getattr(importlib.import_module(module), attr)
 
 
 def run(args) -> int:
     topics = [args.topic] if args.topic else list(TOPICS)
     for topic in topics:
         reg = _registry(topic)
-        if reg is None:
-            continue
         print(f"{topic}:")
         for n in reg.names():
             print(f"  {n:<22} {reg.doc(n)}")

@@ -3,6 +3,7 @@ precomputed embeddings. With no arguments: the shapes world test split and the s
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -31,7 +32,7 @@ def add_parser(sub, name: str) -> None:
         help="measure the modality gap (the main job)",
         epilog=EXAMPLES,
         description=__doc__,
-        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--embeddings",
@@ -50,13 +51,13 @@ def add_parser(sub, name: str) -> None:
     g.add_argument("--top-k", type=positive_int, default=10, help="top-k gap dimensions to report")
     g.add_argument(
         "--normalize",
-        action=__import__("argparse").BooleanOptionalAction,
+        action=argparse.BooleanOptionalAction,
         default=True,
         help="L2-normalise rows (default); --no-normalize requires unit-norm inputs",
     )
     g.add_argument(
         "--retrieval",
-        action=__import__("argparse").BooleanOptionalAction,
+        action=argparse.BooleanOptionalAction,
         default=None,
         help="retrieval R@k for every query (default: every query up to 50,000 images, a seeded "
         "sample of 1,000 queries each way above)",

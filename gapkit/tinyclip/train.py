@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..cache import cache_root
+from ..io import write_json
 from ..progress import progress
 from ..streams import stream
 from ..worlds.shapes import catalog
@@ -381,7 +382,7 @@ def train_tiny_clip(
             losses = []
             tr.history.append(m)
             log(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()}))
-            (out / "history.json").write_text(json.dumps(tr.history, indent=1))
+            write_json(out / "history.json", tr.history)  # atomic: a kill never leaves half a file
             tr.save()
     bar.close()
     return tr
