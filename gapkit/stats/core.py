@@ -1,7 +1,8 @@
 """The scalar gap statistics, computed from the sums of the streaming pass (``stream.py``).
 
 All statistics assume L2-normalised rows (the pass normalises each chunk unless told not to).
-Definitions follow docs/gap-metrics.md: for unit vectors the mean cosine over distinct pairs is
+Definitions follow the modality-gap literature (Liang et al. 2022, Schrodi et al. 2025; the README
+names each): for unit vectors the mean cosine over distinct pairs is
 (|sum x|^2 - sum |x|^2) / (n (n - 1)), so cone and RMG terms need no n x n matrix.
 """
 

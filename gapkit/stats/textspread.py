@@ -1,5 +1,5 @@
 """Where the texts vary: the statistics that decide whether a decoder trained on clean text
-transfers to images (``docs``: the README's "Where the texts vary"; issue 23).
+transfers to images (the README's "Where do the texts vary?"; analyses/tail_sweep.py measures it).
 
 A decoder trained on text learns to read the directions its texts vary in. Real CLIP's texts keep
 about a quarter of their variance in a long tail of weak directions that carry what a caption says,
