@@ -127,7 +127,11 @@ def test_sigint_stops_the_grid_at_once(world_dir, tmp_path, target, jobs):
     else:
         os.killpg(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr[-3000:]
+    # 130, or death by SIGINT after the grid has stopped and said so (a shell reports both as 130).
+    # Measured under three busy loops: about 1 run in 15 of the in-process grid ended -2 after
+    # printing "gapkit: interrupted", when the signal reached it while it was encoding.
+    assert proc.returncode in (130, -signal.SIGINT), stderr[-3000:]
+    assert stderr.rstrip().endswith("gapkit: interrupted"), stderr[-3000:]
     assert time.time() - t0 < 30
     assert "interrupted: stopping" in stderr and "running cell" in stderr
     finished = set((out / "cells").glob("*.json"))
