@@ -23,10 +23,6 @@ CLOSE_FIXED_NOISE = 0.08  # the paper's "w = 0.08 for all tasks"; tasks without 
 CLOSE_DIM = 768
 SEED_MAX = 2**32 - 1  # numpy, torch and scikit-learn all accept seeds in 0..2^32-1
 TUNED_NOISE = ("per-dimension", "matched-norm")
-# CLOSE's training settings for T5 (close/experiments/train.py: --lr 3e-4, --epochs 8, batch 128;
-# close/train/optimizer.py: AdamW weight_decay 0.0): what any pretrained T5 decoder gets unless the
-# config sets them. The multi-caption batch (32) is the task's ``close_batch_size``.
-CLOSE_TRAINING = {"lr": 3e-4, "weight_decay": 0.0, "epochs": 8, "batch_size": 128}
 TRAINING_KEYS = ("lr", "weight_decay", "epochs", "batch_size")
 # Config keys added after results were first written, with the value those results used: a grid
 # cell's key leaves a key out at that value (committed cells keep their names) and a result file

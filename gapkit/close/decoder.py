@@ -107,15 +107,18 @@ shapes_t5.OPTIONS = {
 shapes_t5.CHECK = _check_shapes_t5
 
 
+# CLOSE's training settings for T5 (close/experiments/train.py: --lr 3e-4, --epochs 8, batch 128;
+# close/train/optimizer.py: AdamW weight_decay 0.0): what any pretrained T5 decoder gets unless the
+# config sets them. The multi-caption batch (32) is the task's ``close_batch_size``.
+CLOSE_TRAINING = {"lr": 3e-4, "weight_decay": 0.0, "epochs": 8, "batch_size": 128}
 # The embedded decoder's own training defaults, tuned for it on the shapes world (the README says
-# so); every other decoder gets CLOSE's (config.CLOSE_TRAINING).
+# so); every other decoder gets CLOSE's (CLOSE_TRAINING above).
 shapes_t5.TRAINING = {"lr": 1e-3, "weight_decay": 0.0, "epochs": 4, "batch_size": 128}
 
 
 def training_defaults(name: str, task: str) -> dict:
     """lr, weight_decay, epochs, batch_size a config leaves unset, for decoder ``name`` on ``task``:
     a registered decoder's ``TRAINING``, else (a pretrained T5) CLOSE's, with the task's CLOSE batch."""
-    from .config import CLOSE_TRAINING
     from .tasks import TASKS
 
     factory = DECODERS.get(name) if name in DECODERS else None
