@@ -239,7 +239,7 @@ def test_committed_cells_match_their_specs():
 
 
 def test_cell_lock_is_exclusive_and_released(tmp_path):
-    from gapkit.ablate.executors import _cell_lock
+    from gapkit.ablate.cells import _cell_lock
 
     run = tmp_path / "runs" / "abc"
     with _cell_lock(run):

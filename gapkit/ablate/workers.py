@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from multiprocessing import connection, get_context
 
-from .executors import Attempt, CellJob, Done, _die_with_parent, attempt
+from .cells import Attempt, CellJob, Done, _die_with_parent, attempt
 
 _STOP_GRACE_S = 5.0  # after SIGTERM, how long a worker gets before SIGKILL
 
