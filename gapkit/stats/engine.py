@@ -17,6 +17,7 @@ import numpy as np
 
 from .bootstrap import BootstrapSet
 from .core import centroids, scalar_statistics, top_dims_share
+from .dense import add_decomposition
 from .report import (
     BASIC_INTERVAL,
     DECOMPOSITION_REPS,
@@ -24,7 +25,6 @@ from .report import (
     MIN_PAIRS_SPECTRUM,
     RETRIEVAL_AUTO_MAX,
     GapReport,
-    _add_decomposition,
     _check_options,
     _Intervals,
     _too_small,
@@ -124,7 +124,7 @@ def measure_source(
         if spectrum:
             sampled.add_spectrum(report, src, total.moment, normalize, owner, seed, boot)
         if decomposition:
-            _add_decomposition(
+            add_decomposition(
                 report, src.image_emb, src.text_emb, owner, seed, DECOMPOSITION_REPS if bootstrap else 0
             )
     return report
@@ -221,3 +221,54 @@ def _scalar_report(
         stats, info, gap, mu_i[0], mu_t[0], [{"dim": int(k), "abs_gap": float(abs(gap[k]))} for k in dims], []
     )
     return report, iv
+
+
+def measure(
+    image_emb,
+    text_emb,
+    caption_image=None,
+    *,
+    normalize: bool = True,
+    seed: int = 0,
+    bootstrap: int = 200,
+    bootstrap_max_images: int = 100_000,
+    top_k: int = 10,
+    retrieval: bool | None = None,
+    separability: bool = True,
+    shifts: bool | list[Shift] = True,
+    spectrum: bool = True,
+    decomposition: bool = True,
+    chunk: int = 16384,
+) -> GapReport:
+    """Modality-gap statistics of paired embeddings.
+
+    Parameters
+    ----------
+    image_emb : (n_images, d) array (may be a memory map)
+    text_emb : (n_captions, d) array
+    caption_image : (n_captions,) image index of each caption; None for 1:1 pairs.
+    normalize : L2-normalise rows (default). With False, rows must already be unit-norm.
+    seed : seeds the bootstrap, the separability split and the random shift directions (0..2^32-1).
+    bootstrap : replicates for the 95% intervals (0 disables them; below 10 images there are none).
+    top_k : how many of the largest per-dimension gaps to report (>= 1; with d < top_k, all d).
+    retrieval : None = every query up to 50,000 images, above that a seeded sample of 1,000
+        queries each way ranked against every candidate (it is quadratic); True = every query
+        at any size; False = none.
+
+    Statistics that need more data than given (separability, spectrum, R@k with k candidates or
+    fewer) are left out and named in ``info["skipped"]``.
+    """
+    return measure_source(
+        Source(image_emb, text_emb, caption_image),
+        normalize=normalize,
+        seed=seed,
+        bootstrap=bootstrap,
+        bootstrap_max_images=bootstrap_max_images,
+        top_k=top_k,
+        retrieval=retrieval,
+        separability=separability,
+        shifts=shifts,
+        spectrum=spectrum,
+        chunk=chunk,
+        decomposition=decomposition,
+    )

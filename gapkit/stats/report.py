@@ -9,9 +9,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..streams import stream
-from .shift import Shift
-
 # Retrieval is O(n_img * n_cap * d): above this many images, a seeded sample of queries.
 RETRIEVAL_AUTO_MAX = 50000
 SPECTRUM_BOOT_ROWS = 2000
@@ -224,118 +221,6 @@ def _check_options(seed, bootstrap, top_k) -> None:
         ):
             allowed = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
             raise GapkitError(f"{name} must be an integer {allowed}, got {v!r}.")
-
-
-def measure(
-    image_emb,
-    text_emb,
-    caption_image=None,
-    *,
-    normalize: bool = True,
-    seed: int = 0,
-    bootstrap: int = 200,
-    bootstrap_max_images: int = 100_000,
-    top_k: int = 10,
-    retrieval: bool | None = None,
-    separability: bool = True,
-    shifts: bool | list[Shift] = True,
-    spectrum: bool = True,
-    decomposition: bool = True,
-    chunk: int = 16384,
-) -> GapReport:
-    """Modality-gap statistics of paired embeddings.
-
-    Parameters
-    ----------
-    image_emb : (n_images, d) array (may be a memory map)
-    text_emb : (n_captions, d) array
-    caption_image : (n_captions,) image index of each caption; None for 1:1 pairs.
-    normalize : L2-normalise rows (default). With False, rows must already be unit-norm.
-    seed : seeds the bootstrap, the separability split and the random shift directions (0..2^32-1).
-    bootstrap : replicates for the 95% intervals (0 disables them; below 10 images there are none).
-    top_k : how many of the largest per-dimension gaps to report (>= 1; with d < top_k, all d).
-    retrieval : None = every query up to 50,000 images, above that a seeded sample of 1,000
-        queries each way ranked against every candidate (it is quadratic); True = every query
-        at any size; False = none.
-
-    Statistics that need more data than given (separability, spectrum, R@k with k candidates or
-    fewer) are left out and named in ``info["skipped"]``.
-    """
-    from .engine import Source, measure_source
-
-    return measure_source(
-        Source(image_emb, text_emb, caption_image),
-        normalize=normalize,
-        seed=seed,
-        bootstrap=bootstrap,
-        bootstrap_max_images=bootstrap_max_images,
-        top_k=top_k,
-        retrieval=retrieval,
-        separability=separability,
-        shifts=shifts,
-        spectrum=spectrum,
-        chunk=chunk,
-        decomposition=decomposition,
-    )
-
-
-def _add_decomposition(report, image_emb, text_emb, owner, seed: int, reps: int) -> None:
-    """Constant offset vs image-specific residual (ridge R^2 text -> image, residual / text
-    spread, residual and constant shares, effective ranks, unrelated text-text cosine)."""
-    from .decomposition import decomposition_intervals
-    from .paired import Paired
-
-    n_img = len(image_emb)
-    if n_img < MIN_IMAGES_DECOMPOSITION:
-        report.info["skipped"]["decomposition"] = _too_small(n_img, MIN_IMAGES_DECOMPOSITION, "images")
-        return
-    images = np.arange(n_img)
-    if n_img > DECOMPOSITION_MAX_IMAGES:
-        images = np.sort(
-            stream(seed, "decomposition-images").choice(n_img, DECOMPOSITION_MAX_IMAGES, replace=False)
-        )
-    keep = np.isin(owner, images)
-    local = np.searchsorted(images, owner[keep])  # caption -> row of the subsample
-    p = Paired.from_raw(np.asarray(image_emb[images]), np.asarray(text_emb[np.flatnonzero(keep)]), local)
-    for name, (value, lo, hi) in decomposition_intervals(p, seed, reps).items():
-        if name in DECOMPOSITION_ROWS:
-            report.stats[name] = Stat(value, lo, hi, len(images))
-    report.info["decomposition"] = (
-        f"{len(images)} images and their captions (dense); intervals: normal, "
-        f"standard errors from {reps} half-samples of the images"
-    )
-    _add_textspread(report, p, reps > 0)
-
-
-def _add_textspread(report, p, intervals: bool) -> None:
-    """Where the texts vary (stats/textspread.py), on the decomposition's images and captions."""
-    from .textspread import JACKKNIFE_GROUPS, TEXTSPREAD_K, text_spread_intervals
-
-    groups = JACKKNIFE_GROUPS if intervals else 0
-    got = text_spread_intervals(p.image, p.text, p.caption_image, groups=groups)
-    for name in TEXTSPREAD_ROWS:  # the text effective rank is the decomposition's row
-        value, lo, hi = got[name]
-        low, high = natural_range(name)
-        report.stats[name] = Stat(value, max(lo, low), min(hi, high), len(p.image))
-    report.info["textspread"] = (
-        f"k = {TEXTSPREAD_K}; {len(p.image)} images and their captions; intervals: value +- 1.96 SE, "
-        f"a jackknife over {JACKKNIFE_GROUPS} groups of images"
-        if intervals
-        else f"k = {TEXTSPREAD_K}; {len(p.image)} images and their captions"
-    )
-
-
-TEXTSPREAD_ROWS = ("text_beyond_k", "image_inside_k", "text_dims_90", "gap_in_text_sd")
-# Decomposition statistics the report keeps (the others duplicate streaming-pass statistics).
-DECOMPOSITION_ROWS = (
-    "text_text_unrelated",
-    "ridge_r2",
-    "residual_text_ratio",
-    "residual_share",
-    "constant_share",
-    "image_effective_rank",
-    "text_effective_rank",
-)
 
 
 def _too_small(n: int, need: int, what: str) -> str:
