@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import GapkitError
 from ..io import file_sha256
-from . import DATASETS, PairedData
 from ._json import read_json, require, require_list, require_str
+from .base import DATASETS, PairedData
 
 KARPATHY_SPLITS = ("train", "restval", "val", "test")
 

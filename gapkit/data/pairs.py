@@ -12,8 +12,8 @@ import numpy as np
 
 from ..errors import GapkitError
 from ..io import file_sha256
-from . import DATASETS, PairedData
 from ._json import describe, read_csv, read_jsonl_lines
+from .base import DATASETS, PairedData
 
 
 def _rows(path: Path) -> list[tuple[int, dict]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..worlds import check_world_manifest, ensure_shapes_world
 from ..worlds.shapes.export import render_pending
-from . import DATASETS, PairedData
+from .base import DATASETS, PairedData
 from .coco import check_karpathy_split, coco_karpathy
 
 

@@ -12,10 +12,7 @@
 
 from __future__ import annotations
 
-from .._registry import Registry
-from .base import Encoder, l2_normalize, resolve_device
-
-ENCODERS: Registry = Registry("encoder backend", ls_hint="encoders")
+from .base import ENCODERS, Encoder, l2_normalize, resolve_device
 
 
 def create_encoder(spec: str, device: str | None = None) -> Encoder:

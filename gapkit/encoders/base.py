@@ -16,7 +16,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .._registry import Registry
 from ..errors import GapkitError
+
+# The backends register here (not in the package __init__, which imports them to create one).
+ENCODERS: Registry = Registry("encoder backend", ls_hint="encoders")
 
 
 def resolve_device(device: str | None) -> torch.device:

@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from ..errors import GapkitError
-from . import ENCODERS
-from .base import Encoder
+from .base import ENCODERS, Encoder
 from .weights import cached_sha256, find_in_hf_cache, missing_weights
 
 _WEIGHT_FILES = ["model.safetensors", "pytorch_model.bin"]

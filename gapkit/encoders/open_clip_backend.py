@@ -16,8 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import GapkitError
-from . import ENCODERS
-from .base import Encoder
+from .base import ENCODERS, Encoder
 from .weights import cached_sha256, find_in_hf_cache, missing_weights
 
 RANDOM_INIT_SEED = 0

@@ -21,8 +21,7 @@ from ..tinyclip.model import (
     read_weights_dir,
 )
 from ..tinyclip.tokenizer import WordTokenizer
-from . import ENCODERS
-from .base import Encoder
+from .base import ENCODERS, Encoder
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "shapes-clip"
 
