@@ -10,7 +10,7 @@ such a tail to the shipped organism's embeddings and measures, at the pre-check'
 (caption-single, 5 epochs, 10,000 training examples, seed 0, 500 test images), the three pre-check
 decoders: text without noise, text + w = 0.08, images.
 
-Encoder ``tail-sweep:S:F`` (registered here; a synthetic organism, not a model):
+Encoder ``tail-sweep:S:F`` (analyses/tail_encoder.py; a synthetic organism, not a model):
 
 - text rows: unit(t) + S * unit(B C w), with w the caption's word counts (padding, start and end
   removed), C a fixed (256, vocab) Gaussian code, B a fixed orthonormal (d, 256) basis: the words a
@@ -29,13 +29,15 @@ floor = the images model's captions shuffled across the test images (same items,
 Geometry: ``gapkit.stats.textspread`` on the 500 test images with their first caption (as the
 real-CLIP fixture: one caption per image, n = 500), grouped-jackknife intervals.
 
+A finished run is reused only when its config and its recorded encoder identity (which holds the
+tail's construction settings, tail_encoder.TAIL_IDENTITY) are today's; the committed results were
+made before that identity existed, by the same construction (revision 1), so a rerun recomputes them.
+
 Writes results/tail-sweep/results.json, table.md and phase.png / phase.pdf."""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import hashlib
 import json
 import random
 import shutil
@@ -51,19 +53,17 @@ import yaml
 from gapkit.close.config import CloseConfig
 from gapkit.close.run import eval_run, train_run
 from gapkit.close.train import CHECKPOINT
-from gapkit.encoders import ENCODERS, create_encoder
-from gapkit.encoders.shapes import ShapesClipEncoder
-from gapkit.errors import GapkitError
+from gapkit.encoders import create_encoder
 from gapkit.metrics import score_items
 from gapkit.records import EvalRecord, RunRecord, read_record
 from gapkit.stats.textspread import EXPLAIN, TEXTSPREAD_KEYS, text_spread_intervals
 from gapkit.tinyclip.model import preprocess
 from gapkit.worlds.shapes.draw import render_array
-from gapkit.worlds.shapes.world import ShapesWorld
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from intervals import ratio_interval  # noqa: E402  (a sibling script)
+from tail_encoder import TAIL_DIM, WORLD_SEED, world  # noqa: E402  (registers tail-sweep)
 
 OUT = HERE / "results" / "tail-sweep"
 RUNS = OUT / "runs"
@@ -83,8 +83,6 @@ TEXT_ROWS = {
 STRENGTHS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 FIDELITIES = {"none": 0.0, "partial": 0.5, "full": 1.0}
 PARTIAL_FROM = 0.3  # partial fidelity only at the stronger tails, where the fidelity can matter
-TAIL_DIM, CODE_SEED = 256, 12345
-WORLD_SEED = 0
 BOOT_REPS, BOOT_SEED, SHUFFLE_SEED = 2000, 0, 0
 PREDICTOR_KEYS = (*TEXTSPREAD_KEYS, "tail_agreement")
 CONSTANT = "a simple drawing of a triangle"  # the images model's most frequent caption (precheck_baselines)
@@ -100,95 +98,6 @@ def points() -> list[tuple[float, str]]:
 
 def spec(s: float, fidelity: str) -> str:
     return f"tail-sweep:{s:g}:{FIDELITIES[fidelity]:g}"
-
-
-# --- the synthetic organism ------------------------------------------------------------------------
-@ENCODERS.register("tail-sweep")
-class TailSweep(ShapesClipEncoder):
-    """The shipped tiny CLIP with a synthetic informative text tail (``tail-sweep:S:F``; module
-    docstring): a sweep instrument, not a model."""
-
-    backend = "tail-sweep"
-
-    @staticmethod
-    def claims(spec: str) -> bool:
-        return spec.startswith("tail-sweep:")
-
-    def __init__(self, spec: str, device: str | None = None) -> None:
-        _, s, f = spec.split(":")
-        self.strength, self.fidelity = float(s), float(f)
-        super().__init__("gapkit-shapes", device)
-        self.spec = spec
-        g = np.random.default_rng(CODE_SEED)
-        basis = np.linalg.qr(g.standard_normal((self.embed_dim, TAIL_DIM)))[0]
-        self.basis = torch.from_numpy(basis).float()  # (d, 256) orthonormal
-        self.code = torch.from_numpy(g.standard_normal((TAIL_DIM, self.tokenizer.vocab_size))).float()
-
-    def _words(self, texts) -> torch.Tensor:
-        """(n, vocab) word counts of each text, without padding, start and end (in every caption)."""
-        ids = torch.from_numpy(self.tokenizer.encode(list(texts)))
-        words = torch.zeros(len(ids), self.tokenizer.vocab_size).scatter_add_(1, ids, torch.ones(ids.shape))
-        words[:, [0, 2, self.tokenizer.eot_id]] = 0.0
-        return words
-
-    def _tail(self, words: torch.Tensor) -> torch.Tensor:
-        return _unit((words @ self.code.T) @ self.basis.T)  # (n, d) unit, inside the tail subspace
-
-    def _text_features(self, texts):
-        t = super()._text_features(texts)
-        return _unit(t) + self.strength * self._tail(self._words(texts)).to(t.device)
-
-    def _image_features(self, pixels):
-        x = super()._image_features(pixels)
-        if self.strength == 0:
-            return _unit(x)
-        cpu = pixels.cpu()
-        own = self._tail(torch.stack([self._image_words(p) for p in cpu]))
-        unrelated = _unit(torch.stack([_pixel_draw(p) for p in cpu]) @ self.basis.T)
-        f = self.fidelity
-        tail = _unit(f * own + (1 - f * f) ** 0.5 * unrelated)
-        return _unit(x) + self.strength * tail.to(x.device)
-
-    def _image_words(self, pixels: torch.Tensor) -> torch.Tensor:
-        key = _digest(pixels)
-        content = self._content_table()
-        if key not in content:
-            raise GapkitError("tail-sweep encodes only the default world's train and test images")
-        return torch.from_numpy(content[key])
-
-    def _content_table(self) -> dict[str, np.ndarray]:
-        """Pixel digest -> word counts of the image's reference captions, for the train and test
-        images of the default world (rendered here: the same bits as the world's image files)."""
-        if not _CONTENT:  # the same for every strength and fidelity: built once a process
-            for split in ("train", "test"):
-                recs = world().split(split)
-                for i in range(0, len(recs), 500):
-                    chunk = recs[i : i + 500]
-                    pixels = preprocess(render_array([r.scene for r in chunk]))
-                    words = self._words([" ".join(r.captions) for r in chunk]).numpy()
-                    _CONTENT.update({_digest(p): w for p, w in zip(pixels, words)})
-        return _CONTENT
-
-
-_CONTENT: dict[str, np.ndarray] = {}  # pixel digest -> word counts of the image's captions
-
-
-@functools.cache
-def world() -> ShapesWorld:
-    return ShapesWorld(seed=WORLD_SEED).generate()
-
-
-def _unit(a: torch.Tensor) -> torch.Tensor:
-    return a / a.norm(dim=1, keepdim=True)
-
-
-def _digest(pixels: torch.Tensor) -> str:
-    return hashlib.sha256(pixels.contiguous().numpy().tobytes()).hexdigest()
-
-
-def _pixel_draw(pixels: torch.Tensor) -> torch.Tensor:
-    seed = int(_digest(pixels)[:8], 16)
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(TAIL_DIM)).float()
 
 
 # --- runs ------------------------------------------------------------------------------------------
@@ -208,8 +117,15 @@ def _train(run: str, config: dict) -> None:
     torch.set_num_threads(1)  # one core per job: --jobs 2 fills the machine without oversubscribing
     cfg, run = CloseConfig.from_dict(config), Path(run)
     if (run / "metrics.json").is_file() and CloseConfig.load(run / "config.yaml").to_dict() == cfg.to_dict():
-        return  # finished with this exact config
+        if _made_by(run / "metrics.json", RunRecord, cfg.encoder):
+            return  # finished with this exact config and this encoder
     train_run(cfg, run, overwrite=True, command=COMMAND)
+
+
+def _made_by(path: Path, kind, encoder: str) -> bool:
+    """Whether the record at ``path`` was computed with the encoder ``encoder`` is today (the spec
+    names the tail's strength and fidelity; its identity also holds the construction's settings)."""
+    return read_record(path, kind).provenance.get("encoder") == create_encoder(encoder).identity()
 
 
 def _evaluate(trained: str, copy: str, encoder: str) -> None:
@@ -220,7 +136,8 @@ def _evaluate(trained: str, copy: str, encoder: str) -> None:
     cfg = CloseConfig.load(trained / "config.yaml").to_dict()
     cfg["encoder"] = encoder
     if (copy / "metrics-test.json").is_file() and _same_checkpoint(trained, copy):
-        if CloseConfig.load(copy / "config.yaml").to_dict() == CloseConfig.from_dict(cfg).to_dict():
+        same_config = CloseConfig.load(copy / "config.yaml").to_dict() == CloseConfig.from_dict(cfg).to_dict()
+        if same_config and _made_by(copy / "metrics-test.json", EvalRecord, encoder):
             return
     shutil.rmtree(copy, ignore_errors=True)
     copy.mkdir(parents=True)
