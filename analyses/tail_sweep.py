@@ -1,7 +1,7 @@
 """Where the texts vary: a sweep over synthetic text tails on the shipped organism (issue 23).
 
     python analyses/tail_sweep.py --jobs 2      # about 70 min on 2 cores; finished runs are reused
-    python analyses/tail_sweep.py --render-only # the table and figure from the committed results.json
+    python analyses/tail_sweep.py --render-only # table and figure from results.json's points (no runs)
 
 A decoder trained on clean text transfers to images when the texts vary only where the images also
 vary (the shipped tiny CLIP: 0.4% of the text variance beyond the top 50 text principal directions);
@@ -301,7 +301,23 @@ def collect() -> dict:
 
 
 def with_predictors(result: dict) -> dict:
-    return {**result, "predictors": predictors(result["points"])}
+    """The predictors over the points, and the real-CLIP fixture's tail agreement beside them."""
+    return {
+        **result,
+        "predictors": predictors(result["points"]),
+        "real_clip_tail_agreement": fixture_agreement(),
+    }
+
+
+FIXTURE = HERE.parent.parent / "shared" / "fixtures" / "real-clip" / "features_clip.npy"
+
+
+def fixture_agreement() -> float | None:
+    """``tail_agreement`` of the 500 real-CLIP pairs (None where the fixture is absent)."""
+    if not FIXTURE.is_file():
+        return None
+    a = np.load(FIXTURE).astype(np.float64)
+    return tail_agreement(a[0], a[1])
 
 
 def _fmt(v: list[float]) -> str:
@@ -350,6 +366,12 @@ def render(result: dict) -> str:
         lines.append(
             f"| {subset} | {rho['n']} | " + " | ".join(f"{rho[k]:+.2f}" for k in PREDICTOR_KEYS) + " |"
         )
+    if result.get("real_clip_tail_agreement") is not None:
+        agreement = result["real_clip_tail_agreement"]
+        lines += [
+            "",
+            f"tail_agreement of the real-CLIP fixture (500 pairs, one caption each): {agreement:.2f}",
+        ]
     lines += ["", "Geometry columns (gapkit.stats.textspread, 500 test images x first caption):", ""]
     lines += [f"- {k}: {EXPLAIN[k]}" for k in TEXTSPREAD_KEYS]
     lines.append(
@@ -398,12 +420,12 @@ def main(argv=None) -> None:
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    if args.render_only:
-        result = json.loads((OUT / "results.json").read_text())
+    if args.render_only:  # the points as committed; the predictors recomputed from them (no runs)
+        result = with_predictors(json.loads((OUT / "results.json").read_text()))
     else:
         run_all(args.jobs)
         result = with_predictors(collect())
-        (OUT / "results.json").write_text(json.dumps(result, indent=1) + "\n")
+    (OUT / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     (OUT / "table.md").write_text(render(result))
     figure(result, OUT / "phase")
     print(render(result))
