@@ -36,6 +36,19 @@ def shared_cache(shared_cache_dir, monkeypatch):
     return shared_cache_dir
 
 
+@pytest.fixture(scope="session")
+def world_dir(tmp_path_factory):
+    """A tiny exported shapes world (seed 6), shared by the grid and method tests that only read it;
+    a module that needs another world defines its own ``world_dir``."""
+    from gapkit.worlds.shapes.export import export_world
+    from gapkit.worlds.shapes.world import ShapesWorld
+
+    w = ShapesWorld(
+        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
+    ).generate()
+    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
+
+
 def clouds(rng, n, d, shift_scale=1.0):
     """Two unit-norm clouds: text = image direction + noise, pushed apart along a fixed axis."""
     base = rng.standard_normal((n, d))

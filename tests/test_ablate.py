@@ -13,16 +13,6 @@ from gapkit.ablate.runner import run_grid
 from gapkit.ablate.spec import load_spec
 from gapkit.cli.main import main
 from gapkit.errors import GapkitError
-from gapkit.worlds.shapes.export import export_world
-from gapkit.worlds.shapes.world import ShapesWorld
-
-
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory):
-    w = ShapesWorld(
-        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
-    ).generate()
-    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
 
 
 def smoke_spec(world_dir, path, table="bias", rows=None, tasks=None):

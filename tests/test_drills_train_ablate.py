@@ -137,17 +137,6 @@ def test_card_with_missing_weights_is_one_line(tmp_path, capsys):
 # --- 3. ablate: committed cells with a non-numeric score; a scalar grid ----------------------------
 
 
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory):
-    from gapkit.worlds.shapes.export import export_world
-    from gapkit.worlds.shapes.world import ShapesWorld
-
-    w = ShapesWorld(
-        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
-    ).generate()
-    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
-
-
 def _commit_cells(spec_path, out, metrics: dict) -> list[Path]:
     """Write each cell's result file as a finished run would, with these metrics."""
     from gapkit.ablate.runner import jobs_for

@@ -21,21 +21,11 @@ from gapkit.ablate.tables import TABLES
 from gapkit.cli.main import main
 from gapkit.errors import GapkitError
 from gapkit.records import CellResult
-from gapkit.worlds.shapes.export import export_world
-from gapkit.worlds.shapes.world import ShapesWorld
 
 from .test_ablate import smoke_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = {"label": "broken", "set": {"adapter": "noise", "eval_split": "nosuchsplit"}}
-
-
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory):
-    w = ShapesWorld(
-        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
-    ).generate()
-    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
 
 
 def noise_rows(n: int) -> list[dict]:

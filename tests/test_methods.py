@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from gapkit.adapters import create_adapter
-from gapkit.worlds.shapes.export import export_world
-from gapkit.worlds.shapes.world import ShapesWorld
 
 D = 16
 
@@ -101,14 +99,6 @@ def test_an_unfitted_method_refuses_to_run():
         create_adapter("decap").images(torch.zeros(2, D))
     with pytest.raises(RuntimeError, match="before fit_unpaired"):
         create_adapter("c3").images(torch.zeros(2, D))
-
-
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory):
-    w = ShapesWorld(
-        seed=6, sizes={"train": 40, "restval": 16, "val": 8, "test": 8}, n_minimal_pairs=1
-    ).generate()
-    return str(export_world(w, tmp_path_factory.mktemp("w") / "world"))
 
 
 @pytest.mark.parametrize("adapter", ["c3", "decap"])
