@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from gapkit.worlds.shapes.catalog import V2, Catalog, register, star
+from gapkit.worlds.shapes.glyphs import EXTRA_RGB
 
 ZIPF_S = 0.8
 # VERSION keys the prototype's caches and its split hashing, as V2.version does v2's: any change
@@ -37,14 +38,7 @@ NEW_SHAPE_WORDS = {
     "bowtie": ("bowtie", "hourglass"),
     "chevron": ("chevron",),
 }
-NEW_RGB = {
-    "pink": (250, 150, 190),
-    "brown": (130, 75, 30),
-    "cyan": (40, 210, 230),
-    "lime": (165, 235, 40),
-    "magenta": (230, 40, 200),
-    "indigo": (80, 20, 140),
-}
+NEW_RGB = EXTRA_RGB  # six colours after world v2's (the glyph catalog uses the same six)
 
 
 # --- unit outlines (centred on 0, radius about 1, y down) --------------------------------------
