@@ -13,18 +13,9 @@ from gapkit.cli.main import main
 from gapkit.data import load_dataset
 from gapkit.errors import GapkitError
 
+from .test_bad_inputs import _snapshot
+
 ENC = ["--encoder", "gapkit-shapes:random-init", "--workers", "0"]
-
-
-def _snapshot(root) -> dict:
-    """Every path under ``root`` with its size and mtime: any write shows up."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (st.st_size, st.st_mtime_ns)
-    return out
 
 
 def _one_line_error(capsys, argv, message, *outputs) -> str:
